@@ -1,0 +1,288 @@
+//! The CHIPI session account preset.
+//!
+//! Signatures (PROTOCOL.md 3.2): the owner signs `[r, s]`, a session signs
+//! `[session_key, r, s, valid_until]`; any other length is invalid. Direct
+//! transactions are signed over the transaction hash (binding fees, nonce and chain),
+//! outside executions over their SNIP-12 hash. Management entry points run only when
+//! the account calls itself, that is inside something the owner signed.
+
+#[starknet::contract(account)]
+pub mod SessionAccount {
+    use core::ecdsa::check_ecdsa_signature;
+    use core::num::traits::Zero;
+    use core::poseidon::poseidon_hash_span;
+    use starknet::account::Call;
+    use starknet::storage::{
+        Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePointerReadAccess,
+        StoragePointerWriteAccess,
+    };
+    use starknet::syscalls::call_contract_syscall;
+    use starknet::{SyscallResultTrait, get_execution_info};
+    use crate::components::owner::OwnerCheck;
+    use crate::components::session_key::SessionKeyComponent;
+    use crate::components::spending_policy::SpendingPolicyComponent;
+    use crate::errors;
+    use crate::interfaces::{
+        ANY_CALLER, IDeclarer, IDeployable, IPublicKey, ISESSION_KEY_MANAGER_ID, ISRC5,
+        ISRC5_ID, ISRC6, ISRC6_ID, ISRC9V2, ISRC9_V2_ID, OutsideExecution, VALIDATED,
+    };
+    use crate::snip12::outside_execution_hash;
+
+    component!(path: SessionKeyComponent, storage: session, event: SessionKeyEvent);
+    component!(path: SpendingPolicyComponent, storage: policy, event: SpendingPolicyEvent);
+
+    #[abi(embed_v0)]
+    impl SessionKeyManagerImpl =
+        SessionKeyComponent::SessionKeyManagerImpl<ContractState>;
+    #[abi(embed_v0)]
+    impl SessionKeyInspectorImpl =
+        SessionKeyComponent::SessionKeyInspectorImpl<ContractState>;
+    #[abi(embed_v0)]
+    impl SpendingPolicyImpl =
+        SpendingPolicyComponent::SpendingPolicyImpl<ContractState>;
+    impl SessionInternal = SessionKeyComponent::InternalImpl<ContractState>;
+    impl PolicyInternal = SpendingPolicyComponent::InternalImpl<ContractState>;
+
+    #[storage]
+    struct Storage {
+        #[substorage(v0)]
+        session: SessionKeyComponent::Storage,
+        #[substorage(v0)]
+        policy: SpendingPolicyComponent::Storage,
+        Account_public_key: felt252,
+        SRC9_nonces: Map<felt252, bool>,
+    }
+
+    #[event]
+    #[derive(Drop, starknet::Event)]
+    enum Event {
+        #[flat]
+        SessionKeyEvent: SessionKeyComponent::Event,
+        #[flat]
+        SpendingPolicyEvent: SpendingPolicyComponent::Event,
+        OwnerAdded: OwnerAdded,
+        OwnerRemoved: OwnerRemoved,
+    }
+
+    #[derive(Drop, PartialEq, starknet::Event)]
+    pub struct OwnerAdded {
+        #[key]
+        pub new_owner_guid: felt252,
+    }
+
+    #[derive(Drop, PartialEq, starknet::Event)]
+    pub struct OwnerRemoved {
+        #[key]
+        pub removed_owner_guid: felt252,
+    }
+
+    #[constructor]
+    fn constructor(ref self: ContractState, public_key: felt252) {
+        assert(public_key != 0, errors::ZERO_PUBLIC_KEY);
+        self.Account_public_key.write(public_key);
+        self.emit(OwnerAdded { new_owner_guid: public_key });
+    }
+
+    impl OwnerCheckImpl of OwnerCheck<ContractState> {
+        fn assert_only_owner(self: @ContractState) {
+            let info = get_execution_info().unbox();
+            assert(info.caller_address == info.contract_address, errors::UNAUTHORIZED);
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl SRC6Impl of ISRC6<ContractState> {
+        fn __execute__(ref self: ContractState, calls: Array<Call>) -> Array<Span<felt252>> {
+            let info = get_execution_info().unbox();
+            assert(info.caller_address.is_zero(), errors::INVALID_CALLER);
+            let signature = info.tx_info.unbox().signature;
+            if signature.len() == 4 {
+                // Validated (and one call consumed) in `__validate__`; the spending policy
+                // is an execution-time rule.
+                let now = info.block_info.unbox().block_timestamp;
+                self.policy.enforce(*signature.at(0), calls.span(), now);
+            }
+            execute_calls(calls.span())
+        }
+
+        fn __validate__(ref self: ContractState, calls: Array<Call>) -> felt252 {
+            let info = get_execution_info().unbox();
+            assert(info.caller_address.is_zero(), errors::INVALID_CALLER);
+            let tx_info = info.tx_info.unbox();
+            let signature = tx_info.signature;
+            let len = signature.len();
+            if len == 2 {
+                assert(
+                    self.is_valid_owner_signature(tx_info.transaction_hash, signature),
+                    errors::INVALID_SIGNATURE,
+                );
+                return VALIDATED;
+            }
+            if len == 4 {
+                let now = info.block_info.unbox().block_timestamp;
+                let record = self
+                    .session
+                    .validate_session(
+                        tx_info.transaction_hash, signature, calls.span(), info.contract_address, now,
+                    );
+                self.session.consume(*signature.at(0), record);
+                return VALIDATED;
+            }
+            0
+        }
+
+        fn is_valid_signature(
+            self: @ContractState, hash: felt252, signature: Array<felt252>,
+        ) -> felt252 {
+            let signature = signature.span();
+            let valid = match signature.len() {
+                0 | 1 => false,
+                2 => self.is_valid_owner_signature(hash, signature),
+                3 => false,
+                4 => {
+                    let now = starknet::get_block_timestamp();
+                    self.session.is_valid_session_signature(hash, signature, now)
+                },
+                _ => false,
+            };
+            if valid {
+                VALIDATED
+            } else {
+                0
+            }
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl SRC9V2Impl of ISRC9V2<ContractState> {
+        fn execute_from_outside_v2(
+            ref self: ContractState, outside_execution: OutsideExecution, signature: Span<felt252>,
+        ) -> Array<Span<felt252>> {
+            let info = get_execution_info().unbox();
+            let account = info.contract_address;
+            let caller: felt252 = outside_execution.caller.into();
+            if caller != ANY_CALLER {
+                assert(info.caller_address == outside_execution.caller, errors::SRC9_INVALID_CALLER);
+            }
+            let now = info.block_info.unbox().block_timestamp;
+            assert(outside_execution.execute_after < now, errors::SRC9_TOO_EARLY);
+            assert(now < outside_execution.execute_before, errors::SRC9_TOO_LATE);
+            let nonce = outside_execution.nonce;
+            assert(!self.SRC9_nonces.read(nonce), errors::SRC9_DUPLICATED_NONCE);
+            self.SRC9_nonces.write(nonce, true);
+
+            let chain_id = info.tx_info.unbox().chain_id;
+            let hash = outside_execution_hash(@outside_execution, chain_id, account);
+            let calls = outside_execution.calls;
+            let len = signature.len();
+            if len == 2 {
+                assert(self.is_valid_owner_signature(hash, signature), errors::INVALID_SIGNATURE);
+            } else if len == 4 {
+                let session_key = *signature.at(0);
+                let record = self.session.validate_session(hash, signature, calls, account, now);
+                self.session.consume(session_key, record);
+                self.policy.enforce(session_key, calls, now);
+            } else {
+                core::panic_with_felt252(errors::INVALID_SIGNATURE_LENGTH);
+            }
+            execute_calls(calls)
+        }
+
+        fn is_valid_outside_execution_nonce(self: @ContractState, nonce: felt252) -> bool {
+            !self.SRC9_nonces.read(nonce)
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl SRC5Impl of ISRC5<ContractState> {
+        fn supports_interface(self: @ContractState, interface_id: felt252) -> bool {
+            interface_id == ISRC5_ID
+                || interface_id == ISRC6_ID
+                || interface_id == ISRC9_V2_ID
+                || interface_id == ISESSION_KEY_MANAGER_ID
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl PublicKeyImpl of IPublicKey<ContractState> {
+        fn get_public_key(self: @ContractState) -> felt252 {
+            self.Account_public_key.read()
+        }
+
+        fn set_public_key(
+            ref self: ContractState, new_public_key: felt252, signature: Span<felt252>,
+        ) {
+            self.assert_only_owner();
+            assert(new_public_key != 0, errors::ZERO_PUBLIC_KEY);
+            let current = self.Account_public_key.read();
+            let account: felt252 = starknet::get_contract_address().into();
+            // Proof that the new key's holder exists, so a typo cannot lock the wallet.
+            let message = poseidon_hash_span(
+                ['StarkNet Message', 'accept_ownership', account, current].span(),
+            );
+            assert(
+                signature.len() == 2
+                    && check_ecdsa_signature(
+                        message, new_public_key, *signature.at(0), *signature.at(1),
+                    ),
+                errors::INVALID_NEW_KEY_SIGNATURE,
+            );
+            self.Account_public_key.write(new_public_key);
+            self.emit(OwnerRemoved { removed_owner_guid: current });
+            self.emit(OwnerAdded { new_owner_guid: new_public_key });
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl DeclarerImpl of IDeclarer<ContractState> {
+        fn __validate_declare__(self: @ContractState, class_hash: felt252) -> felt252 {
+            self.validate_owner_transaction()
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl DeployableImpl of IDeployable<ContractState> {
+        fn __validate_deploy__(
+            self: @ContractState,
+            class_hash: felt252,
+            contract_address_salt: felt252,
+            public_key: felt252,
+        ) -> felt252 {
+            self.validate_owner_transaction()
+        }
+    }
+
+    #[generate_trait]
+    impl InternalImpl of InternalTrait {
+        fn is_valid_owner_signature(
+            self: @ContractState, hash: felt252, signature: Span<felt252>,
+        ) -> bool {
+            signature.len() == 2
+                && check_ecdsa_signature(
+                    hash, self.Account_public_key.read(), *signature.at(0), *signature.at(1),
+                )
+        }
+
+        /// Declares and deploy-account transactions: the owner only.
+        fn validate_owner_transaction(self: @ContractState) -> felt252 {
+            let tx_info = starknet::get_tx_info().unbox();
+            assert(
+                self.is_valid_owner_signature(tx_info.transaction_hash, tx_info.signature),
+                errors::INVALID_SIGNATURE,
+            );
+            VALIDATED
+        }
+    }
+
+    /// Runs every call; the first failure reverts them all (the syscall error panics).
+    fn execute_calls(calls: Span<Call>) -> Array<Span<felt252>> {
+        let mut results = array![];
+        for call in calls {
+            results
+                .append(
+                    call_contract_syscall(*call.to, *call.selector, *call.calldata).unwrap_syscall(),
+                );
+        }
+        results
+    }
+}

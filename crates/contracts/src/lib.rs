@@ -1,0 +1,113 @@
+//! The session-account contract as compiled by `tools/cairo-build` and committed under
+//! `contracts/artifacts/`, embedded so that nothing downstream needs a Cairo compiler.
+//!
+//! ```
+//! let artifacts = chipi_contracts::session_account();
+//! let class = artifacts.flattened_class().unwrap();
+//! assert_eq!(class.class_hash(), artifacts.class_hash);
+//! ```
+#![deny(missing_docs)]
+
+use std::sync::{Arc, OnceLock};
+
+use starknet_rust_core::types::contract::{CompiledClass, SierraClass};
+use starknet_rust_core::types::{Felt, FlattenedSierraClass};
+
+/// Sierra JSON of the session account, as the Cairo compiler wrote it.
+pub const SESSION_ACCOUNT_SIERRA: &str =
+    include_str!("../../../contracts/artifacts/session_account.sierra.json");
+/// CASM JSON of the session account (cairo-lang 2.16.0).
+pub const SESSION_ACCOUNT_CASM: &str =
+    include_str!("../../../contracts/artifacts/session_account.casm.json");
+/// The build manifest: class hashes and the compiler that made them.
+pub const MANIFEST: &str = include_str!("../../../contracts/artifacts/manifest.json");
+
+/// A failure to read the embedded artifacts (only possible if they were edited by hand).
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// An artifact is not the JSON it should be.
+    #[error("invalid contract artifact: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The manifest lacks a field or holds a malformed hash.
+    #[error("invalid manifest field `{0}`")]
+    Manifest(&'static str),
+    /// The Sierra class could not be flattened or hashed.
+    #[error("invalid Sierra class: {0}")]
+    Sierra(String),
+}
+
+/// The session account's class hashes, read from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAccountArtifacts {
+    /// The Sierra class hash (what `deploy` and the account address use).
+    pub class_hash: Felt,
+    /// The compiled (CASM) class hash, Blake2s (V2), as declares need it.
+    pub compiled_class_hash: Felt,
+    /// The compiler that produced the CASM.
+    pub compiler: String,
+}
+
+impl SessionAccountArtifacts {
+    /// The Sierra class flattened for a declare transaction.
+    pub fn flattened_class(&self) -> Result<Arc<FlattenedSierraClass>, ArtifactError> {
+        let class: SierraClass = serde_json::from_str(SESSION_ACCOUNT_SIERRA)?;
+        let flat = class
+            .flatten()
+            .map_err(|err| ArtifactError::Sierra(err.to_string()))?;
+        Ok(Arc::new(flat))
+    }
+
+    /// The CASM class.
+    pub fn compiled_class(&self) -> Result<CompiledClass, ArtifactError> {
+        Ok(serde_json::from_str(SESSION_ACCOUNT_CASM)?)
+    }
+}
+
+fn parse_manifest() -> Result<SessionAccountArtifacts, ArtifactError> {
+    let manifest: serde_json::Value = serde_json::from_str(MANIFEST)?;
+    let felt = |field: &'static str| {
+        manifest[field]
+            .as_str()
+            .and_then(|hex| Felt::from_hex(hex).ok())
+            .ok_or(ArtifactError::Manifest(field))
+    };
+    Ok(SessionAccountArtifacts {
+        class_hash: felt("class_hash")?,
+        compiled_class_hash: felt("compiled_class_hash")?,
+        compiler: manifest["compiler"]
+            .as_str()
+            .ok_or(ArtifactError::Manifest("compiler"))?
+            .to_string(),
+    })
+}
+
+/// The session account's artifacts (parsed once).
+///
+/// # Panics
+/// Never for the committed artifacts: the tests of this crate parse them. A hand-edited,
+/// broken manifest makes this panic at first use, which is a build defect, not input.
+#[allow(clippy::expect_used)]
+pub fn session_account() -> &'static SessionAccountArtifacts {
+    static ARTIFACTS: OnceLock<SessionAccountArtifacts> = OnceLock::new();
+    ARTIFACTS.get_or_init(|| parse_manifest().expect("committed manifest is valid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_class_hash_is_the_sierra_class_hash() {
+        let artifacts = parse_manifest().unwrap();
+        let flat = artifacts.flattened_class().unwrap();
+        assert_eq!(flat.class_hash(), artifacts.class_hash);
+    }
+
+    #[test]
+    fn manifest_compiled_class_hash_is_the_casm_v2_hash() {
+        let artifacts = parse_manifest().unwrap();
+        let casm = artifacts.compiled_class().unwrap();
+        let hash = casm.class_hash().unwrap();
+        assert_eq!(hash, artifacts.compiled_class_hash);
+    }
+}

@@ -1,0 +1,36 @@
+//! The session-key protocol without I/O: constants and selectors, the SNIP-12
+//! (revision 1) hash of a SNIP-9 v2 OutsideExecution, and the owner and session
+//! signatures (PROTOCOL.md sections 3.2 and 4). Shared by the SDK, the paymaster, the
+//! devnet harness and the tests.
+//!
+//! ```
+//! use chipi_core::{CallExt, Felt, OutsideExecution, SessionCall, ANY_CALLER, session_signature};
+//!
+//! let oe = OutsideExecution {
+//!     caller: ANY_CALLER,
+//!     nonce: Felt::from(7u8),
+//!     execute_after: 100,
+//!     execute_before: 200,
+//!     calls: vec![SessionCall::new(Felt::from(0x1234u16), "transfer", vec![Felt::ONE, Felt::TWO, Felt::ZERO])],
+//! };
+//! let hash = oe.message_hash(chipi_core::chain_id::SEPOLIA, Felt::from(0xabcu16));
+//! let signature = session_signature(&Felt::from(42u8), hash, 1_900_000_000).unwrap();
+//! assert_eq!(signature.len(), 4);
+//! ```
+#![deny(missing_docs)]
+
+mod constants;
+mod signature;
+mod snip12;
+
+pub use constants::{
+    chain_id, selectors, ANY_CALLER, CALL_TYPE_HASH, ISESSION_KEY_MANAGER_ID, ISRC5_ID, ISRC6_ID,
+    ISRC9_V2_ID, OUTSIDE_EXECUTION_DOMAIN_NAME, OUTSIDE_EXECUTION_TYPE_HASH,
+    STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX, VALIDATED,
+};
+pub use signature::{
+    accept_ownership_hash, owner_signature, public_key_of, session_signature, sign_hash,
+    verify_signature, SignatureError,
+};
+pub use snip12::{CallExt, OutsideExecution, SessionCall, TypedDataError};
+pub use starknet_rust_core::types::Felt;
