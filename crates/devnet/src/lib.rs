@@ -45,6 +45,9 @@ use url::Url;
 /// The STRK fee token of every devnet.
 pub const STRK_ADDRESS: Felt = starknet_devnet_core::constants::STRK_ERC20_CONTRACT_ADDRESS;
 
+/// The ETH token of every devnet.
+pub const ETH_ADDRESS: Felt = starknet_devnet_core::constants::ETH_ERC20_CONTRACT_ADDRESS;
+
 /// A JSON-RPC client for the devnet.
 pub type DevnetProvider = JsonRpcClient<HttpTransport>;
 /// A predeployed account as a starknet-rust account.
