@@ -7,7 +7,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use chipi_core::{owner_signature, public_key_of, session_signature, sign_hash, OutsideExecution, ANY_CALLER};
+use chipi_core::{owner_signature, public_key_of, sign_hash, OutsideExecution, ANY_CALLER};
 use chipi_devnet::{Devnet, DevnetAccount, DevnetProvider, STRK_ADDRESS};
 use starknet_rust::accounts::{
     Account, ConnectedAccount, ExecutionEncoder, ExecutionEncoding, RawDeclarationV3,
@@ -32,12 +32,20 @@ pub fn selector(name: &str) -> Felt {
 
 /// A call of `name` on `to`.
 pub fn call(to: Felt, name: &str, calldata: Vec<Felt>) -> Call {
-    Call { to, selector: selector(name), calldata }
+    Call {
+        to,
+        selector: selector(name),
+        calldata,
+    }
 }
 
 /// An STRK `transfer` of `amount` fri to `to`.
 pub fn strk_transfer(to: Felt, amount: u128) -> Call {
-    call(STRK_ADDRESS, "transfer", vec![to, Felt::from(amount), Felt::ZERO])
+    call(
+        STRK_ADDRESS,
+        "transfer",
+        vec![to, Felt::from(amount), Felt::ZERO],
+    )
 }
 
 /// A fresh random private key.
@@ -83,6 +91,7 @@ pub struct SessionKeyAccount {
     address: Felt,
     chain_id: Felt,
     private_key: Felt,
+    public_key: Felt,
     valid_until: Felt,
     signed_calls: Option<Vec<Call>>,
 }
@@ -157,12 +166,17 @@ impl Account for SessionKeyAccount {
         query_only: bool,
     ) -> Result<Vec<Felt>, Self::SignError> {
         let hash = match &self.signed_calls {
-            Some(calls) => execution.transaction_hash(self.chain_id, self.address, query_only, FixedCalls(calls)),
+            Some(calls) => execution.transaction_hash(
+                self.chain_id,
+                self.address,
+                query_only,
+                FixedCalls(calls),
+            ),
             None => execution.transaction_hash(self.chain_id, self.address, query_only, self),
         };
-        let (r, s) = sign_hash(&self.private_key, hash).map_err(|e| SessionSignError(e.to_string()))?;
-        let public_key = public_key_of(&self.private_key).map_err(|e| SessionSignError(e.to_string()))?;
-        Ok(vec![public_key, r, s, self.valid_until])
+        let (r, s) =
+            sign_hash(&self.private_key, hash).map_err(|e| SessionSignError(e.to_string()))?;
+        Ok(vec![self.public_key, r, s, self.valid_until])
     }
 
     async fn sign_declaration_v3(
@@ -214,7 +228,10 @@ impl Session {
 
     /// The same key signing another `valid_until`.
     pub fn with_valid_until(self, valid_until: u64) -> Self {
-        Self { valid_until, ..self }
+        Self {
+            valid_until,
+            ..self
+        }
     }
 }
 
@@ -232,7 +249,10 @@ pub struct TestWallet {
 
 /// A plain receipt check.
 pub fn succeeded(receipt: &TransactionReceiptWithBlockInfo) -> bool {
-    matches!(receipt.receipt.execution_result(), ExecutionResult::Succeeded)
+    matches!(
+        receipt.receipt.execution_result(),
+        ExecutionResult::Succeeded
+    )
 }
 
 impl TestWallet {
@@ -250,7 +270,12 @@ impl TestWallet {
             .deploy_session_wallet(owner_public_key, 100 * STRK)
             .await
             .expect("wallet deploys");
-        Self { devnet, owner_key, owner_public_key, address }
+        Self {
+            devnet,
+            owner_key,
+            owner_public_key,
+            address,
+        }
     }
 
     /// The wallet as a starknet-rust account signed by its owner.
@@ -278,6 +303,7 @@ impl TestWallet {
             address: self.address,
             chain_id: self.devnet.chain_id(),
             private_key: session.private_key,
+            public_key: session.public_key,
             valid_until: Felt::from(session.valid_until),
             signed_calls: None,
         }
@@ -289,7 +315,11 @@ impl TestWallet {
     }
 
     /// Sends `calls` from `account`, waits, and returns the successful receipt.
-    pub async fn send<A>(&self, account: &A, calls: Vec<Call>) -> Result<TransactionReceiptWithBlockInfo, TxFailure>
+    pub async fn send<A>(
+        &self,
+        account: &A,
+        calls: Vec<Call>,
+    ) -> Result<TransactionReceiptWithBlockInfo, TxFailure>
     where
         A: ConnectedAccount + Sync,
     {
@@ -310,7 +340,10 @@ impl TestWallet {
     }
 
     /// The owner sends `calls` as a direct transaction.
-    pub async fn owner_invoke(&self, calls: Vec<Call>) -> Result<TransactionReceiptWithBlockInfo, TxFailure> {
+    pub async fn owner_invoke(
+        &self,
+        calls: Vec<Call>,
+    ) -> Result<TransactionReceiptWithBlockInfo, TxFailure> {
         self.send(&self.owner_account(), calls).await
     }
 
@@ -347,8 +380,14 @@ impl TestWallet {
     }
 
     /// `[key, r, s, valid_until]` of `session` over `execution`.
-    pub fn session_sign_outside(&self, session: &Session, execution: &OutsideExecution) -> Vec<Felt> {
-        session_signature(&session.private_key, self.outside_hash(execution), session.valid_until).unwrap()
+    pub fn session_sign_outside(
+        &self,
+        session: &Session,
+        execution: &OutsideExecution,
+    ) -> Vec<Felt> {
+        // The signature claims `session.public_key`, whichever key actually signs.
+        let (r, s) = sign_hash(&session.private_key, self.outside_hash(execution)).unwrap();
+        vec![session.public_key, r, s, Felt::from(session.valid_until)]
     }
 
     /// The `execute_from_outside_v2` call for `execution` and `signature`.
@@ -368,7 +407,11 @@ impl TestWallet {
         }
         calldata.push(Felt::from(signature.len()));
         calldata.extend_from_slice(signature);
-        Call { to: self.address, selector: selectors::EXECUTE_FROM_OUTSIDE_V2, calldata }
+        Call {
+            to: self.address,
+            selector: selectors::EXECUTE_FROM_OUTSIDE_V2,
+            calldata,
+        }
     }
 
     /// Relayer `relayer` submits `execution` with `signature`.
@@ -394,7 +437,10 @@ impl TestWallet {
     }
 
     /// Builds, signs by the owner and submits (relayer 1) an outside execution of `calls`.
-    pub async fn owner_outside(&self, calls: Vec<Call>) -> Result<TransactionReceiptWithBlockInfo, TxFailure> {
+    pub async fn owner_outside(
+        &self,
+        calls: Vec<Call>,
+    ) -> Result<TransactionReceiptWithBlockInfo, TxFailure> {
         let execution = self.outside_execution(calls).await;
         let signature = self.owner_sign_outside(&execution);
         self.submit_outside(1, &execution, &signature).await
@@ -432,7 +478,14 @@ impl TestWallet {
     }
 
     /// The `set_spending_policy` call.
-    pub fn policy_call(&self, session_key: Felt, token: Felt, max_per_call: (u128, u128), max_per_window: (u128, u128), window_seconds: u64) -> Call {
+    pub fn policy_call(
+        &self,
+        session_key: Felt,
+        token: Felt,
+        max_per_call: (u128, u128),
+        max_per_window: (u128, u128),
+        window_seconds: u64,
+    ) -> Call {
         self.self_call(
             "set_spending_policy",
             vec![
@@ -452,7 +505,11 @@ impl TestWallet {
         self.devnet
             .provider()
             .call(
-                FunctionCall { contract_address: self.address, entry_point_selector: selector(name), calldata },
+                FunctionCall {
+                    contract_address: self.address,
+                    entry_point_selector: selector(name),
+                    calldata,
+                },
                 BlockId::Tag(BlockTag::Latest),
             )
             .await
@@ -477,7 +534,9 @@ impl TestWallet {
 
     /// `get_spending_policy` as felts.
     pub async fn policy(&self, key: Felt, token: Felt) -> Vec<Felt> {
-        self.view("get_spending_policy", vec![key, token]).await.unwrap()
+        self.view("get_spending_policy", vec![key, token])
+            .await
+            .unwrap()
     }
 
     /// STRK balance in fri.

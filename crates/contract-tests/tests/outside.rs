@@ -14,18 +14,28 @@ async fn a_nonce_is_used_once() {
     let execution = w.outside_execution(vec![strk_transfer(RECIPIENT, 1)]).await;
     let nonce_valid = |nonce: Felt| {
         let w = &w;
-        async move { w.view("is_valid_outside_execution_nonce", vec![nonce]).await.unwrap()[0] }
+        async move {
+            w.view("is_valid_outside_execution_nonce", vec![nonce])
+                .await
+                .unwrap()[0]
+        }
     };
     assert_eq!(nonce_valid(execution.nonce).await, Felt::ONE);
     let signature = w.session_sign_outside(&session, &execution);
     w.submit_outside(1, &execution, &signature).await.unwrap();
     assert_eq!(nonce_valid(execution.nonce).await, Felt::ZERO);
-    assert_fails_with(w.submit_outside(2, &execution, &signature).await, "SRC9: duplicated nonce");
+    assert_fails_with(
+        w.submit_outside(2, &execution, &signature).await,
+        "SRC9: duplicated nonce",
+    );
     // Owner-signed replays are refused the same way.
     let owned = w.outside_execution(vec![strk_transfer(RECIPIENT, 1)]).await;
     let owner_sig = w.owner_sign_outside(&owned);
     w.submit_outside(1, &owned, &owner_sig).await.unwrap();
-    assert_fails_with(w.submit_outside(1, &owned, &owner_sig).await, "SRC9: duplicated nonce");
+    assert_fails_with(
+        w.submit_outside(1, &owned, &owner_sig).await,
+        "SRC9: duplicated nonce",
+    );
     assert_eq!(w.balance(RECIPIENT).await, 2);
     assert_eq!(w.calls_used(session.public_key).await, 1);
 }
@@ -68,13 +78,18 @@ async fn a_named_caller_is_the_only_one_who_may_submit() {
     let mut execution = w.outside_execution(vec![strk_transfer(RECIPIENT, 1)]).await;
     execution.caller = w.devnet.accounts()[1].address;
     let signature = w.session_sign_outside(&session, &execution);
-    assert_fails_with(w.submit_outside(2, &execution, &signature).await, "SRC9: invalid caller");
+    assert_fails_with(
+        w.submit_outside(2, &execution, &signature).await,
+        "SRC9: invalid caller",
+    );
     w.submit_outside(1, &execution, &signature).await.unwrap();
     // ANY_CALLER: any relayer.
     for relayer in [2, 3] {
         let execution = w.outside_execution(vec![strk_transfer(RECIPIENT, 1)]).await;
         let signature = w.session_sign_outside(&session, &execution);
-        w.submit_outside(relayer, &execution, &signature).await.unwrap();
+        w.submit_outside(relayer, &execution, &signature)
+            .await
+            .unwrap();
     }
     assert_eq!(w.balance(RECIPIENT).await, 3);
 }
@@ -84,12 +99,23 @@ async fn signatures_of_other_lengths_are_refused_with_a_message() {
     let w = TestWallet::new().await;
     let execution = w.outside_execution(vec![strk_transfer(RECIPIENT, 1)]).await;
     let owner = w.owner_sign_outside(&execution);
-    for signature in [vec![], vec![owner[0]], vec![owner[0], owner[1], Felt::ONE], vec![Felt::ONE; 5]] {
-        assert_fails_with(w.submit_outside(1, &execution, &signature).await, "Account: invalid sig length");
+    for signature in [
+        vec![],
+        vec![owner[0]],
+        vec![owner[0], owner[1], Felt::ONE],
+        vec![Felt::ONE; 5],
+    ] {
+        assert_fails_with(
+            w.submit_outside(1, &execution, &signature).await,
+            "Account: invalid sig length",
+        );
     }
     let mut bad = owner.clone();
     bad[1] += Felt::ONE;
-    assert_fails_with(w.submit_outside(1, &execution, &bad).await, "Account: invalid signature");
+    assert_fails_with(
+        w.submit_outside(1, &execution, &bad).await,
+        "Account: invalid signature",
+    );
     w.submit_outside(1, &execution, &owner).await.unwrap();
 }
 

@@ -14,11 +14,19 @@ async fn a_session_transfers_on_both_paths_and_each_transaction_consumes_one_cal
     for (i, path) in PATHS.into_iter().enumerate() {
         let before = w.balance(RECIPIENT).await;
         // Two calls in one transaction: one call of the budget.
-        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 5), strk_transfer(RECIPIENT, 7)])
-            .await
-            .unwrap();
+        w.session_exec(
+            path,
+            &session,
+            vec![strk_transfer(RECIPIENT, 5), strk_transfer(RECIPIENT, 7)],
+        )
+        .await
+        .unwrap();
         assert_eq!(w.balance(RECIPIENT).await, before + 12, "{path:?}");
-        assert_eq!(w.calls_used(session.public_key).await, i as u32 + 1, "{path:?}");
+        assert_eq!(
+            w.calls_used(session.public_key).await,
+            i as u32 + 1,
+            "{path:?}"
+        );
     }
 }
 
@@ -31,10 +39,16 @@ async fn an_expired_session_is_refused_and_now_equal_to_valid_until_is_still_val
         w.register(&session, 10, &[]).await;
         // Exactly at valid_until: still valid.
         w.devnet.set_time(session.valid_until).await;
-        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)]).await.unwrap();
+        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)])
+            .await
+            .unwrap();
         // One second later: expired, and nothing consumed.
         w.devnet.set_time(session.valid_until + 1).await;
-        assert_fails_with(w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)]).await, "Session: expired");
+        assert_fails_with(
+            w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)])
+                .await,
+            "Session: expired",
+        );
         assert_eq!(w.calls_used(session.public_key).await, 1);
     }
 }
@@ -45,19 +59,45 @@ async fn unregistered_and_revoked_sessions_are_told_apart_and_revoking_one_leave
     let stranger = Session::random(w.now().await + 3600);
     let revoked = w.new_session(10, &[]).await;
     let kept = w.new_session(10, &[]).await;
-    w.owner_invoke(vec![w.self_call("revoke_session_key", vec![revoked.public_key])]).await.unwrap();
+    w.owner_invoke(vec![
+        w.self_call("revoke_session_key", vec![revoked.public_key])
+    ])
+    .await
+    .unwrap();
     for path in PATHS {
-        assert_fails_with(w.session_exec(path, &stranger, vec![strk_transfer(RECIPIENT, 1)]).await, "Session: not registered");
-        assert_fails_with(w.session_exec(path, &revoked, vec![strk_transfer(RECIPIENT, 1)]).await, "Session: revoked");
-        w.session_exec(path, &kept, vec![strk_transfer(RECIPIENT, 1)]).await.unwrap();
+        assert_fails_with(
+            w.session_exec(path, &stranger, vec![strk_transfer(RECIPIENT, 1)])
+                .await,
+            "Session: not registered",
+        );
+        assert_fails_with(
+            w.session_exec(path, &revoked, vec![strk_transfer(RECIPIENT, 1)])
+                .await,
+            "Session: revoked",
+        );
+        w.session_exec(path, &kept, vec![strk_transfer(RECIPIENT, 1)])
+            .await
+            .unwrap();
     }
     assert_eq!(w.session_data(revoked.public_key).await, (0, 0, 0, 0));
-    assert_eq!(w.view("is_session_revoked", vec![revoked.public_key]).await.unwrap(), vec![Felt::ONE]);
+    assert_eq!(
+        w.view("is_session_revoked", vec![revoked.public_key])
+            .await
+            .unwrap(),
+        vec![Felt::ONE]
+    );
     assert_eq!(w.calls_used(kept.public_key).await, 2);
     // Registering the key again clears the revocation.
     w.register(&revoked, 3, &[]).await;
-    assert_eq!(w.view("is_session_revoked", vec![revoked.public_key]).await.unwrap(), vec![Felt::ZERO]);
-    w.session_exec(Path::Outside, &revoked, vec![strk_transfer(RECIPIENT, 1)]).await.unwrap();
+    assert_eq!(
+        w.view("is_session_revoked", vec![revoked.public_key])
+            .await
+            .unwrap(),
+        vec![Felt::ZERO]
+    );
+    w.session_exec(Path::Outside, &revoked, vec![strk_transfer(RECIPIENT, 1)])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -65,12 +105,18 @@ async fn max_calls_one_works_exactly_once_on_each_path() {
     let w = TestWallet::new().await;
     for path in PATHS {
         let session = w.new_session(1, &[]).await;
-        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)]).await.unwrap();
+        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)])
+            .await
+            .unwrap();
         assert_fails_with(
-            w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)]).await,
+            w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)])
+                .await,
             "Session: max calls exceeded",
         );
-        assert_eq!(w.session_data(session.public_key).await, (session.valid_until, 1, 1, 0));
+        assert_eq!(
+            w.session_data(session.public_key).await,
+            (session.valid_until, 1, 1, 0)
+        );
     }
 }
 
@@ -100,7 +146,8 @@ async fn blocklisted_selectors_are_refused_anywhere_even_when_whitelisted() {
             for session in [&open, &whitelisted] {
                 for target in [w.address, STRK_ADDRESS] {
                     assert_fails_with(
-                        w.session_exec(path, session, vec![call(target, name, vec![])]).await,
+                        w.session_exec(path, session, vec![call(target, name, vec![])])
+                            .await,
                         "Session: entrypoint blocked",
                     );
                 }
@@ -115,16 +162,27 @@ async fn blocklisted_selectors_are_refused_anywhere_even_when_whitelisted() {
 async fn a_session_cannot_call_the_wallet_whatever_the_whitelist() {
     let w = TestWallet::new().await;
     let open = w.new_session(100, &[]).await;
-    let whitelisted = w.new_session(100, &[selector("get_public_key"), selector("transfer")]).await;
+    let whitelisted = w
+        .new_session(100, &[selector("get_public_key"), selector("transfer")])
+        .await;
     for path in PATHS {
         for session in [&open, &whitelisted] {
             assert_fails_with(
-                w.session_exec(path, session, vec![w.self_call("get_public_key", vec![])]).await,
+                w.session_exec(path, session, vec![w.self_call("get_public_key", vec![])])
+                    .await,
                 "Session: self call",
             );
             // Hidden behind an allowed call too.
             assert_fails_with(
-                w.session_exec(path, session, vec![strk_transfer(RECIPIENT, 1), w.self_call("get_public_key", vec![])]).await,
+                w.session_exec(
+                    path,
+                    session,
+                    vec![
+                        strk_transfer(RECIPIENT, 1),
+                        w.self_call("get_public_key", vec![]),
+                    ],
+                )
+                .await,
                 "Session: self call",
             );
         }
@@ -135,19 +193,32 @@ async fn a_session_cannot_call_the_wallet_whatever_the_whitelist() {
 async fn a_selector_outside_the_whitelist_is_refused_alone_and_inside_a_multicall() {
     let w = TestWallet::new().await;
     let session = w.new_session(100, &[selectors::TRANSFER]).await;
-    let approve = call(STRK_ADDRESS, "approve", vec![RECIPIENT, Felt::ONE, Felt::ZERO]);
+    let approve = call(
+        STRK_ADDRESS,
+        "approve",
+        vec![RECIPIENT, Felt::ONE, Felt::ZERO],
+    );
     for path in PATHS {
-        assert_fails_with(w.session_exec(path, &session, vec![approve.clone()]).await, "Session: entrypoint not allowed");
+        assert_fails_with(
+            w.session_exec(path, &session, vec![approve.clone()]).await,
+            "Session: entrypoint not allowed",
+        );
         assert_fails_with(
             w.session_exec(
                 path,
                 &session,
-                vec![strk_transfer(RECIPIENT, 1), approve.clone(), strk_transfer(RECIPIENT, 1)],
+                vec![
+                    strk_transfer(RECIPIENT, 1),
+                    approve.clone(),
+                    strk_transfer(RECIPIENT, 1),
+                ],
             )
             .await,
             "Session: entrypoint not allowed",
         );
-        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)]).await.unwrap();
+        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)])
+            .await
+            .unwrap();
     }
     assert_eq!(w.calls_used(session.public_key).await, 2);
 }
@@ -158,24 +229,41 @@ async fn wrong_keys_and_signatures_over_other_calls_are_refused() {
     let a = w.new_session(100, &[]).await;
     let b = w.new_session(100, &[]).await;
     // B's public key, A's private key: key A's signature presented as key B's.
-    let impostor = Session { private_key: a.private_key, ..b };
+    let impostor = Session {
+        private_key: a.private_key,
+        ..b
+    };
     let transfer = vec![strk_transfer(RECIPIENT, 1)];
     for path in PATHS {
-        assert_fails_with(w.session_exec(path, &impostor, transfer.clone()).await, "Session: invalid signature");
+        assert_fails_with(
+            w.session_exec(path, &impostor, transfer.clone()).await,
+            "Session: invalid signature",
+        );
     }
     // Direct: a signature over another transaction's calls.
-    let tampered = w.session_account(&a).signing_other_calls(vec![strk_transfer(RECIPIENT, 2)]);
-    assert_fails_with(w.send(&tampered, transfer.clone()).await, "Session: invalid signature");
+    let tampered = w
+        .session_account(&a)
+        .signing_other_calls(vec![strk_transfer(RECIPIENT, 2)]);
+    assert_fails_with(
+        w.send(&tampered, transfer.clone()).await,
+        "Session: invalid signature",
+    );
     // Outside: calldata changed after signing.
     let execution = w.outside_execution(transfer.clone()).await;
     let signature = w.session_sign_outside(&a, &execution);
     let mut changed = execution.clone();
     changed.calls[0].calldata[1] = Felt::from(1000u32);
-    assert_fails_with(w.submit_outside(1, &changed, &signature).await, "Session: invalid signature");
+    assert_fails_with(
+        w.submit_outside(1, &changed, &signature).await,
+        "Session: invalid signature",
+    );
     // Another call list entirely.
     let mut other = execution.clone();
     other.calls.push(strk_transfer(RECIPIENT, 1));
-    assert_fails_with(w.submit_outside(1, &other, &signature).await, "Session: invalid signature");
+    assert_fails_with(
+        w.submit_outside(1, &other, &signature).await,
+        "Session: invalid signature",
+    );
     assert_eq!(w.calls_used(a.public_key).await, 0);
     assert_eq!(w.calls_used(b.public_key).await, 0);
 }
@@ -188,17 +276,32 @@ async fn signed_valid_until_must_fit_u64_and_equal_the_stored_one() {
     let above_u64 = Felt::from(u64::MAX) + Felt::ONE;
     // Direct.
     let overflow = w.session_account(&session).with_raw_valid_until(above_u64);
-    assert_fails_with(w.send(&overflow, transfer.clone()).await, "Session: bad valid_until");
+    assert_fails_with(
+        w.send(&overflow, transfer.clone()).await,
+        "Session: bad valid_until",
+    );
     let later = session.with_valid_until(session.valid_until + 1);
-    assert_fails_with(w.session_invoke(&later, transfer.clone()).await, "Session: valid_until mismatch");
+    assert_fails_with(
+        w.session_invoke(&later, transfer.clone()).await,
+        "Session: valid_until mismatch",
+    );
     let earlier = session.with_valid_until(session.valid_until - 1);
-    assert_fails_with(w.session_invoke(&earlier, transfer.clone()).await, "Session: valid_until mismatch");
+    assert_fails_with(
+        w.session_invoke(&earlier, transfer.clone()).await,
+        "Session: valid_until mismatch",
+    );
     // Outside.
     let execution = w.outside_execution(transfer.clone()).await;
     let mut signature = w.session_sign_outside(&session, &execution);
     signature[3] = above_u64;
-    assert_fails_with(w.submit_outside(1, &execution, &signature).await, "Session: bad valid_until");
-    assert_fails_with(w.session_outside(&later, transfer.clone()).await, "Session: valid_until mismatch");
+    assert_fails_with(
+        w.submit_outside(1, &execution, &signature).await,
+        "Session: bad valid_until",
+    );
+    assert_fails_with(
+        w.session_outside(&later, transfer.clone()).await,
+        "Session: valid_until mismatch",
+    );
     assert_eq!(w.calls_used(session.public_key).await, 0);
 }
 
@@ -208,22 +311,39 @@ async fn valid_until_may_be_u64_max() {
     let session = Session::random(u64::MAX);
     w.register(&session, 2, &[]).await;
     for path in PATHS {
-        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)]).await.unwrap();
+        w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)])
+            .await
+            .unwrap();
     }
-    assert_eq!(w.session_data(session.public_key).await, (u64::MAX, 2, 2, 0));
+    assert_eq!(
+        w.session_data(session.public_key).await,
+        (u64::MAX, 2, 2, 0)
+    );
 }
 
 #[tokio::test]
 async fn a_refused_attempt_changes_nothing() {
     let w = TestWallet::new().await;
     let session = w.new_session(5, &[selectors::TRANSFER]).await;
-    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 1)]).await.unwrap();
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 1)])
+        .await
+        .unwrap();
     let balance = w.balance(RECIPIENT).await;
     for path in PATHS {
-        let approve = call(STRK_ADDRESS, "approve", vec![RECIPIENT, Felt::ONE, Felt::ZERO]);
-        assert!(w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1), approve]).await.is_err());
+        let approve = call(
+            STRK_ADDRESS,
+            "approve",
+            vec![RECIPIENT, Felt::ONE, Felt::ZERO],
+        );
+        assert!(w
+            .session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1), approve])
+            .await
+            .is_err());
         let wrong = session.with_valid_until(session.valid_until + 5);
-        assert!(w.session_exec(path, &wrong, vec![strk_transfer(RECIPIENT, 1)]).await.is_err());
+        assert!(w
+            .session_exec(path, &wrong, vec![strk_transfer(RECIPIENT, 1)])
+            .await
+            .is_err());
     }
     assert_eq!(w.calls_used(session.public_key).await, 1);
     assert_eq!(w.balance(RECIPIENT).await, balance);
@@ -232,23 +352,61 @@ async fn a_refused_attempt_changes_nothing() {
 #[tokio::test]
 async fn updating_a_whitelist_to_fewer_selectors_leaves_no_old_one_usable() {
     let w = TestWallet::new().await;
-    let approve = |amount: u64| call(STRK_ADDRESS, "approve", vec![RECIPIENT, Felt::from(amount), Felt::ZERO]);
-    let session = w.new_session(100, &[selectors::TRANSFER, selectors::APPROVE]).await;
-    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 1), approve(1)]).await.unwrap();
+    let approve = |amount: u64| {
+        call(
+            STRK_ADDRESS,
+            "approve",
+            vec![RECIPIENT, Felt::from(amount), Felt::ZERO],
+        )
+    };
+    let session = w
+        .new_session(100, &[selectors::TRANSFER, selectors::APPROVE])
+        .await;
+    w.session_exec(
+        Path::Outside,
+        &session,
+        vec![strk_transfer(RECIPIENT, 1), approve(1)],
+    )
+    .await
+    .unwrap();
     assert_eq!(w.calls_used(session.public_key).await, 1);
 
     // Update: only approve; calls_used resets.
     w.register(&session, 50, &[selectors::APPROVE]).await;
-    assert_eq!(w.session_data(session.public_key).await, (session.valid_until, 50, 0, 1));
-    assert_eq!(w.view("get_session_allowed_entrypoints", vec![session.public_key]).await.unwrap(), vec![Felt::ONE, selectors::APPROVE]);
+    assert_eq!(
+        w.session_data(session.public_key).await,
+        (session.valid_until, 50, 0, 1)
+    );
+    assert_eq!(
+        w.view("get_session_allowed_entrypoints", vec![session.public_key])
+            .await
+            .unwrap(),
+        vec![Felt::ONE, selectors::APPROVE]
+    );
     for path in PATHS {
-        assert_fails_with(w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)]).await, "Session: entrypoint not allowed");
-        w.session_exec(path, &session, vec![approve(2)]).await.unwrap();
+        assert_fails_with(
+            w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)])
+                .await,
+            "Session: entrypoint not allowed",
+        );
+        w.session_exec(path, &session, vec![approve(2)])
+            .await
+            .unwrap();
     }
     // Revoke, then register again with an empty whitelist: everything allowed again;
     // register with transfer only: approve from the first generation stays refused.
-    w.owner_invoke(vec![w.self_call("revoke_session_key", vec![session.public_key])]).await.unwrap();
+    w.owner_invoke(vec![
+        w.self_call("revoke_session_key", vec![session.public_key])
+    ])
+    .await
+    .unwrap();
     w.register(&session, 50, &[selectors::TRANSFER]).await;
-    assert_fails_with(w.session_exec(Path::Outside, &session, vec![approve(3)]).await, "Session: entrypoint not allowed");
-    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 1)]).await.unwrap();
+    assert_fails_with(
+        w.session_exec(Path::Outside, &session, vec![approve(3)])
+            .await,
+        "Session: entrypoint not allowed",
+    );
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 1)])
+        .await
+        .unwrap();
 }

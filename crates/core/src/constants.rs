@@ -47,47 +47,61 @@ pub mod chain_id {
 pub mod selectors {
     use super::Felt;
     /// `transfer`
-    pub const TRANSFER: Felt =
-        Felt::from_hex_unchecked("0x83afd3f4caedc6eebf44246fe54e38c95e3179a5ec9ea81740eca5b482d12e");
+    pub const TRANSFER: Felt = Felt::from_hex_unchecked(
+        "0x83afd3f4caedc6eebf44246fe54e38c95e3179a5ec9ea81740eca5b482d12e",
+    );
     /// `approve`
-    pub const APPROVE: Felt =
-        Felt::from_hex_unchecked("0x219209e083275171774dab1df80982e9df2096516f06319c5c6d71ae0a8480c");
+    pub const APPROVE: Felt = Felt::from_hex_unchecked(
+        "0x219209e083275171774dab1df80982e9df2096516f06319c5c6d71ae0a8480c",
+    );
     /// `increase_allowance`
-    pub const INCREASE_ALLOWANCE: Felt =
-        Felt::from_hex_unchecked("0x1d13ab0a76d7407b1d5faccd4b3d8a9efe42f3d3c21766431d4fafb30f45bd4");
+    pub const INCREASE_ALLOWANCE: Felt = Felt::from_hex_unchecked(
+        "0x1d13ab0a76d7407b1d5faccd4b3d8a9efe42f3d3c21766431d4fafb30f45bd4",
+    );
     /// `increaseAllowance`
-    pub const INCREASE_ALLOWANCE_CAMEL: Felt =
-        Felt::from_hex_unchecked("0x16cc063b8338363cf388ce7fe1df408bf10f16cd51635d392e21d852fafb683");
+    pub const INCREASE_ALLOWANCE_CAMEL: Felt = Felt::from_hex_unchecked(
+        "0x16cc063b8338363cf388ce7fe1df408bf10f16cd51635d392e21d852fafb683",
+    );
     /// `add_or_update_session_key`
-    pub const ADD_OR_UPDATE_SESSION_KEY: Felt =
-        Felt::from_hex_unchecked("0x27d4f8b711f8a318b18cac75c0b7c9941844dbbece6f62ca10111055acb64c1");
+    pub const ADD_OR_UPDATE_SESSION_KEY: Felt = Felt::from_hex_unchecked(
+        "0x27d4f8b711f8a318b18cac75c0b7c9941844dbbece6f62ca10111055acb64c1",
+    );
     /// `revoke_session_key`
-    pub const REVOKE_SESSION_KEY: Felt =
-        Felt::from_hex_unchecked("0x32d4c11046940bbba0d48557b365ca002c6adc3f58d28671c8b7542ab7d60e9");
+    pub const REVOKE_SESSION_KEY: Felt = Felt::from_hex_unchecked(
+        "0x32d4c11046940bbba0d48557b365ca002c6adc3f58d28671c8b7542ab7d60e9",
+    );
     /// `get_session_data`
-    pub const GET_SESSION_DATA: Felt =
-        Felt::from_hex_unchecked("0x22ab76a647098ec53b3907885af4dcbe973ac395dd2baba3e0a3cc74a79a175");
+    pub const GET_SESSION_DATA: Felt = Felt::from_hex_unchecked(
+        "0x22ab76a647098ec53b3907885af4dcbe973ac395dd2baba3e0a3cc74a79a175",
+    );
     /// `execute_from_outside_v2`
-    pub const EXECUTE_FROM_OUTSIDE_V2: Felt =
-        Felt::from_hex_unchecked("0x34cc13b274446654ca3233ed2c1620d4c5d1d32fd20b47146a3371064bdc57d");
+    pub const EXECUTE_FROM_OUTSIDE_V2: Felt = Felt::from_hex_unchecked(
+        "0x34cc13b274446654ca3233ed2c1620d4c5d1d32fd20b47146a3371064bdc57d",
+    );
     /// `__execute__`
-    pub const EXECUTE: Felt =
-        Felt::from_hex_unchecked("0x15d40a3d6ca2ac30f4031e42be28da9b056fef9bb7357ac5e85627ee876e5ad");
+    pub const EXECUTE: Felt = Felt::from_hex_unchecked(
+        "0x15d40a3d6ca2ac30f4031e42be28da9b056fef9bb7357ac5e85627ee876e5ad",
+    );
     /// `set_spending_policy`
-    pub const SET_SPENDING_POLICY: Felt =
-        Felt::from_hex_unchecked("0x27b6399a529753e66438fe0341234566c390277e9c20b0f556016eb33bb698");
+    pub const SET_SPENDING_POLICY: Felt = Felt::from_hex_unchecked(
+        "0x27b6399a529753e66438fe0341234566c390277e9c20b0f556016eb33bb698",
+    );
     /// `remove_spending_policy`
-    pub const REMOVE_SPENDING_POLICY: Felt =
-        Felt::from_hex_unchecked("0x28dac008d849601a4f136c3a869aa4dcb43907ea63ab552ecddfd2281144040");
+    pub const REMOVE_SPENDING_POLICY: Felt = Felt::from_hex_unchecked(
+        "0x28dac008d849601a4f136c3a869aa4dcb43907ea63ab552ecddfd2281144040",
+    );
     /// `upgrade`
-    pub const UPGRADE: Felt =
-        Felt::from_hex_unchecked("0xf2f7c15cbe06c8d94597cd91fd7f3369eae842359235712def5584f8d270cd");
+    pub const UPGRADE: Felt = Felt::from_hex_unchecked(
+        "0xf2f7c15cbe06c8d94597cd91fd7f3369eae842359235712def5584f8d270cd",
+    );
     /// `set_public_key`
-    pub const SET_PUBLIC_KEY: Felt =
-        Felt::from_hex_unchecked("0x2e3e21ff5952b2531241e37999d9c4c8b3034cccc89a202a6bf019bdf5294f9");
+    pub const SET_PUBLIC_KEY: Felt = Felt::from_hex_unchecked(
+        "0x2e3e21ff5952b2531241e37999d9c4c8b3034cccc89a202a6bf019bdf5294f9",
+    );
     /// `setPublicKey`
-    pub const SET_PUBLIC_KEY_CAMEL: Felt =
-        Felt::from_hex_unchecked("0xbc0eb87884ab91e330445c3584a50d7ddf4b568f02fbeb456a6242cce3f5d9");
+    pub const SET_PUBLIC_KEY_CAMEL: Felt = Felt::from_hex_unchecked(
+        "0xbc0eb87884ab91e330445c3584a50d7ddf4b568f02fbeb456a6242cce3f5d9",
+    );
 }
 
 #[cfg(test)]
@@ -97,15 +111,27 @@ mod tests {
 
     #[test]
     fn short_strings_match_their_text() {
-        assert_eq!(cairo_short_string_to_felt("ANY_CALLER").unwrap(), ANY_CALLER);
+        assert_eq!(
+            cairo_short_string_to_felt("ANY_CALLER").unwrap(),
+            ANY_CALLER
+        );
         assert_eq!(cairo_short_string_to_felt("VALID").unwrap(), VALIDATED);
-        assert_eq!(cairo_short_string_to_felt("StarkNet Message").unwrap(), STARKNET_MESSAGE_PREFIX);
+        assert_eq!(
+            cairo_short_string_to_felt("StarkNet Message").unwrap(),
+            STARKNET_MESSAGE_PREFIX
+        );
         assert_eq!(
             cairo_short_string_to_felt("Account.execute_from_outside").unwrap(),
             OUTSIDE_EXECUTION_DOMAIN_NAME
         );
-        assert_eq!(cairo_short_string_to_felt("SN_SEPOLIA").unwrap(), chain_id::SEPOLIA);
-        assert_eq!(cairo_short_string_to_felt("SN_MAIN").unwrap(), chain_id::MAINNET);
+        assert_eq!(
+            cairo_short_string_to_felt("SN_SEPOLIA").unwrap(),
+            chain_id::SEPOLIA
+        );
+        assert_eq!(
+            cairo_short_string_to_felt("SN_MAIN").unwrap(),
+            chain_id::MAINNET
+        );
     }
 
     #[test]
@@ -123,10 +149,16 @@ mod tests {
             ("approve", selectors::APPROVE),
             ("increase_allowance", selectors::INCREASE_ALLOWANCE),
             ("increaseAllowance", selectors::INCREASE_ALLOWANCE_CAMEL),
-            ("add_or_update_session_key", selectors::ADD_OR_UPDATE_SESSION_KEY),
+            (
+                "add_or_update_session_key",
+                selectors::ADD_OR_UPDATE_SESSION_KEY,
+            ),
             ("revoke_session_key", selectors::REVOKE_SESSION_KEY),
             ("get_session_data", selectors::GET_SESSION_DATA),
-            ("execute_from_outside_v2", selectors::EXECUTE_FROM_OUTSIDE_V2),
+            (
+                "execute_from_outside_v2",
+                selectors::EXECUTE_FROM_OUTSIDE_V2,
+            ),
             ("__execute__", selectors::EXECUTE),
             ("set_spending_policy", selectors::SET_SPENDING_POLICY),
             ("remove_spending_policy", selectors::REMOVE_SPENDING_POLICY),

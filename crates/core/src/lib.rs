@@ -4,14 +4,18 @@
 //! devnet harness and the tests.
 //!
 //! ```
-//! use chipi_core::{CallExt, Felt, OutsideExecution, SessionCall, ANY_CALLER, session_signature};
+//! use chipi_core::{selectors, session_signature, Call, Felt, OutsideExecution, ANY_CALLER};
 //!
 //! let oe = OutsideExecution {
 //!     caller: ANY_CALLER,
 //!     nonce: Felt::from(7u8),
 //!     execute_after: 100,
 //!     execute_before: 200,
-//!     calls: vec![SessionCall::new(Felt::from(0x1234u16), "transfer", vec![Felt::ONE, Felt::TWO, Felt::ZERO])],
+//!     calls: vec![Call {
+//!         to: Felt::from(0x1234u16),
+//!         selector: selectors::TRANSFER,
+//!         calldata: vec![Felt::ONE, Felt::TWO, Felt::ZERO],
+//!     }],
 //! };
 //! let hash = oe.message_hash(chipi_core::chain_id::SEPOLIA, Felt::from(0xabcu16));
 //! let signature = session_signature(&Felt::from(42u8), hash, 1_900_000_000).unwrap();
@@ -32,5 +36,5 @@ pub use signature::{
     accept_ownership_hash, owner_signature, public_key_of, session_signature, sign_hash,
     verify_signature, SignatureError,
 };
-pub use snip12::{CallExt, OutsideExecution, SessionCall, TypedDataError};
-pub use starknet_rust_core::types::Felt;
+pub use snip12::{OutsideExecution, TypedDataError};
+pub use starknet_rust_core::types::{Call, Felt};

@@ -91,14 +91,28 @@ mod tests {
         assert_eq!(sig[0], public_key_of(&key).unwrap());
         assert_eq!(sig[3], Felt::from(77u8));
         assert!(verify_signature(&sig[0], &hash, &sig[1], &sig[2]));
-        assert!(!verify_signature(&sig[0], &(hash + Felt::ONE), &sig[1], &sig[2]));
+        assert!(!verify_signature(
+            &sig[0],
+            &(hash + Felt::ONE),
+            &sig[1],
+            &sig[2]
+        ));
     }
 
     #[test]
     fn invalid_private_keys_are_refused() {
-        assert_eq!(sign_hash(&Felt::ZERO, Felt::ONE), Err(SignatureError::InvalidPrivateKey));
-        assert_eq!(sign_hash(&CURVE_ORDER, Felt::ONE), Err(SignatureError::InvalidPrivateKey));
-        assert_eq!(sign_hash(&Felt::MAX, Felt::ONE), Err(SignatureError::InvalidPrivateKey));
+        assert_eq!(
+            sign_hash(&Felt::ZERO, Felt::ONE),
+            Err(SignatureError::InvalidPrivateKey)
+        );
+        assert_eq!(
+            sign_hash(&CURVE_ORDER, Felt::ONE),
+            Err(SignatureError::InvalidPrivateKey)
+        );
+        assert_eq!(
+            sign_hash(&Felt::MAX, Felt::ONE),
+            Err(SignatureError::InvalidPrivateKey)
+        );
     }
 
     #[test]

@@ -11,9 +11,6 @@ use crate::constants::{
     STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX,
 };
 
-/// A call, as the session account executes it: re-exported for convenience.
-pub type SessionCall = Call;
-
 /// A SNIP-9 v2 outside execution: calls that `caller` may submit for the account
 /// between `execute_after` and `execute_before` (exclusive), once (`nonce`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,28 +36,6 @@ pub enum TypedDataError {
     /// The types, domain or primary type are not those of SNIP-9 v2, revision 1.
     #[error("typed data is not a SNIP-9 v2 OutsideExecution (revision 1): {0}")]
     Schema(String),
-}
-
-/// `Call::new`-style helper: a call by entry-point name.
-///
-/// # Panics
-/// Never for names of ASCII identifiers; a name with non-ASCII characters hashes to
-/// the zero selector's error and panics, so pass user input through
-/// [`OutsideExecution::from_typed_data`] or a checked path instead.
-pub trait CallExt {
-    /// A call of `entrypoint` (a name) on `to`.
-    fn new(to: Felt, entrypoint: &str, calldata: Vec<Felt>) -> Call;
-}
-
-impl CallExt for Call {
-    #[allow(clippy::expect_used)]
-    fn new(to: Felt, entrypoint: &str, calldata: Vec<Felt>) -> Call {
-        Call {
-            to,
-            selector: get_selector_from_name(entrypoint).expect("ASCII entry-point name"),
-            calldata,
-        }
-    }
 }
 
 impl OutsideExecution {
@@ -238,7 +213,9 @@ fn hex(felt: Felt) -> String {
 }
 
 fn is_number(text: &str) -> bool {
-    text.starts_with("0x") || text.starts_with("0X") || (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+    text.starts_with("0x")
+        || text.starts_with("0X")
+        || (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A felt from a JSON number, a `0x` hex string or a decimal string.

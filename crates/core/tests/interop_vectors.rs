@@ -1,4 +1,5 @@
 //! The vectors made by starknet.js 9 and Chipi's JS SDK (`vectors/interop.json`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chipi_core::{
     public_key_of, selectors, verify_signature, Felt, OutsideExecution, CALL_TYPE_HASH,
@@ -19,10 +20,17 @@ fn felt(value: &Value) -> Felt {
 
 #[test]
 fn committed_vectors_are_the_shared_ones() {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/interop.json");
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/vectors/interop.json"
+    );
     if let Ok(text) = std::fs::read_to_string(shared) {
         let shared: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(shared, vectors(), "vectors/interop.json is stale: copy ../shared/vectors/interop.json");
+        assert_eq!(
+            shared,
+            vectors(),
+            "vectors/interop.json is stale: copy ../shared/vectors/interop.json"
+        );
     }
 }
 
@@ -42,19 +50,40 @@ fn outside_execution_message_hashes_match_starknet_js() {
             OutsideExecution::from_typed_data(&execution.to_typed_data(chain_id)).unwrap();
         assert_eq!((again, chain_again), (execution.clone(), chain_id));
 
-        let signature: Vec<Felt> = case["session_signature"].as_array().unwrap().iter().map(felt).collect();
+        let signature: Vec<Felt> = case["session_signature"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(felt)
+            .collect();
         assert_eq!(signature.len(), 4);
         assert_eq!(signature[0], felt(&case["session_public_key"]));
-        assert_eq!(public_key_of(&felt(&case["session_private_key"])).unwrap(), signature[0]);
-        assert!(verify_signature(&signature[0], &hash, &signature[1], &signature[2]));
-        assert!(!verify_signature(&signature[0], &(hash + Felt::ONE), &signature[1], &signature[2]));
+        assert_eq!(
+            public_key_of(&felt(&case["session_private_key"])).unwrap(),
+            signature[0]
+        );
+        assert!(verify_signature(
+            &signature[0],
+            &hash,
+            &signature[1],
+            &signature[2]
+        ));
+        assert!(!verify_signature(
+            &signature[0],
+            &(hash + Felt::ONE),
+            &signature[1],
+            &signature[2]
+        ));
     }
 }
 
 #[test]
 fn public_keys_match() {
     for case in vectors()["keys"].as_array().unwrap() {
-        assert_eq!(public_key_of(&felt(&case["private_key"])).unwrap(), felt(&case["public_key"]));
+        assert_eq!(
+            public_key_of(&felt(&case["private_key"])).unwrap(),
+            felt(&case["public_key"])
+        );
     }
 }
 
@@ -62,9 +91,16 @@ fn public_keys_match() {
 fn selectors_match() {
     for case in vectors()["selectors"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        assert_eq!(get_selector_from_name(name).unwrap(), felt(&case["selector"]), "{name}");
+        assert_eq!(
+            get_selector_from_name(name).unwrap(),
+            felt(&case["selector"]),
+            "{name}"
+        );
     }
-    assert_eq!(selectors::TRANSFER, get_selector_from_name("transfer").unwrap());
+    assert_eq!(
+        selectors::TRANSFER,
+        get_selector_from_name("transfer").unwrap()
+    );
 }
 
 #[test]
@@ -72,13 +108,26 @@ fn type_hashes_match_the_type_strings() {
     let vectors = vectors();
     let hashes = &vectors["type_hashes"];
     let domain = "\"StarknetDomain\"(\"name\":\"shortstring\",\"version\":\"shortstring\",\"chainId\":\"shortstring\",\"revision\":\"shortstring\")";
-    let call = "\"Call\"(\"To\":\"ContractAddress\",\"Selector\":\"selector\",\"Calldata\":\"felt*\")";
+    let call =
+        "\"Call\"(\"To\":\"ContractAddress\",\"Selector\":\"selector\",\"Calldata\":\"felt*\")";
     let outside = format!("\"OutsideExecution\"(\"Caller\":\"ContractAddress\",\"Nonce\":\"felt\",\"Execute After\":\"u128\",\"Execute Before\":\"u128\",\"Calls\":\"Call*\"){call}");
-    assert_eq!(starknet_keccak(domain.as_bytes()), felt(&hashes["starknet_domain_rev1"]));
-    assert_eq!(starknet_keccak(outside.as_bytes()), felt(&hashes["outside_execution_u128"]));
+    assert_eq!(
+        starknet_keccak(domain.as_bytes()),
+        felt(&hashes["starknet_domain_rev1"])
+    );
+    assert_eq!(
+        starknet_keccak(outside.as_bytes()),
+        felt(&hashes["outside_execution_u128"])
+    );
     assert_eq!(starknet_keccak(call.as_bytes()), felt(&hashes["call"]));
-    assert_eq!(STARKNET_DOMAIN_TYPE_HASH, felt(&hashes["starknet_domain_rev1"]));
-    assert_eq!(OUTSIDE_EXECUTION_TYPE_HASH, felt(&hashes["outside_execution_u128"]));
+    assert_eq!(
+        STARKNET_DOMAIN_TYPE_HASH,
+        felt(&hashes["starknet_domain_rev1"])
+    );
+    assert_eq!(
+        OUTSIDE_EXECUTION_TYPE_HASH,
+        felt(&hashes["outside_execution_u128"])
+    );
     assert_eq!(CALL_TYPE_HASH, felt(&hashes["call"]));
 }
 
@@ -86,13 +135,22 @@ fn type_hashes_match_the_type_strings() {
 fn constants_match() {
     let vectors = vectors();
     let c = &vectors["constants"];
-    assert_eq!(ISESSION_KEY_MANAGER_ID, felt(&c["session_key_manager_interface_id"]));
+    assert_eq!(
+        ISESSION_KEY_MANAGER_ID,
+        felt(&c["session_key_manager_interface_id"])
+    );
     assert_eq!(ISRC9_V2_ID, felt(&c["src9_v2_interface_id"]));
     assert_eq!(ISRC6_ID, felt(&c["src6_interface_id"]));
     assert_eq!(ISRC5_ID, felt(&c["src5_interface_id"]));
     assert_eq!(chipi_core::ANY_CALLER, felt(&c["any_caller"]));
-    assert_eq!(chipi_core::STARKNET_MESSAGE_PREFIX, felt(&c["starknet_message_prefix"]));
-    assert_eq!(chipi_core::OUTSIDE_EXECUTION_DOMAIN_NAME, felt(&c["outside_execution_domain_name"]));
+    assert_eq!(
+        chipi_core::STARKNET_MESSAGE_PREFIX,
+        felt(&c["starknet_message_prefix"])
+    );
+    assert_eq!(
+        chipi_core::OUTSIDE_EXECUTION_DOMAIN_NAME,
+        felt(&c["outside_execution_domain_name"])
+    );
     assert_eq!(chipi_core::VALIDATED, felt(&c["validated"]));
 }
 

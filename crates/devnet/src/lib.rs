@@ -25,8 +25,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use starknet_devnet_core::starknet::Starknet;
 use starknet_devnet_core::starknet::starknet_config::StarknetConfig;
+use starknet_devnet_core::starknet::Starknet;
 use starknet_devnet_server::api::{Api, JsonRpcHandler};
 use starknet_devnet_server::ServerConfig;
 use starknet_rust::accounts::{Account, ExecutionEncoding, SingleOwnerAccount};
@@ -164,8 +164,9 @@ impl Devnet {
             .collect();
         let chain_id = starknet.chain_id().to_felt();
 
-        let listener = std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
-            .map_err(|e| DevnetError::Start(format!("bind 127.0.0.1: {e}")))?;
+        let listener =
+            std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+                .map_err(|e| DevnetError::Start(format!("bind 127.0.0.1: {e}")))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| DevnetError::Start(e.to_string()))?;
@@ -320,8 +321,11 @@ impl Devnet {
         match deployed {
             Ok(_) => {}
             Err(ProviderError::StarknetError(StarknetError::ContractNotFound)) => {
-                let factory =
-                    ContractFactory::new_with_udc(self.session_class_hash, &deployer, UdcSelector::New);
+                let factory = ContractFactory::new_with_udc(
+                    self.session_class_hash,
+                    &deployer,
+                    UdcSelector::New,
+                );
                 let result = factory
                     .deploy_v3(calldata, owner_public_key, false)
                     .send()
@@ -346,7 +350,8 @@ impl Devnet {
     ) -> Result<Felt, DevnetError> {
         let call = Call {
             to: STRK_ADDRESS,
-            selector: get_selector_from_name("transfer").map_err(|e| DevnetError::Transaction(e.to_string()))?,
+            selector: get_selector_from_name("transfer")
+                .map_err(|e| DevnetError::Transaction(e.to_string()))?,
             calldata: vec![to, Felt::from(amount), Felt::ZERO],
         };
         let result = from
@@ -377,7 +382,10 @@ impl Devnet {
     }
 
     /// Waits for `hash` to be included and fails with [`DevnetError::Reverted`] if it reverted.
-    pub async fn wait_for_success(&self, hash: Felt) -> Result<TransactionReceiptWithBlockInfo, DevnetError> {
+    pub async fn wait_for_success(
+        &self,
+        hash: Felt,
+    ) -> Result<TransactionReceiptWithBlockInfo, DevnetError> {
         let receipt = self.wait_for_receipt(hash).await?;
         match receipt.receipt.execution_result() {
             ExecutionResult::Succeeded => Ok(receipt),
@@ -389,13 +397,18 @@ impl Devnet {
     }
 
     /// Waits for the receipt of `hash` (succeeded or reverted).
-    pub async fn wait_for_receipt(&self, hash: Felt) -> Result<TransactionReceiptWithBlockInfo, DevnetError> {
+    pub async fn wait_for_receipt(
+        &self,
+        hash: Felt,
+    ) -> Result<TransactionReceiptWithBlockInfo, DevnetError> {
         let provider = self.provider();
         let mut attempt = 0;
         loop {
             match provider.get_transaction_receipt(hash).await {
                 Ok(receipt) => return Ok(receipt),
-                Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound)) if attempt < 100 => {
+                Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound))
+                    if attempt < 100 =>
+                {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }

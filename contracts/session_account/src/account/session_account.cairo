@@ -83,6 +83,22 @@ pub mod SessionAccount {
         self.emit(OwnerAdded { new_owner_guid: public_key });
     }
 
+    impl SpendingPolicyHooksImpl of SpendingPolicyComponent::SpendingPolicyHooksTrait<ContractState> {
+        fn on_policy_added(
+            ref self: SpendingPolicyComponent::ComponentState<ContractState>, session_key: felt252,
+        ) {
+            let mut contract = self.get_contract_mut();
+            contract.session.adjust_policy_count(session_key, true);
+        }
+
+        fn on_policy_removed(
+            ref self: SpendingPolicyComponent::ComponentState<ContractState>, session_key: felt252,
+        ) {
+            let mut contract = self.get_contract_mut();
+            contract.session.adjust_policy_count(session_key, false);
+        }
+    }
+
     impl OwnerCheckImpl of OwnerCheck<ContractState> {
         fn assert_only_owner(self: @ContractState) {
             let info = get_execution_info().unbox();
@@ -99,8 +115,15 @@ pub mod SessionAccount {
             if signature.len() == 4 {
                 // Validated (and one call consumed) in `__validate__`; the spending policy
                 // is an execution-time rule.
+                // `__validate__` sees block time rounded down to the hour, so expiry is
+                // checked again here, where the time is exact.
                 let now = info.block_info.unbox().block_timestamp;
-                self.policy.enforce(*signature.at(0), calls.span(), now);
+                let valid_until: u64 = (*signature.at(3)).try_into().unwrap();
+                assert(now <= valid_until, errors::SESSION_EXPIRED);
+                let session_key = *signature.at(0);
+                if self.session.has_policies(session_key) {
+                    self.policy.enforce(session_key, calls.span(), now);
+                }
             }
             execute_calls(calls.span())
         }
@@ -181,7 +204,9 @@ pub mod SessionAccount {
                 let session_key = *signature.at(0);
                 let record = self.session.validate_session(hash, signature, calls, account, now);
                 self.session.consume(session_key, record);
-                self.policy.enforce(session_key, calls, now);
+                if record.policy_count != 0 {
+                    self.policy.enforce(session_key, calls, now);
+                }
             } else {
                 core::panic_with_felt252(errors::INVALID_SIGNATURE_LENGTH);
             }

@@ -23,6 +23,9 @@ pub struct SessionRecord {
     pub allowed_len: u32,
     /// Bumped on every registration; a whitelist entry counts only for the current one.
     pub generation: u32,
+    /// How many spending policies this key has (kept by the account through the policy
+    /// component's hook), so that executions of a key without any skip the policy reads.
+    pub policy_count: u32,
     pub revoked: bool,
 }
 
@@ -32,18 +35,21 @@ const SHIFT_96: u128 = 0x1000000000000000000000000;
 const SHIFT_128: felt252 = 0x100000000000000000000000000000000;
 
 /// low 128 bits: `valid_until | max_calls << 64 | calls_used << 96`;
-/// high bits: `allowed_len | generation << 32 | revoked << 64`.
+/// high bits: `allowed_len | generation << 32 | policy_count << 64 | revoked << 96`.
 pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
     fn pack(value: SessionRecord) -> felt252 {
         let low: u128 = value.valid_until.into()
             + value.max_calls.into() * SHIFT_64
             + value.calls_used.into() * SHIFT_96;
         let revoked: u128 = if value.revoked {
-            SHIFT_64
+            SHIFT_96
         } else {
             0
         };
-        let high: u128 = value.allowed_len.into() + value.generation.into() * SHIFT_32 + revoked;
+        let high: u128 = value.allowed_len.into()
+            + value.generation.into() * SHIFT_32
+            + value.policy_count.into() * SHIFT_64
+            + revoked;
         low.into() + high.into() * SHIFT_128
     }
 
@@ -52,13 +58,15 @@ pub impl SessionRecordPacking of StorePacking<SessionRecord, felt252> {
         let (rest, valid_until) = DivRem::div_rem(v.low, SHIFT_64.try_into().unwrap());
         let (calls_used, max_calls) = DivRem::div_rem(rest, SHIFT_32.try_into().unwrap());
         let (rest, allowed_len) = DivRem::div_rem(v.high, SHIFT_32.try_into().unwrap());
-        let (revoked, generation) = DivRem::div_rem(rest, SHIFT_32.try_into().unwrap());
+        let (rest, generation) = DivRem::div_rem(rest, SHIFT_32.try_into().unwrap());
+        let (revoked, policy_count) = DivRem::div_rem(rest, SHIFT_32.try_into().unwrap());
         SessionRecord {
             valid_until: valid_until.try_into().unwrap(),
             max_calls: max_calls.try_into().unwrap(),
             calls_used: calls_used.try_into().unwrap(),
             allowed_len: allowed_len.try_into().unwrap(),
             generation: generation.try_into().unwrap(),
+            policy_count: policy_count.try_into().unwrap(),
             revoked: revoked != 0,
         }
     }
@@ -164,7 +172,13 @@ pub mod SessionKeyComponent {
                 .write(
                     session_key,
                     SessionRecord {
-                        valid_until, max_calls, calls_used: 0, allowed_len, generation, revoked: false,
+                        valid_until,
+                        max_calls,
+                        calls_used: 0,
+                        allowed_len,
+                        generation,
+                        policy_count: previous.policy_count,
+                        revoked: false,
                     },
                 );
             let allowed_entrypoints = allowed_entrypoints.span();
@@ -198,6 +212,7 @@ pub mod SessionKeyComponent {
                         calls_used: 0,
                         allowed_len: 0,
                         generation: record.generation,
+                        policy_count: record.policy_count,
                         revoked: true,
                     },
                 );
@@ -316,6 +331,24 @@ pub mod SessionKeyComponent {
             self
                 .SessionKey_records
                 .write(session_key, SessionRecord { calls_used: record.calls_used + 1, ..record });
+        }
+
+        /// Keeps `policy_count` in step with the spending-policy component.
+        fn adjust_policy_count(
+            ref self: ComponentState<TContractState>, session_key: felt252, added: bool,
+        ) {
+            let record = self.SessionKey_records.read(session_key);
+            let policy_count = if added {
+                record.policy_count + 1
+            } else {
+                record.policy_count - 1
+            };
+            self.SessionKey_records.write(session_key, SessionRecord { policy_count, ..record });
+        }
+
+        /// Whether any spending policy is set for this key.
+        fn has_policies(self: @ComponentState<TContractState>, session_key: felt252) -> bool {
+            self.SessionKey_records.read(session_key).policy_count != 0
         }
 
         /// `is_valid_signature` for a session: steps 1-4 and 7, never writes.

@@ -106,6 +106,14 @@ pub mod SpendingPolicyComponent {
         errors, is_tracked_selector, tracked_amount,
     };
 
+    /// Told when a key gains its first policy on a token or loses one, so the account
+    /// can skip policy reads for keys without any. An account that does not need that
+    /// implements it as a no-op and always calls `enforce`.
+    pub trait SpendingPolicyHooksTrait<TContractState> {
+        fn on_policy_added(ref self: ComponentState<TContractState>, session_key: felt252);
+        fn on_policy_removed(ref self: ComponentState<TContractState>, session_key: felt252);
+    }
+
     #[storage]
     pub struct Storage {
         pub SpendingPolicy_limits: Map<(felt252, ContractAddress), PolicyLimits>,
@@ -142,7 +150,11 @@ pub mod SpendingPolicyComponent {
 
     #[embeddable_as(SpendingPolicyImpl)]
     impl SpendingPolicyExternal<
-        TContractState, +HasComponent<TContractState>, +OwnerCheck<TContractState>, +Drop<TContractState>,
+        TContractState,
+        +HasComponent<TContractState>,
+        +OwnerCheck<TContractState>,
+        impl Hooks: SpendingPolicyHooksTrait<TContractState>,
+        +Drop<TContractState>,
     > of ISpendingPolicy<ComponentState<TContractState>> {
         fn set_spending_policy(
             ref self: ComponentState<TContractState>,
@@ -175,10 +187,14 @@ pub mod SpendingPolicyComponent {
                     .write(key, PolicyLimits { max_per_call: 0, max_per_window: 0, wide: true });
                 self.SpendingPolicy_wide.write(key, (max_per_call, max_per_window, 0));
             }
+            let existed = self.SpendingPolicy_window.read(key).window_seconds != 0;
             // A new policy starts with nothing spent; the first spend opens the window.
             self
                 .SpendingPolicy_window
                 .write(key, PolicyWindow { window_seconds, window_start: 0, spent: 0 });
+            if !existed {
+                Hooks::on_policy_added(ref self, session_key);
+            }
             self.emit(SpendingPolicySet { session_key, token, max_per_call, max_per_window, window_seconds });
         }
 
@@ -219,6 +235,7 @@ pub mod SpendingPolicyComponent {
             self
                 .SpendingPolicy_window
                 .write(key, PolicyWindow { window_seconds: 0, window_start: 0, spent: 0 });
+            Hooks::on_policy_removed(ref self, session_key);
             self.emit(SpendingPolicyRemoved { session_key, token });
         }
     }

@@ -34,8 +34,14 @@ async fn main() {
     let w = TestWallet::new().await;
     let transfer = || vec![strk_transfer(RECIPIENT, 1)];
     let whitelist: Vec<Felt> = [
-        "transfer", "approve", "increase_allowance", "increaseAllowance", "transfer_from",
-        "balance_of", "allowance", "total_supply",
+        "transfer",
+        "approve",
+        "increase_allowance",
+        "increaseAllowance",
+        "transfer_from",
+        "balance_of",
+        "allowance",
+        "total_supply",
     ]
     .iter()
     .map(|name| selector(name))
@@ -43,21 +49,48 @@ async fn main() {
     let open = w.new_session(1000, &[]).await;
     let listed = w.new_session(1000, &whitelist).await;
     let limited = w.new_session(1000, &[]).await;
-    w.owner_invoke(vec![w.policy_call(limited.public_key, STRK_ADDRESS, (1_000_000, 0), (1_000_000_000, 0), 86_400)])
-        .await
-        .unwrap();
+    w.owner_invoke(vec![w.policy_call(
+        limited.public_key,
+        STRK_ADDRESS,
+        (1_000_000, 0),
+        (1_000_000_000, 0),
+        86_400,
+    )])
+    .await
+    .unwrap();
 
     // One warm-up of each so that every row measures the steady state.
     let mut rows = Vec::new();
     for round in 0..2 {
         let measured = vec![
-            row("owner, outside execution (reference)", w.owner_outside(transfer()).await.unwrap()),
-            row("session, outside execution, empty whitelist", w.session_outside(&open, transfer()).await.unwrap()),
-            row("session, outside execution, 8-selector whitelist", w.session_outside(&listed, transfer()).await.unwrap()),
-            row("session, outside execution, STRK spending policy", w.session_outside(&limited, transfer()).await.unwrap()),
-            row("session, direct invoke (wallet pays)", w.session_invoke(&open, transfer()).await.unwrap()),
-            row("owner, direct invoke", w.owner_invoke(transfer()).await.unwrap()),
-            row("devnet predeployed account, direct invoke (baseline)", w.send(&w.relayer(3), transfer()).await.unwrap()),
+            row(
+                "owner, outside execution (reference)",
+                w.owner_outside(transfer()).await.unwrap(),
+            ),
+            row(
+                "session, outside execution, empty whitelist",
+                w.session_outside(&open, transfer()).await.unwrap(),
+            ),
+            row(
+                "session, outside execution, 8-selector whitelist",
+                w.session_outside(&listed, transfer()).await.unwrap(),
+            ),
+            row(
+                "session, outside execution, STRK spending policy",
+                w.session_outside(&limited, transfer()).await.unwrap(),
+            ),
+            row(
+                "session, direct invoke (wallet pays)",
+                w.session_invoke(&open, transfer()).await.unwrap(),
+            ),
+            row(
+                "owner, direct invoke",
+                w.owner_invoke(transfer()).await.unwrap(),
+            ),
+            row(
+                "devnet predeployed account, direct invoke (baseline)",
+                w.send(&w.relayer(3), transfer()).await.unwrap(),
+            ),
         ];
         if round == 1 {
             rows = measured;
