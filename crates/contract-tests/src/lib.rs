@@ -94,9 +94,16 @@ pub struct SessionKeyAccount {
     public_key: Felt,
     valid_until: Felt,
     signed_calls: Option<Vec<Call>>,
+    signature_len: Option<usize>,
 }
 
 impl SessionKeyAccount {
+    /// Sends a signature cut or padded (with ones) to `len` felts.
+    pub fn with_signature_len(mut self, len: usize) -> Self {
+        self.signature_len = Some(len);
+        self
+    }
+
     /// Signs with this `valid_until` felt instead (for overflow tests).
     pub fn with_raw_valid_until(mut self, valid_until: Felt) -> Self {
         self.valid_until = valid_until;
@@ -176,7 +183,11 @@ impl Account for SessionKeyAccount {
         };
         let (r, s) =
             sign_hash(&self.private_key, hash).map_err(|e| SessionSignError(e.to_string()))?;
-        Ok(vec![self.public_key, r, s, self.valid_until])
+        let mut signature = vec![self.public_key, r, s, self.valid_until];
+        if let Some(len) = self.signature_len {
+            signature.resize(len, Felt::ONE);
+        }
+        Ok(signature)
     }
 
     async fn sign_declaration_v3(
@@ -306,6 +317,7 @@ impl TestWallet {
             public_key: session.public_key,
             valid_until: Felt::from(session.valid_until),
             signed_calls: None,
+            signature_len: None,
         }
     }
 

@@ -410,3 +410,23 @@ async fn updating_a_whitelist_to_fewer_selectors_leaves_no_old_one_usable() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn direct_transactions_with_other_signature_lengths_are_invalid() {
+    let w = TestWallet::new().await;
+    let session = w.new_session(10, &[]).await;
+    for len in [0, 1, 3, 5] {
+        let account = w.session_account(&session).with_signature_len(len);
+        // `__validate__` returns 0 rather than 'VALID': the node refuses the transaction.
+        let failure = w
+            .send(&account, vec![strk_transfer(RECIPIENT, 1)])
+            .await
+            .unwrap_err();
+        assert!(
+            failure.mentions("VALID") || failure.0.to_lowercase().contains("validat"),
+            "length {len}: {failure}"
+        );
+    }
+    assert_eq!(w.calls_used(session.public_key).await, 0);
+    assert_eq!(w.balance(RECIPIENT).await, 0);
+}

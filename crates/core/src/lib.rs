@@ -23,14 +23,21 @@
 //! ```
 #![deny(missing_docs)]
 
+mod codes;
 mod constants;
+mod keystore;
 mod signature;
 mod snip12;
 
+pub use codes::{revert_code, ErrorCode, REVERT_MESSAGES};
 pub use constants::{
     chain_id, selectors, ANY_CALLER, CALL_TYPE_HASH, ISESSION_KEY_MANAGER_ID, ISRC5_ID, ISRC6_ID,
     ISRC9_V2_ID, OUTSIDE_EXECUTION_DOMAIN_NAME, OUTSIDE_EXECUTION_TYPE_HASH,
     STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX, VALIDATED,
+};
+pub use keystore::{
+    decrypt_private_key, decrypt_text, encrypt_private_key, Argon2Settings, KeyFormat,
+    KeystoreError, SecretKey,
 };
 pub use signature::{
     accept_ownership_hash, owner_signature, public_key_of, session_signature, sign_hash,
