@@ -9,9 +9,10 @@
 //! - **Strong** (recommended): Argon2id then XChaCha20-Poly1305, as
 //!   `chipi1$argon2id$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<nonce>$<ciphertext>` (base64url,
 //!   no padding). The header is authenticated, so parameters cannot be swapped.
-//!   [`Argon2Settings::default`] costs 100-300 ms per decryption on a 2-core server
-//!   (measured by the SDK bench): slow enough that every PIN guess costs that much, fast
-//!   enough for one unlock per session.
+//!   [`Argon2Settings::default`] (64 MiB, 3 passes, 1 lane) costs about 170 ms per
+//!   decryption on this project's 2-core machines (`cargo run -p chipi-core --example
+//!   kdf_timing`; the compatible format: under 1 ms): slow enough that every PIN guess
+//!   costs that much and 64 MiB of memory, fast enough for one unlock per session.
 //!
 //! Every decryption failure is the same [`KeystoreError::DecryptionFailed`]: no padding
 //! or MAC oracle, no key material in messages. Decrypted keys live in [`SecretKey`], whose

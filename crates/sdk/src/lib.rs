@@ -1,0 +1,26 @@
+//! Chipi's session-key API (`sessions.createSessionKey`, `addSessionKeyToContract`,
+//! `executeTransactionWithSession`, `revokeSessionKey`, `getSessionData`) in Rust, with
+//! the JS SDK's JSON shapes.
+//!
+//! This first increment has the types and [`create_session_key`]; the network methods
+//! follow (see the project's issues).
+//!
+//! ```
+//! use chipi_sdk::{create_session_key, CreateSessionKey, SessionKeyData};
+//!
+//! let session = create_session_key(CreateSessionKey::new("user-secure-pin").duration_seconds(3600))?;
+//! let stored = serde_json::to_string(&session)?;           // what a client keeps
+//! let loaded: SessionKeyData = serde_json::from_str(&stored)?;
+//! assert_eq!(loaded, session);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod sessions;
+mod types;
+
+pub use chipi_core::{Argon2Settings, ErrorCode, KeyFormat};
+pub use error::SessionError;
+pub use sessions::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};
+pub use types::{Call, SessionConfig, SessionDataResponse, SessionKeyData, WalletData, WalletType};
