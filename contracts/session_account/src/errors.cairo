@@ -27,6 +27,7 @@ pub const SESSION_ENTRYPOINT_BLOCKED: felt252 = 'Session: entrypoint blocked';
 pub const SESSION_SELF_CALL: felt252 = 'Session: self call';
 pub const SESSION_ENTRYPOINT_NOT_ALLOWED: felt252 = 'Session: entrypoint not allowed';
 pub const SESSION_INVALID_SIGNATURE: felt252 = 'Session: invalid signature';
+pub const SESSION_TIP_NOT_ALLOWED: felt252 = 'Session: tip not allowed';
 
 // Session management input checks.
 pub const SESSION_ZERO_KEY: felt252 = 'Session: zero key';

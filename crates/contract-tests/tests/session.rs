@@ -430,3 +430,35 @@ async fn direct_transactions_with_other_signature_lengths_are_invalid() {
     assert_eq!(w.calls_used(session.public_key).await, 0);
     assert_eq!(w.balance(RECIPIENT).await, 0);
 }
+
+#[tokio::test]
+async fn a_direct_session_transaction_may_not_add_a_tip() {
+    use starknet_rust::accounts::Account;
+    let w = TestWallet::new().await;
+    let session = w.new_session(10, &[]).await;
+    let account = w.session_account(&session);
+    let result = account
+        .execute_v3(vec![strk_transfer(RECIPIENT, 1)])
+        .tip(1)
+        .send()
+        .await;
+    let failure = TxFailure(format!(
+        "{:?}",
+        result.map(|r| r.transaction_hash).unwrap_err()
+    ));
+    assert!(failure.mentions("Session: tip not allowed"), "{failure}");
+    // The owner may tip.
+    let sent = w
+        .owner_account()
+        .execute_v3(vec![strk_transfer(RECIPIENT, 1)])
+        .tip(1)
+        .send()
+        .await
+        .unwrap();
+    w.devnet
+        .wait_for_success(sent.transaction_hash)
+        .await
+        .unwrap();
+    assert_eq!(w.balance(RECIPIENT).await, 1);
+    assert_eq!(w.calls_used(session.public_key).await, 0);
+}

@@ -117,6 +117,7 @@ pub const REVERT_MESSAGES: &[(&str, ErrorCode)] = &[
         ErrorCode::SessionEntrypointNotAllowed,
     ),
     ("Session: invalid signature", ErrorCode::InvalidSignature),
+    ("Session: tip not allowed", ErrorCode::InvalidInput),
     ("Session: zero key", ErrorCode::SessionCreationFailed),
     ("Session: valid_until in past", ErrorCode::SessionExpired),
     ("Session: zero max_calls", ErrorCode::InvalidInput),

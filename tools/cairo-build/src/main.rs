@@ -51,11 +51,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let tool_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let repo = tool_dir.join("../..").canonicalize()?;
+    let repo = find_repo()?;
+    let tool_dir = repo.join("tools").join("cairo-build");
     let corelib = match args.corelib {
         Some(path) => path,
-        None => locate_corelib(tool_dir)?,
+        None => locate_corelib(&tool_dir)?,
     };
     let project = repo.join("contracts").join(CONTRACT);
     let out_dir = repo.join("contracts").join("artifacts");
@@ -88,6 +88,26 @@ fn run(args: Args) -> Result<()> {
         println!("wrote {}\n{}", out_dir.display(), artifacts.manifest);
     }
     Ok(())
+}
+
+/// The repository around the working directory. Not `CARGO_MANIFEST_DIR`: cargo may
+/// run a binary built from another clone that shares the target directory.
+fn find_repo() -> Result<PathBuf> {
+    let start = std::env::current_dir()?;
+    for dir in start.ancestors() {
+        if dir
+            .join("contracts")
+            .join(CONTRACT)
+            .join("cairo_project.toml")
+            .is_file()
+        {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    bail!(
+        "run from inside the repository (no contracts/{CONTRACT} above {})",
+        start.display()
+    )
 }
 
 /// Has cargo download the pinned cairo-native package, then finds its corelib.

@@ -142,6 +142,10 @@ pub mod SessionAccount {
                 return VALIDATED;
             }
             if len == 4 {
+                // The wallet pays a direct session transaction's fee: a tip is the one fee
+                // term the signer sets freely, so a session may not add one (gas used and
+                // the block's gas price are not the signer's to inflate).
+                assert(tx_info.tip == 0, errors::SESSION_TIP_NOT_ALLOWED);
                 let now = info.block_info.unbox().block_timestamp;
                 let record = self
                     .session
