@@ -2,8 +2,8 @@
 //! `executeTransactionWithSession`, `revokeSessionKey`, `getSessionData`) in Rust, with
 //! the JS SDK's JSON shapes.
 //!
-//! This first increment has the types and [`create_session_key`]; the network methods
-//! follow (see the project's issues).
+//! So far: the types, [`create_session_key`] and [`get_session_data`]; the write methods
+//! and their transports follow (see the project's issues).
 //!
 //! ```
 //! use chipi_sdk::{create_session_key, CreateSessionKey, SessionKeyData};
@@ -17,10 +17,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod read;
 mod sessions;
 mod types;
 
 pub use chipi_core::{Argon2Settings, ErrorCode, KeyFormat};
 pub use error::SessionError;
+pub use read::{get_session_data, read_session_state, SessionState};
 pub use sessions::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};
 pub use types::{Call, SessionConfig, SessionDataResponse, SessionKeyData, WalletData, WalletType};
