@@ -102,7 +102,8 @@ pub const REVERT_MESSAGES: &[(&str, ErrorCode)] = &[
     ("Session: expired", ErrorCode::SessionExpired),
     ("Session: not registered", ErrorCode::SessionNotRegistered),
     ("Session: revoked", ErrorCode::SessionRevoked),
-    ("Session: valid_until mismatch", ErrorCode::InvalidSignature),
+    // The key is registered with another expiry: this session (key + validUntil) is not.
+    ("Session: valid_until mismatch", ErrorCode::SessionNotRegistered),
     (
         "Session: max calls exceeded",
         ErrorCode::SessionMaxCallsExceeded,

@@ -171,3 +171,48 @@ mod tests {
         }
     }
 }
+
+/// Entry points a session may never call, on any contract (PROTOCOL.md 3.3 step 5); the
+/// same list as the contract's `is_blocked_selector` (a test compares them).
+pub const BLOCKED_ENTRYPOINTS: [&str; 12] = [
+    "add_or_update_session_key",
+    "revoke_session_key",
+    "set_spending_policy",
+    "remove_spending_policy",
+    "set_public_key",
+    "setPublicKey",
+    "upgrade",
+    "execute_from_outside_v2",
+    "__execute__",
+    "__validate__",
+    "__validate_declare__",
+    "__validate_deploy__",
+];
+
+/// Whether a session may never call `selector`.
+pub fn is_blocked_selector(selector: Felt) -> bool {
+    BLOCKED_ENTRYPOINTS
+        .iter()
+        .any(|name| starknet_rust_core::utils::get_selector_from_name(name).ok() == Some(selector))
+}
+
+#[cfg(test)]
+mod blocklist_tests {
+    use super::*;
+
+    #[test]
+    fn the_blocklist_is_the_contracts() {
+        let cairo =
+            include_str!("../../../contracts/session_account/src/components/session_key.cairo");
+        let start = cairo.find("pub fn is_blocked_selector").unwrap();
+        let body = &cairo[start..start + cairo[start..].find("\n}").unwrap()];
+        let names: Vec<&str> = body
+            .split("selector!(\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        assert_eq!(names, BLOCKED_ENTRYPOINTS);
+        assert!(is_blocked_selector(selectors::UPGRADE));
+        assert!(!is_blocked_selector(selectors::TRANSFER));
+    }
+}

@@ -31,9 +31,9 @@ mod snip12;
 
 pub use codes::{revert_code, ErrorCode, REVERT_MESSAGES};
 pub use constants::{
-    chain_id, selectors, ANY_CALLER, CALL_TYPE_HASH, ISESSION_KEY_MANAGER_ID, ISRC5_ID, ISRC6_ID,
-    ISRC9_V2_ID, OUTSIDE_EXECUTION_DOMAIN_NAME, OUTSIDE_EXECUTION_TYPE_HASH,
-    STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX, VALIDATED,
+    chain_id, is_blocked_selector, selectors, ANY_CALLER, BLOCKED_ENTRYPOINTS, CALL_TYPE_HASH,
+    ISESSION_KEY_MANAGER_ID, ISRC5_ID, ISRC6_ID, ISRC9_V2_ID, OUTSIDE_EXECUTION_DOMAIN_NAME,
+    OUTSIDE_EXECUTION_TYPE_HASH, STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX, VALIDATED,
 };
 pub use keystore::{
     decrypt_private_key, decrypt_text, encrypt_private_key, Argon2Settings, KeyFormat,

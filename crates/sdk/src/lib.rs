@@ -16,13 +16,17 @@
 //! ```
 #![deny(missing_docs)]
 
+mod calls;
 mod error;
+mod preflight;
 mod read;
 mod sessions;
 mod types;
 
+pub use calls::{resolve_selector, to_starknet_calls};
 pub use chipi_core::{Argon2Settings, ErrorCode, KeyFormat};
 pub use error::SessionError;
+pub use preflight::check_session_calls;
 pub use read::{get_session_data, read_session_state, SessionState};
 pub use sessions::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};
 pub use types::{Call, SessionConfig, SessionDataResponse, SessionKeyData, WalletData, WalletType};
