@@ -103,7 +103,10 @@ pub const REVERT_MESSAGES: &[(&str, ErrorCode)] = &[
     ("Session: not registered", ErrorCode::SessionNotRegistered),
     ("Session: revoked", ErrorCode::SessionRevoked),
     // The key is registered with another expiry: this session (key + validUntil) is not.
-    ("Session: valid_until mismatch", ErrorCode::SessionNotRegistered),
+    (
+        "Session: valid_until mismatch",
+        ErrorCode::SessionNotRegistered,
+    ),
     (
         "Session: max calls exceeded",
         ErrorCode::SessionMaxCallsExceeded,
