@@ -2,8 +2,9 @@
 //! `executeTransactionWithSession`, `revokeSessionKey`, `getSessionData`) in Rust, with
 //! the JS SDK's JSON shapes.
 //!
-//! So far: the types, [`create_session_key`] and [`get_session_data`]; the write methods
-//! and their transports follow (see the project's issues).
+//! So far: the types, [`create_session_key`], [`get_session_data`], the pre-flight
+//! [`check_session_calls`] and [`execute_with_session_direct`] (direct transport). The
+//! owner methods and the sponsored transport follow (see the project's issues).
 //!
 //! ```
 //! use chipi_sdk::{create_session_key, CreateSessionKey, SessionKeyData};
@@ -17,16 +18,20 @@
 #![deny(missing_docs)]
 
 mod calls;
+mod direct;
 mod error;
 mod preflight;
 mod read;
 mod sessions;
+mod signer;
 mod types;
 
 pub use calls::{resolve_selector, to_starknet_calls};
 pub use chipi_core::{Argon2Settings, ErrorCode, KeyFormat};
+pub use direct::{execute_with_session_direct, ExecuteWithSession};
 pub use error::SessionError;
 pub use preflight::check_session_calls;
 pub use read::{get_session_data, read_session_state, SessionState};
 pub use sessions::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};
+pub use signer::{SessionAccount, SessionSignError};
 pub use types::{Call, SessionConfig, SessionDataResponse, SessionKeyData, WalletData, WalletType};

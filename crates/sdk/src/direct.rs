@@ -1,0 +1,104 @@
+//! `executeTransactionWithSession` over the direct transport: an INVOKE v3 from the
+//! wallet, session-signed over the transaction hash, fees paid by the wallet.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chipi_core::{decrypt_private_key, revert_code, ErrorCode, Felt};
+use starknet_rust_accounts::{Account, AccountError};
+use starknet_rust_providers::Provider;
+
+use crate::read::parse_felt;
+use crate::signer::SessionAccount;
+use crate::{
+    check_session_calls, read_session_state, to_starknet_calls, Call, SessionError, SessionKeyData,
+    WalletData, WalletType,
+};
+
+/// Parameters of `executeTransactionWithSession` (the seed's `params`).
+#[derive(Debug, Clone)]
+pub struct ExecuteWithSession<'a> {
+    /// The PIN that encrypted the session key.
+    pub encrypt_key: &'a str,
+    /// The user's wallet (`walletType` must be `CHIPI`).
+    pub wallet: &'a WalletData,
+    /// The session from `create_session_key`.
+    pub session: &'a SessionKeyData,
+    /// The calls to run, atomically.
+    pub calls: &'a [Call],
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Maps a send failure to a code, with the contract's message when there is one.
+fn send_error<E: std::fmt::Display>(error: AccountError<E>) -> SessionError {
+    let text = error.to_string();
+    let debug = match &error {
+        AccountError::Provider(provider) => format!("{provider:?}"),
+        _ => String::new(),
+    };
+    match revert_code(&text).or_else(|| revert_code(&debug)) {
+        Some((message, code)) => SessionError::new(code, format!("the wallet refused: {message}")),
+        None => match error {
+            AccountError::Provider(_) => SessionError::new(
+                ErrorCode::NetworkError,
+                format!("the node refused the transaction: {text}"),
+            ),
+            _ => SessionError::new(ErrorCode::TransactionReverted, text),
+        },
+    }
+}
+
+/// Runs `params.calls` as the session, directly; returns the transaction hash.
+///
+/// Checks before sending, in the contract's order: wallet type, local expiry,
+/// decryption, then the on-chain session and whitelist.
+pub async fn execute_with_session_direct<P: Provider + Send + Sync + Clone>(
+    provider: &P,
+    chain_id: Felt,
+    params: ExecuteWithSession<'_>,
+) -> Result<Felt, SessionError> {
+    if params.wallet.wallet_type != WalletType::Chipi {
+        return Err(SessionError::new(
+            ErrorCode::InvalidWalletTypeForSession,
+            "session keys work only with CHIPI wallets",
+        ));
+    }
+    let now = now();
+    if now > params.session.valid_until {
+        return Err(SessionError::new(
+            ErrorCode::SessionExpired,
+            format!("the session expired at {}", params.session.valid_until),
+        ));
+    }
+    let session_public_key = parse_felt(&params.session.public_key, "session.publicKey")?;
+    let key = decrypt_private_key(
+        &params.session.encrypted_private_key,
+        params.encrypt_key,
+        session_public_key,
+    )
+    .map_err(|e| SessionError::new(ErrorCode::SessionDecryptionFailed, e.to_string()))?;
+    let wallet = parse_felt(&params.wallet.public_key, "wallet.publicKey")?;
+    let calls = to_starknet_calls(params.calls)?;
+    let state = read_session_state(
+        provider,
+        &params.wallet.public_key,
+        &params.session.public_key,
+    )
+    .await?;
+    check_session_calls(&state, params.session.valid_until, wallet, &calls, now)?;
+
+    let account = SessionAccount::new(
+        provider.clone(),
+        wallet,
+        chain_id,
+        key,
+        params.session.valid_until,
+    );
+    let sent = account.execute_v3(calls).send().await.map_err(send_error)?;
+    Ok(sent.transaction_hash)
+}
