@@ -121,20 +121,8 @@ struct FixedCalls<'a>(&'a [Call]);
 
 impl ExecutionEncoder for FixedCalls<'_> {
     fn encode_calls(&self, _calls: &[Call]) -> Vec<Felt> {
-        encode_calls(self.0)
+        chipi_core::encode_calls(self.0)
     }
-}
-
-/// The `__execute__` calldata of `calls` (new encoding).
-pub fn encode_calls(calls: &[Call]) -> Vec<Felt> {
-    let mut out = vec![Felt::from(calls.len())];
-    for call in calls {
-        out.push(call.to);
-        out.push(call.selector);
-        out.push(Felt::from(call.calldata.len()));
-        out.extend_from_slice(&call.calldata);
-    }
-    out
 }
 
 /// Signing error of [`SessionKeyAccount`].
@@ -151,7 +139,7 @@ impl std::error::Error for SessionSignError {}
 
 impl ExecutionEncoder for SessionKeyAccount {
     fn encode_calls(&self, calls: &[Call]) -> Vec<Felt> {
-        encode_calls(calls)
+        chipi_core::encode_calls(calls)
     }
 }
 
@@ -404,25 +392,10 @@ impl TestWallet {
 
     /// The `execute_from_outside_v2` call for `execution` and `signature`.
     pub fn outside_call(&self, execution: &OutsideExecution, signature: &[Felt]) -> Call {
-        let mut calldata = vec![
-            execution.caller,
-            execution.nonce,
-            Felt::from(execution.execute_after),
-            Felt::from(execution.execute_before),
-            Felt::from(execution.calls.len()),
-        ];
-        for call in &execution.calls {
-            calldata.push(call.to);
-            calldata.push(call.selector);
-            calldata.push(Felt::from(call.calldata.len()));
-            calldata.extend_from_slice(&call.calldata);
-        }
-        calldata.push(Felt::from(signature.len()));
-        calldata.extend_from_slice(signature);
         Call {
             to: self.address,
             selector: selectors::EXECUTE_FROM_OUTSIDE_V2,
-            calldata,
+            calldata: execution.calldata(signature),
         }
     }
 

@@ -120,20 +120,7 @@ async fn max_calls_one_works_exactly_once_on_each_path() {
     }
 }
 
-const BLOCKED: [&str; 12] = [
-    "add_or_update_session_key",
-    "revoke_session_key",
-    "set_spending_policy",
-    "remove_spending_policy",
-    "set_public_key",
-    "setPublicKey",
-    "upgrade",
-    "execute_from_outside_v2",
-    "__execute__",
-    "__validate__",
-    "__validate_declare__",
-    "__validate_deploy__",
-];
+use chipi_core::BLOCKED_ENTRYPOINTS as BLOCKED;
 
 #[tokio::test]
 async fn blocklisted_selectors_are_refused_anywhere_even_when_whitelisted() {

@@ -43,5 +43,5 @@ pub use signature::{
     accept_ownership_hash, owner_signature, public_key_of, session_signature, sign_hash,
     verify_signature, SignatureError,
 };
-pub use snip12::{OutsideExecution, TypedDataError};
+pub use snip12::{encode_calls, OutsideExecution, TypedDataError};
 pub use starknet_rust_core::types::{Call, Felt};

@@ -38,7 +38,35 @@ pub enum TypedDataError {
     Schema(String),
 }
 
+/// The calldata of a call list as accounts take it (`__execute__`, and inside
+/// `execute_from_outside_v2`): `[n, (to, selector, calldata_len, calldata...)...]`.
+pub fn encode_calls(calls: &[Call]) -> Vec<Felt> {
+    let mut out = Vec::with_capacity(1 + calls.iter().map(|c| 3 + c.calldata.len()).sum::<usize>());
+    out.push(Felt::from(calls.len()));
+    for call in calls {
+        out.push(call.to);
+        out.push(call.selector);
+        out.push(Felt::from(call.calldata.len()));
+        out.extend_from_slice(&call.calldata);
+    }
+    out
+}
+
 impl OutsideExecution {
+    /// The calldata of `execute_from_outside_v2(self, signature)`.
+    pub fn calldata(&self, signature: &[Felt]) -> Vec<Felt> {
+        let mut out = vec![
+            self.caller,
+            self.nonce,
+            Felt::from(self.execute_after),
+            Felt::from(self.execute_before),
+        ];
+        out.extend(encode_calls(&self.calls));
+        out.push(Felt::from(signature.len()));
+        out.extend_from_slice(signature);
+        out
+    }
+
     /// Hash of the `StarknetDomain` for `chain_id`.
     pub fn domain_hash(chain_id: Felt) -> Felt {
         poseidon_hash_many(&[

@@ -54,14 +54,7 @@ pub enum SessionSignError {
 
 impl<P: Send + Sync> ExecutionEncoder for SessionAccount<P> {
     fn encode_calls(&self, calls: &[Call]) -> Vec<Felt> {
-        let mut out = vec![Felt::from(calls.len())];
-        for call in calls {
-            out.push(call.to);
-            out.push(call.selector);
-            out.push(Felt::from(call.calldata.len()));
-            out.extend_from_slice(&call.calldata);
-        }
-        out
+        chipi_core::encode_calls(calls)
     }
 }
 
