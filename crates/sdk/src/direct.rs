@@ -35,7 +35,7 @@ fn now() -> u64 {
 }
 
 /// Maps a send failure to a code, with the contract's message when there is one.
-fn send_error<E: std::fmt::Display>(error: AccountError<E>) -> SessionError {
+pub(crate) fn send_error<E: std::fmt::Display>(error: AccountError<E>) -> SessionError {
     let text = error.to_string();
     let debug = match &error {
         AccountError::Provider(provider) => format!("{provider:?}"),

@@ -3,8 +3,9 @@
 //! the JS SDK's JSON shapes.
 //!
 //! So far: the types, [`create_session_key`], [`get_session_data`], the pre-flight
-//! [`check_session_calls`] and [`execute_with_session_direct`] (direct transport). The
-//! owner methods and the sponsored transport follow (see the project's issues).
+//! [`check_session_calls`], and over the direct transport [`add_session_key_direct`],
+//! [`execute_with_session_direct`] and [`revoke_session_key_direct`]. Spending-policy
+//! methods, the sponsored transport and a configured client follow (see the issues).
 //!
 //! ```
 //! use chipi_sdk::{create_session_key, CreateSessionKey, SessionKeyData};
@@ -20,6 +21,7 @@
 mod calls;
 mod direct;
 mod error;
+mod owner;
 mod preflight;
 mod read;
 mod sessions;
@@ -30,6 +32,9 @@ pub use calls::{resolve_selector, to_starknet_calls};
 pub use chipi_core::{Argon2Settings, ErrorCode, KeyFormat};
 pub use direct::{execute_with_session_direct, ExecuteWithSession};
 pub use error::SessionError;
+pub use owner::{
+    add_session_key_direct, register_call, revoke_session_key_direct, MAX_ALLOWED_ENTRYPOINTS,
+};
 pub use preflight::check_session_calls;
 pub use read::{get_session_data, read_session_state, SessionState};
 pub use sessions::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};

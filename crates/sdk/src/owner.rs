@@ -1,0 +1,151 @@
+//! Owner-signed session management over the direct transport: `addSessionKeyToContract`
+//! and `revokeSessionKey` as INVOKE v3 transactions from the wallet, signed `[r, s]`.
+
+use chipi_core::{decrypt_private_key, selectors, ErrorCode, Felt};
+use starknet_rust_accounts::{Account, ExecutionEncoding, SingleOwnerAccount};
+use starknet_rust_core::types::{BlockId, BlockTag, Call, FunctionCall};
+use starknet_rust_core::utils::get_selector_from_name;
+use starknet_rust_providers::Provider;
+use starknet_rust_signers::{LocalWallet, SigningKey};
+
+use crate::calls::resolve_selector;
+use crate::direct::send_error;
+use crate::read::parse_felt;
+use crate::{SessionConfig, SessionError, WalletData, WalletType};
+
+/// The most selectors a session may whitelist (the contract's bound).
+pub const MAX_ALLOWED_ENTRYPOINTS: usize = 32;
+
+fn invalid(message: impl Into<String>) -> SessionError {
+    SessionError::new(ErrorCode::InvalidInput, message)
+}
+
+/// The owner's account for `wallet`, after checking the wallet type and that the
+/// decrypted key is the wallet's current owner key.
+async fn owner_account<P: Provider + Send + Sync + Clone>(
+    provider: &P,
+    chain_id: Felt,
+    wallet: &WalletData,
+    encrypt_key: &str,
+) -> Result<SingleOwnerAccount<P, LocalWallet>, SessionError> {
+    if wallet.wallet_type != WalletType::Chipi {
+        return Err(SessionError::new(
+            ErrorCode::InvalidWalletTypeForSession,
+            "session keys work only with CHIPI wallets",
+        ));
+    }
+    let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
+    let selector = get_selector_from_name("get_public_key").map_err(|e| invalid(e.to_string()))?;
+    let owner = provider
+        .call(
+            FunctionCall {
+                contract_address: address,
+                entry_point_selector: selector,
+                calldata: vec![],
+            },
+            BlockId::Tag(BlockTag::Latest),
+        )
+        .await
+        .map_err(|e| {
+            SessionError::new(
+                ErrorCode::NetworkError,
+                format!("reading the wallet's owner key: {e}"),
+            )
+        })?;
+    let owner = *owner.first().ok_or_else(|| {
+        SessionError::new(
+            ErrorCode::InvalidWalletTypeForSession,
+            "the wallet has no owner key view",
+        )
+    })?;
+    let key = decrypt_private_key(&wallet.encrypted_private_key, encrypt_key, owner)
+        .map_err(|e| SessionError::new(ErrorCode::SessionDecryptionFailed, e.to_string()))?;
+    let signer = LocalWallet::from_signing_key(SigningKey::from_secret_scalar(key.to_felt()));
+    let mut account = SingleOwnerAccount::new(
+        provider.clone(),
+        signer,
+        address,
+        chain_id,
+        ExecutionEncoding::New,
+    );
+    account.set_block_id(BlockId::Tag(BlockTag::Latest));
+    Ok(account)
+}
+
+/// The `add_or_update_session_key` call for `config`, checked as the contract would.
+pub fn register_call(wallet: Felt, config: &SessionConfig, now: u64) -> Result<Call, SessionError> {
+    let key = parse_felt(&config.session_public_key, "sessionPublicKey")?;
+    if key == Felt::ZERO {
+        return Err(invalid("sessionPublicKey must not be zero"));
+    }
+    if config.valid_until <= now {
+        return Err(SessionError::new(
+            ErrorCode::SessionExpired,
+            "validUntil is not in the future",
+        ));
+    }
+    if config.max_calls == 0 {
+        return Err(invalid("maxCalls must be at least 1"));
+    }
+    if config.allowed_entrypoints.len() > MAX_ALLOWED_ENTRYPOINTS {
+        return Err(invalid(format!(
+            "at most {MAX_ALLOWED_ENTRYPOINTS} allowedEntrypoints"
+        )));
+    }
+    let mut calldata = vec![
+        key,
+        Felt::from(config.valid_until),
+        Felt::from(config.max_calls),
+        Felt::from(config.allowed_entrypoints.len()),
+    ];
+    for entrypoint in &config.allowed_entrypoints {
+        calldata.push(resolve_selector(entrypoint)?);
+    }
+    Ok(Call {
+        to: wallet,
+        selector: selectors::ADD_OR_UPDATE_SESSION_KEY,
+        calldata,
+    })
+}
+
+/// `addSessionKeyToContract` over the direct transport; returns the transaction hash.
+pub async fn add_session_key_direct<P: Provider + Send + Sync + Clone>(
+    provider: &P,
+    chain_id: Felt,
+    encrypt_key: &str,
+    wallet: &WalletData,
+    config: &SessionConfig,
+    now: u64,
+) -> Result<Felt, SessionError> {
+    let account = owner_account(provider, chain_id, wallet, encrypt_key).await?;
+    let call = register_call(account.address(), config, now)?;
+    let sent = account
+        .execute_v3(vec![call])
+        .send()
+        .await
+        .map_err(send_error)?;
+    Ok(sent.transaction_hash)
+}
+
+/// `revokeSessionKey` over the direct transport; returns the transaction hash.
+pub async fn revoke_session_key_direct<P: Provider + Send + Sync + Clone>(
+    provider: &P,
+    chain_id: Felt,
+    encrypt_key: &str,
+    wallet: &WalletData,
+    session_public_key: &str,
+) -> Result<Felt, SessionError> {
+    let account = owner_account(provider, chain_id, wallet, encrypt_key).await?;
+    let key = parse_felt(session_public_key, "sessionPublicKey")?;
+    let call = Call {
+        to: account.address(),
+        selector: selectors::REVOKE_SESSION_KEY,
+        calldata: vec![key],
+    };
+    let sent = account
+        .execute_v3(vec![call])
+        .send()
+        .await
+        .map_err(send_error)?;
+    Ok(sent.transaction_hash)
+}
