@@ -4,8 +4,8 @@
 //!
 //! So far: the types, [`create_session_key`], [`get_session_data`], the pre-flight
 //! [`check_session_calls`], and over the direct transport [`add_session_key_direct`],
-//! [`execute_with_session_direct`] and [`revoke_session_key_direct`]. Spending-policy
-//! methods, the sponsored transport and a configured client follow (see the issues).
+//! [`execute_with_session_direct`], [`revoke_session_key_direct`] and the spending-policy
+//! methods. The sponsored transport and a configured client follow (see the issues).
 //!
 //! ```
 //! use chipi_sdk::{create_session_key, CreateSessionKey, SessionKeyData};
@@ -22,6 +22,7 @@ mod calls;
 mod direct;
 mod error;
 mod owner;
+mod policy;
 mod preflight;
 mod read;
 mod sessions;
@@ -34,6 +35,10 @@ pub use direct::{execute_with_session_direct, ExecuteWithSession};
 pub use error::SessionError;
 pub use owner::{
     add_session_key_direct, register_call, revoke_session_key_direct, MAX_ALLOWED_ENTRYPOINTS,
+};
+pub use policy::{
+    get_spending_policy, remove_spending_policy_direct, set_policy_call,
+    set_spending_policy_direct, SpendingPolicyConfig, SpendingPolicyData,
 };
 pub use preflight::check_session_calls;
 pub use read::{get_session_data, read_session_state, SessionState};

@@ -22,7 +22,7 @@ fn invalid(message: impl Into<String>) -> SessionError {
 
 /// The owner's account for `wallet`, after checking the wallet type and that the
 /// decrypted key is the wallet's current owner key.
-async fn owner_account<P: Provider + Send + Sync + Clone>(
+pub(crate) async fn owner_account<P: Provider + Send + Sync + Clone>(
     provider: &P,
     chain_id: Felt,
     wallet: &WalletData,
