@@ -14,8 +14,9 @@ use crate::{
     WalletData, WalletType,
 };
 
-/// Parameters of `executeTransactionWithSession` (the seed's `params`).
-#[derive(Debug, Clone)]
+/// Parameters of `executeTransactionWithSession` (the seed's `params`). `Debug` hides
+/// the encryptKey.
+#[derive(Clone)]
 pub struct ExecuteWithSession<'a> {
     /// The PIN that encrypted the session key.
     pub encrypt_key: &'a str,
@@ -25,6 +26,17 @@ pub struct ExecuteWithSession<'a> {
     pub session: &'a SessionKeyData,
     /// The calls to run, atomically.
     pub calls: &'a [Call],
+}
+
+impl std::fmt::Debug for ExecuteWithSession<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecuteWithSession")
+            .field("encrypt_key", &"<redacted>")
+            .field("wallet", &self.wallet.public_key)
+            .field("session", &self.session.public_key)
+            .field("calls", &self.calls)
+            .finish()
+    }
 }
 
 fn now() -> u64 {

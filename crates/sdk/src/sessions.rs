@@ -9,14 +9,24 @@ use crate::{SessionError, SessionKeyData};
 /// Default session length: 6 hours.
 pub const DEFAULT_SESSION_DURATION_SECONDS: u64 = 21_600;
 
-/// Parameters of [`create_session_key`].
-#[derive(Debug, Clone)]
+/// Parameters of [`create_session_key`]. `Debug` hides the encryptKey.
+#[derive(Clone)]
 #[must_use]
 pub struct CreateSessionKey<'a> {
     encrypt_key: &'a str,
     duration_seconds: u64,
     format: KeyFormat,
     now: Option<u64>,
+}
+
+impl std::fmt::Debug for CreateSessionKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateSessionKey")
+            .field("encrypt_key", &"<redacted>")
+            .field("duration_seconds", &self.duration_seconds)
+            .field("format", &self.format)
+            .finish()
+    }
 }
 
 impl<'a> CreateSessionKey<'a> {

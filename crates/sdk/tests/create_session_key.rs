@@ -96,3 +96,9 @@ fn json_is_the_js_sdks() {
         r#"{"isActive":true,"validUntil":9,"remainingCalls":4,"allowedEntrypoints":[]}"#
     );
 }
+
+#[test]
+fn parameters_never_print_the_pin() {
+    let params = CreateSessionKey::new("987654-secret");
+    assert!(!format!("{params:?}").contains("987654"));
+}
