@@ -3,14 +3,13 @@
 
 use chipi_core::{decrypt_private_key, selectors, ErrorCode, Felt};
 use starknet_rust_accounts::{Account, ExecutionEncoding, SingleOwnerAccount};
-use starknet_rust_core::types::{BlockId, BlockTag, Call, FunctionCall};
-use starknet_rust_core::utils::get_selector_from_name;
+use starknet_rust_core::types::{BlockId, BlockTag, Call};
 use starknet_rust_providers::Provider;
 use starknet_rust_signers::{LocalWallet, SigningKey};
 
 use crate::calls::resolve_selector;
 use crate::direct::send_error;
-use crate::read::parse_felt;
+use crate::read::{parse_felt, view};
 use crate::{SessionConfig, SessionError, WalletData, WalletType};
 
 /// The most selectors a session may whitelist (the contract's bound).
@@ -35,23 +34,7 @@ pub(crate) async fn owner_account<P: Provider + Send + Sync + Clone>(
         ));
     }
     let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
-    let selector = get_selector_from_name("get_public_key").map_err(|e| invalid(e.to_string()))?;
-    let owner = provider
-        .call(
-            FunctionCall {
-                contract_address: address,
-                entry_point_selector: selector,
-                calldata: vec![],
-            },
-            BlockId::Tag(BlockTag::Latest),
-        )
-        .await
-        .map_err(|e| {
-            SessionError::new(
-                ErrorCode::NetworkError,
-                format!("reading the wallet's owner key: {e}"),
-            )
-        })?;
+    let owner = view(provider, address, "get_public_key", vec![]).await?;
     let owner = *owner.first().ok_or_else(|| {
         SessionError::new(
             ErrorCode::InvalidWalletTypeForSession,
@@ -108,6 +91,23 @@ pub fn register_call(wallet: Felt, config: &SessionConfig, now: u64) -> Result<C
     })
 }
 
+/// Sends `call` from `wallet`, signed by its owner (direct transport); returns the hash.
+pub(crate) async fn send_as_owner<P: Provider + Send + Sync + Clone>(
+    provider: &P,
+    chain_id: Felt,
+    encrypt_key: &str,
+    wallet: &WalletData,
+    call: Call,
+) -> Result<Felt, SessionError> {
+    let account = owner_account(provider, chain_id, wallet, encrypt_key).await?;
+    let sent = account
+        .execute_v3(vec![call])
+        .send()
+        .await
+        .map_err(send_error)?;
+    Ok(sent.transaction_hash)
+}
+
 /// `addSessionKeyToContract` over the direct transport; returns the transaction hash.
 pub async fn add_session_key_direct<P: Provider + Send + Sync + Clone>(
     provider: &P,
@@ -117,14 +117,9 @@ pub async fn add_session_key_direct<P: Provider + Send + Sync + Clone>(
     config: &SessionConfig,
     now: u64,
 ) -> Result<Felt, SessionError> {
-    let account = owner_account(provider, chain_id, wallet, encrypt_key).await?;
-    let call = register_call(account.address(), config, now)?;
-    let sent = account
-        .execute_v3(vec![call])
-        .send()
-        .await
-        .map_err(send_error)?;
-    Ok(sent.transaction_hash)
+    let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
+    let call = register_call(address, config, now)?;
+    send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }
 
 /// `revokeSessionKey` over the direct transport; returns the transaction hash.
@@ -135,17 +130,12 @@ pub async fn revoke_session_key_direct<P: Provider + Send + Sync + Clone>(
     wallet: &WalletData,
     session_public_key: &str,
 ) -> Result<Felt, SessionError> {
-    let account = owner_account(provider, chain_id, wallet, encrypt_key).await?;
+    let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
     let key = parse_felt(session_public_key, "sessionPublicKey")?;
     let call = Call {
-        to: account.address(),
+        to: address,
         selector: selectors::REVOKE_SESSION_KEY,
         calldata: vec![key],
     };
-    let sent = account
-        .execute_v3(vec![call])
-        .send()
-        .await
-        .map_err(send_error)?;
-    Ok(sent.transaction_hash)
+    send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }

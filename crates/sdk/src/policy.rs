@@ -3,13 +3,11 @@
 use chipi_core::{selectors, ErrorCode, Felt};
 use num_bigint::BigUint;
 use serde::{Deserialize, Serialize};
-use starknet_rust_core::types::{BlockId, BlockTag, Call, FunctionCall};
-use starknet_rust_core::utils::get_selector_from_name;
+use starknet_rust_core::types::Call;
 use starknet_rust_providers::Provider;
 
-use crate::direct::send_error;
-use crate::owner::owner_account;
-use crate::read::parse_felt;
+use crate::owner::send_as_owner;
+use crate::read::{parse_felt, view};
 use crate::{SessionError, WalletData};
 
 /// A spending limit to set for one session on one token (amounts as decimal or hex strings, u256).
@@ -106,16 +104,9 @@ pub async fn set_spending_policy_direct<P: Provider + Send + Sync + Clone>(
     wallet: &WalletData,
     config: &SpendingPolicyConfig,
 ) -> Result<Felt, SessionError> {
-    use starknet_rust_accounts::Account;
     let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
     let call = set_policy_call(address, config)?;
-    let account = owner_account(provider, chain_id, wallet, encrypt_key).await?;
-    let sent = account
-        .execute_v3(vec![call])
-        .send()
-        .await
-        .map_err(send_error)?;
-    Ok(sent.transaction_hash)
+    send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }
 
 /// Removes a spending policy (owner-signed, direct transport); returns the transaction hash.
@@ -127,21 +118,15 @@ pub async fn remove_spending_policy_direct<P: Provider + Send + Sync + Clone>(
     session_public_key: &str,
     token: &str,
 ) -> Result<Felt, SessionError> {
-    use starknet_rust_accounts::Account;
+    let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
     let key = parse_felt(session_public_key, "sessionPublicKey")?;
     let token = parse_felt(token, "token")?;
-    let account = owner_account(provider, chain_id, wallet, encrypt_key).await?;
     let call = Call {
-        to: account.address(),
+        to: address,
         selector: selectors::REMOVE_SPENDING_POLICY,
         calldata: vec![key, token],
     };
-    let sent = account
-        .execute_v3(vec![call])
-        .send()
-        .await
-        .map_err(send_error)?;
-    Ok(sent.transaction_hash)
+    send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }
 
 /// Reads a spending policy through the node.
@@ -154,21 +139,7 @@ pub async fn get_spending_policy<P: Provider + Sync>(
     let wallet = parse_felt(wallet_address, "walletAddress")?;
     let key = parse_felt(session_public_key, "sessionPublicKey")?;
     let token = parse_felt(token, "token")?;
-    let selector = get_selector_from_name("get_spending_policy")
-        .map_err(|e| SessionError::new(ErrorCode::InvalidInput, e.to_string()))?;
-    let r = provider
-        .call(
-            FunctionCall {
-                contract_address: wallet,
-                entry_point_selector: selector,
-                calldata: vec![key, token],
-            },
-            BlockId::Tag(BlockTag::Latest),
-        )
-        .await
-        .map_err(|e| {
-            SessionError::new(ErrorCode::NetworkError, format!("node request failed: {e}"))
-        })?;
+    let r = view(provider, wallet, "get_spending_policy", vec![key, token]).await?;
     let malformed = || {
         SessionError::new(
             ErrorCode::InvalidWalletTypeForSession,

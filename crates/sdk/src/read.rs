@@ -92,7 +92,8 @@ fn network(error: impl std::fmt::Display) -> SessionError {
     )
 }
 
-async fn view<P: Provider + Sync>(
+/// Calls view `name` of `wallet` at the latest block.
+pub(crate) async fn view<P: Provider + Sync>(
     provider: &P,
     wallet: Felt,
     name: &str,

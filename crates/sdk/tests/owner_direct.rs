@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chipi_contract_tests::*;
-use chipi_core::{encrypt_private_key, ErrorCode, Felt, KeyFormat, SecretKey};
+use chipi_core::{ErrorCode, Felt};
 use chipi_sdk::*;
+
+mod common;
 
 const PIN: &str = "owner-pin";
 
@@ -12,12 +14,7 @@ async fn the_owner_registers_and_revokes_a_session_made_by_the_sdk() {
     let w = TestWallet::new().await;
     let provider = w.devnet.provider();
     let chain_id = w.devnet.chain_id();
-    let owner = SecretKey::from_hex(&format!("{:#x}", w.owner_key)).unwrap();
-    let wallet = WalletData {
-        public_key: format!("{:#x}", w.address),
-        encrypted_private_key: encrypt_private_key(&owner, PIN, KeyFormat::Compatible).unwrap(),
-        wallet_type: WalletType::Chipi,
-    };
+    let wallet = common::wallet_data(&w, PIN);
     let now = w.now().await;
     let session = create_session_key(CreateSessionKey::new("session-pin").now(now)).unwrap();
     let config = SessionConfig {
