@@ -42,6 +42,9 @@ pub enum ErrorCode {
     AuthenticationFailed,
     /// The transaction reverted for a reason with no more precise code (ours).
     TransactionReverted,
+    /// The paymaster asked to sign an outside execution other than the one requested:
+    /// other calls, chain or caller, or an unsafe time window; nothing was signed (ours).
+    TypedDataMismatch,
 }
 
 impl ErrorCode {
@@ -66,7 +69,52 @@ impl ErrorCode {
             Self::PaymasterError => "PAYMASTER_ERROR",
             Self::AuthenticationFailed => "AUTHENTICATION_FAILED",
             Self::TransactionReverted => "TRANSACTION_REVERTED",
+            Self::TypedDataMismatch => "TYPED_DATA_MISMATCH",
         }
+    }
+
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 19] = [
+        Self::InvalidWalletTypeForSession,
+        Self::SessionExpired,
+        Self::SessionNotRegistered,
+        Self::SessionRevoked,
+        Self::SessionMaxCallsExceeded,
+        Self::SessionEntrypointNotAllowed,
+        Self::SessionDecryptionFailed,
+        Self::SessionCreationFailed,
+        Self::InvalidSpendingPolicy,
+        Self::SpendingLimitExceeded,
+        Self::InvalidSignature,
+        Self::OutsideExecutionRejected,
+        Self::Unauthorized,
+        Self::InvalidInput,
+        Self::NetworkError,
+        Self::PaymasterError,
+        Self::AuthenticationFailed,
+        Self::TransactionReverted,
+        Self::TypedDataMismatch,
+    ];
+}
+
+/// A wire name that is not one of [`ErrorCode::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code")]
+pub struct UnknownErrorCode;
+
+impl std::str::FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    /// ```
+    /// use chipi_core::ErrorCode;
+    /// assert_eq!("SESSION_REVOKED".parse(), Ok(ErrorCode::SessionRevoked));
+    /// assert!("session_revoked".parse::<ErrorCode>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.as_str() == text)
+            .ok_or(UnknownErrorCode)
     }
 }
 

@@ -25,23 +25,25 @@
 
 mod codes;
 mod constants;
+mod felt;
 mod keystore;
 mod signature;
 mod snip12;
 
-pub use codes::{revert_code, ErrorCode, REVERT_MESSAGES};
+pub use codes::{revert_code, ErrorCode, UnknownErrorCode, REVERT_MESSAGES};
 pub use constants::{
     chain_id, is_blocked_selector, selectors, ANY_CALLER, BLOCKED_ENTRYPOINTS, CALL_TYPE_HASH,
     ISESSION_KEY_MANAGER_ID, ISRC5_ID, ISRC6_ID, ISRC9_V2_ID, OUTSIDE_EXECUTION_DOMAIN_NAME,
     OUTSIDE_EXECUTION_TYPE_HASH, STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX, VALIDATED,
 };
+pub use felt::parse_felt_strict;
 pub use keystore::{
     decrypt_private_key, decrypt_text, encrypt_private_key, Argon2Settings, KeyFormat,
     KeystoreError, SecretKey,
 };
 pub use signature::{
     accept_ownership_hash, owner_signature, public_key_of, session_signature, sign_hash,
-    verify_signature, SignatureError,
+    sign_hash_recoverable, verify_signature, SignatureError,
 };
 pub use snip12::{encode_calls, OutsideExecution, TypedDataError};
 pub use starknet_rust_core::types::{Call, Felt};

@@ -43,6 +43,19 @@ pub fn sign_hash(private_key: &Felt, hash: Felt) -> Result<(Felt, Felt), Signatu
     }
 }
 
+/// ECDSA `(r, s, v)` of `hash`: `v` is the recovery bit that the paymaster API's
+/// `userSignature.recovery` carries.
+pub fn sign_hash_recoverable(
+    private_key: &Felt,
+    hash: Felt,
+) -> Result<(Felt, Felt, Felt), SignatureError> {
+    check_private_key(private_key)?;
+    match ecdsa_sign(private_key, &hash) {
+        Ok(signature) => Ok((signature.r, signature.s, signature.v)),
+        Err(EcdsaSignError::MessageHashOutOfRange) => Err(SignatureError::HashOutOfRange),
+    }
+}
+
 /// The owner's signature: `[r, s]`.
 pub fn owner_signature(private_key: &Felt, hash: Felt) -> Result<Vec<Felt>, SignatureError> {
     let (r, s) = sign_hash(private_key, hash)?;

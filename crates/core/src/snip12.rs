@@ -251,10 +251,7 @@ fn parse_felt(value: Option<&Value>, field: &str) -> Result<Felt, TypedDataError
     let bad = || TypedDataError::Field(field.to_string());
     match value.ok_or_else(bad)? {
         Value::Number(n) => n.as_u64().map(Felt::from).ok_or_else(bad),
-        Value::String(s) if s.starts_with("0x") || s.starts_with("0X") => {
-            Felt::from_hex(s).map_err(|_| bad())
-        }
-        Value::String(s) if is_number(s) => Felt::from_dec_str(s).map_err(|_| bad()),
+        Value::String(s) => crate::parse_felt_strict(s).ok_or_else(bad),
         _ => Err(bad()),
     }
 }

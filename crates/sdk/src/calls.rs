@@ -9,12 +9,7 @@ use crate::{Call, SessionError};
 /// A selector from an entry-point name (`transfer`) or a hex selector (`0x83af…`).
 pub fn resolve_selector(entrypoint: &str) -> Result<Felt, SessionError> {
     if entrypoint.starts_with("0x") || entrypoint.starts_with("0X") {
-        return Felt::from_hex(entrypoint).map_err(|_| {
-            SessionError::new(
-                ErrorCode::InvalidInput,
-                format!("bad hex selector {entrypoint:?}"),
-            )
-        });
+        return parse_felt(entrypoint, "hex selector");
     }
     let valid_name = !entrypoint.is_empty()
         && entrypoint

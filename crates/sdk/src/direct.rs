@@ -1,9 +1,7 @@
 //! `executeTransactionWithSession` over the direct transport: an INVOKE v3 from the
 //! wallet, session-signed over the transaction hash, fees paid by the wallet.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use chipi_core::{decrypt_private_key, revert_code, ErrorCode, Felt};
+use chipi_core::{decrypt_private_key, revert_code, ErrorCode, Felt, SecretKey};
 use starknet_rust_accounts::{Account, AccountError};
 use starknet_rust_providers::Provider;
 
@@ -39,13 +37,6 @@ impl std::fmt::Debug for ExecuteWithSession<'_> {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Maps a send failure to a code, with the contract's message when there is one.
 pub(crate) fn send_error<E: std::fmt::Display>(error: AccountError<E>) -> SessionError {
     let text = error.to_string();
@@ -65,22 +56,27 @@ pub(crate) fn send_error<E: std::fmt::Display>(error: AccountError<E>) -> Sessio
     }
 }
 
-/// Runs `params.calls` as the session, directly; returns the transaction hash.
-///
-/// Checks before sending, in the contract's order: wallet type, local expiry,
-/// decryption, then the on-chain session and whitelist.
-pub async fn execute_with_session_direct<P: Provider + Send + Sync + Clone>(
+/// A session ready to sign: every check that can run before sending has passed.
+pub(crate) struct PreparedSession {
+    pub(crate) wallet: Felt,
+    pub(crate) key: SecretKey,
+    pub(crate) calls: Vec<starknet_rust_core::types::Call>,
+    pub(crate) valid_until: u64,
+}
+
+/// Checks, in the contract's order: wallet type, local expiry (`now`), decryption, then
+/// the on-chain session and whitelist.
+pub(crate) async fn prepare_session<P: Provider + Sync>(
     provider: &P,
-    chain_id: Felt,
-    params: ExecuteWithSession<'_>,
-) -> Result<Felt, SessionError> {
+    params: &ExecuteWithSession<'_>,
+    now: u64,
+) -> Result<PreparedSession, SessionError> {
     if params.wallet.wallet_type != WalletType::Chipi {
         return Err(SessionError::new(
             ErrorCode::InvalidWalletTypeForSession,
             "session keys work only with CHIPI wallets",
         ));
     }
-    let now = now();
     if now > params.session.valid_until {
         return Err(SessionError::new(
             ErrorCode::SessionExpired,
@@ -103,14 +99,38 @@ pub async fn execute_with_session_direct<P: Provider + Send + Sync + Clone>(
     )
     .await?;
     check_session_calls(&state, params.session.valid_until, wallet, &calls, now)?;
+    Ok(PreparedSession {
+        wallet,
+        key,
+        calls,
+        valid_until: params.session.valid_until,
+    })
+}
 
+/// Runs `params.calls` as the session, directly (an INVOKE v3 the wallet pays for);
+/// returns the transaction hash. `now` is the client's unix time, for the local expiry
+/// check.
+///
+/// Checks before sending, in the contract's order: wallet type, local expiry,
+/// decryption, then the on-chain session and whitelist.
+pub async fn execute_with_session_direct<P: Provider + Send + Sync + Clone>(
+    provider: &P,
+    chain_id: Felt,
+    params: ExecuteWithSession<'_>,
+    now: u64,
+) -> Result<Felt, SessionError> {
+    let prepared = prepare_session(provider, &params, now).await?;
     let account = SessionAccount::new(
         provider.clone(),
-        wallet,
+        prepared.wallet,
         chain_id,
-        key,
-        params.session.valid_until,
+        prepared.key,
+        prepared.valid_until,
     );
-    let sent = account.execute_v3(calls).send().await.map_err(send_error)?;
+    let sent = account
+        .execute_v3(prepared.calls)
+        .send()
+        .await
+        .map_err(send_error)?;
     Ok(sent.transaction_hash)
 }

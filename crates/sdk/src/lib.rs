@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod calls;
+mod client;
 mod direct;
 mod error;
 mod owner;
@@ -27,21 +28,32 @@ mod preflight;
 mod read;
 mod sessions;
 mod signer;
+mod sponsored;
 mod types;
 
 pub use calls::{resolve_selector, to_starknet_calls};
 pub use chipi_core::{Argon2Settings, ErrorCode, KeyFormat};
+pub use client::{
+    AddSessionKey, ChipiSdk, ChipiSdkBuilder, Clock, GetSessionData, GetSpendingPolicy,
+    RemoveSpendingPolicy, RevokeSessionKey, RpcClient, Sessions, SetSpendingPolicy, SystemClock,
+    Transport,
+};
 pub use direct::{execute_with_session_direct, ExecuteWithSession};
 pub use error::SessionError;
 pub use owner::{
-    add_session_key_direct, register_call, revoke_session_key_direct, MAX_ALLOWED_ENTRYPOINTS,
+    add_session_key_direct, register_call, revoke_call, revoke_session_key_direct,
+    MAX_ALLOWED_ENTRYPOINTS,
 };
 pub use policy::{
-    get_spending_policy, remove_spending_policy_direct, set_policy_call,
+    get_spending_policy, remove_policy_call, remove_spending_policy_direct, set_policy_call,
     set_spending_policy_direct, SpendingPolicyConfig, SpendingPolicyData,
 };
 pub use preflight::check_session_calls;
 pub use read::{get_session_data, read_session_state, SessionState};
 pub use sessions::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};
 pub use signer::{SessionAccount, SessionSignError};
+pub use sponsored::{
+    verify_outside_execution, CHIPI_API_VERSION, DEFAULT_MAX_EXECUTION_WINDOW_SECONDS,
+    MAX_CLOCK_SKEW_SECONDS,
+};
 pub use types::{Call, SessionConfig, SessionDataResponse, SessionKeyData, WalletData, WalletType};

@@ -1,7 +1,7 @@
 //! Owner-signed session management over the direct transport: `addSessionKeyToContract`
 //! and `revokeSessionKey` as INVOKE v3 transactions from the wallet, signed `[r, s]`.
 
-use chipi_core::{decrypt_private_key, selectors, ErrorCode, Felt};
+use chipi_core::{decrypt_private_key, selectors, ErrorCode, Felt, SecretKey};
 use starknet_rust_accounts::{Account, ExecutionEncoding, SingleOwnerAccount};
 use starknet_rust_core::types::{BlockId, BlockTag, Call};
 use starknet_rust_providers::Provider;
@@ -19,14 +19,13 @@ fn invalid(message: impl Into<String>) -> SessionError {
     SessionError::new(ErrorCode::InvalidInput, message)
 }
 
-/// The owner's account for `wallet`, after checking the wallet type and that the
-/// decrypted key is the wallet's current owner key.
-pub(crate) async fn owner_account<P: Provider + Send + Sync + Clone>(
+/// The wallet's address and decrypted owner key, after checking the wallet type and
+/// that the key is the wallet's current owner key (read through the node).
+pub(crate) async fn owner_key<P: Provider + Sync>(
     provider: &P,
-    chain_id: Felt,
     wallet: &WalletData,
     encrypt_key: &str,
-) -> Result<SingleOwnerAccount<P, LocalWallet>, SessionError> {
+) -> Result<(Felt, SecretKey), SessionError> {
     if wallet.wallet_type != WalletType::Chipi {
         return Err(SessionError::new(
             ErrorCode::InvalidWalletTypeForSession,
@@ -43,6 +42,17 @@ pub(crate) async fn owner_account<P: Provider + Send + Sync + Clone>(
     })?;
     let key = decrypt_private_key(&wallet.encrypted_private_key, encrypt_key, owner)
         .map_err(|e| SessionError::new(ErrorCode::SessionDecryptionFailed, e.to_string()))?;
+    Ok((address, key))
+}
+
+/// The owner's account for `wallet` (see [`owner_key`]).
+pub(crate) async fn owner_account<P: Provider + Send + Sync + Clone>(
+    provider: &P,
+    chain_id: Felt,
+    wallet: &WalletData,
+    encrypt_key: &str,
+) -> Result<SingleOwnerAccount<P, LocalWallet>, SessionError> {
+    let (address, key) = owner_key(provider, wallet, encrypt_key).await?;
     let signer = LocalWallet::from_signing_key(SigningKey::from_secret_scalar(key.to_felt()));
     let mut account = SingleOwnerAccount::new(
         provider.clone(),
@@ -122,6 +132,16 @@ pub async fn add_session_key_direct<P: Provider + Send + Sync + Clone>(
     send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }
 
+/// The `revoke_session_key` call.
+pub fn revoke_call(wallet: Felt, session_public_key: &str) -> Result<Call, SessionError> {
+    let key = parse_felt(session_public_key, "sessionPublicKey")?;
+    Ok(Call {
+        to: wallet,
+        selector: selectors::REVOKE_SESSION_KEY,
+        calldata: vec![key],
+    })
+}
+
 /// `revokeSessionKey` over the direct transport; returns the transaction hash.
 pub async fn revoke_session_key_direct<P: Provider + Send + Sync + Clone>(
     provider: &P,
@@ -131,11 +151,6 @@ pub async fn revoke_session_key_direct<P: Provider + Send + Sync + Clone>(
     session_public_key: &str,
 ) -> Result<Felt, SessionError> {
     let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
-    let key = parse_felt(session_public_key, "sessionPublicKey")?;
-    let call = Call {
-        to: address,
-        selector: selectors::REVOKE_SESSION_KEY,
-        calldata: vec![key],
-    };
+    let call = revoke_call(address, session_public_key)?;
     send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }

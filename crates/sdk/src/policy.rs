@@ -109,6 +109,21 @@ pub async fn set_spending_policy_direct<P: Provider + Send + Sync + Clone>(
     send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }
 
+/// The `remove_spending_policy` call.
+pub fn remove_policy_call(
+    wallet: Felt,
+    session_public_key: &str,
+    token: &str,
+) -> Result<Call, SessionError> {
+    let key = parse_felt(session_public_key, "sessionPublicKey")?;
+    let token = parse_felt(token, "token")?;
+    Ok(Call {
+        to: wallet,
+        selector: selectors::REMOVE_SPENDING_POLICY,
+        calldata: vec![key, token],
+    })
+}
+
 /// Removes a spending policy (owner-signed, direct transport); returns the transaction hash.
 pub async fn remove_spending_policy_direct<P: Provider + Send + Sync + Clone>(
     provider: &P,
@@ -119,13 +134,7 @@ pub async fn remove_spending_policy_direct<P: Provider + Send + Sync + Clone>(
     token: &str,
 ) -> Result<Felt, SessionError> {
     let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
-    let key = parse_felt(session_public_key, "sessionPublicKey")?;
-    let token = parse_felt(token, "token")?;
-    let call = Call {
-        to: address,
-        selector: selectors::REMOVE_SPENDING_POLICY,
-        calldata: vec![key, token],
-    };
+    let call = remove_policy_call(address, session_public_key, token)?;
     send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }
 

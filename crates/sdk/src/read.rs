@@ -53,36 +53,12 @@ impl SessionState {
 /// Parses a `0x` hex or decimal felt given by a caller: digits only, below the field
 /// prime (no sign, no silent reduction).
 pub(crate) fn parse_felt(text: &str, what: &str) -> Result<Felt, SessionError> {
-    let bad = || {
+    chipi_core::parse_felt_strict(text).ok_or_else(|| {
         SessionError::new(
             ErrorCode::InvalidInput,
             format!("{what} is not a felt: {text:?}"),
         )
-    };
-    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => (hex, 16),
-        None => (text, 10),
-    };
-    if digits.is_empty() || digits.len() > 80 || !digits.chars().all(|c| c.is_digit(radix)) {
-        return Err(bad());
-    }
-    let felt = if radix == 16 {
-        Felt::from_hex(text)
-    } else {
-        Felt::from_dec_str(digits)
-    }
-    .map_err(|_| bad())?;
-    // The same number written back: anything at or above the prime was reduced.
-    let canonical = if radix == 16 {
-        format!("{felt:x}")
-    } else {
-        felt.to_string()
-    };
-    let trimmed = digits.trim_start_matches('0');
-    if canonical.trim_start_matches('0') != trimmed.to_ascii_lowercase() {
-        return Err(bad());
-    }
-    Ok(felt)
+    })
 }
 
 fn network(error: impl std::fmt::Display) -> SessionError {

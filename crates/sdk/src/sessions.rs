@@ -53,6 +53,10 @@ impl<'a> CreateSessionKey<'a> {
         self
     }
 
+    pub(crate) fn has_now(&self) -> bool {
+        self.now.is_some()
+    }
+
     /// The current unix time to count from (by default the system clock).
     pub fn now(mut self, unix_seconds: u64) -> Self {
         self.now = Some(unix_seconds);

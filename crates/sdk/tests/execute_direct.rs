@@ -50,7 +50,7 @@ async fn a_session_made_by_the_sdk_transfers_and_each_failure_has_its_code() {
                 session: &session,
                 calls: &calls,
             };
-            execute_with_session_direct(&provider, chain_id, params).await
+            execute_with_session_direct(&provider, chain_id, params, now).await
         }
     };
 

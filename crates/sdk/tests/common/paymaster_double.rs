@@ -1,0 +1,238 @@
+//! A paymaster test double: the two transaction endpoints of `shared/spec/API.md` over
+//! real HTTP on 127.0.0.1, relaying to the embedded devnet from a predeployed account.
+//! It stands in for the real service until the paymaster issue lands, and it can be
+//! made hostile (tampering with the typed data it hands out).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chipi_core::{revert_code, selectors, Call, Felt, OutsideExecution, ANY_CALLER};
+use chipi_devnet::DevnetAccount;
+use serde_json::{json, Value};
+use starknet_rust_accounts::{Account, ConnectedAccount};
+use starknet_rust_core::types::{BlockId, BlockTag, MaybePreConfirmedBlockWithTxHashes};
+use starknet_rust_core::utils::get_selector_from_name;
+use starknet_rust_providers::Provider;
+
+pub const API_KEY: &str = "pk_dev_0123456789abcdef0123456789abcdef";
+pub const BEARER: &str = "user-jwt-for-tests";
+
+pub type Tamper = Box<dyn Fn(&mut Value) + Send + Sync>;
+
+struct DoubleState {
+    relayer: DevnetAccount,
+    chain_id: Felt,
+    issued: Mutex<HashSet<Felt>>,
+    tamper: Mutex<Option<Tamper>>,
+    executes: AtomicUsize,
+}
+
+/// A running double; dropped with the test's runtime.
+#[derive(Clone)]
+pub struct PaymasterDouble {
+    pub url: String,
+    state: Arc<DoubleState>,
+}
+
+impl PaymasterDouble {
+    /// Serves on a free port, relaying from `relayer`.
+    pub async fn start(relayer: DevnetAccount) -> Self {
+        let chain_id = relayer.chain_id();
+        let state = Arc::new(DoubleState {
+            relayer,
+            chain_id,
+            issued: Mutex::new(HashSet::new()),
+            tamper: Mutex::new(None),
+            executes: AtomicUsize::new(0),
+        });
+        let app = Router::new()
+            .route("/v1/transactions/prepare-typed-data", post(prepare))
+            .route(
+                "/v1/transactions/execute-sponsored-transaction",
+                post(execute),
+            )
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url: format!("http://{address}"),
+            state,
+        }
+    }
+
+    /// From now on, typed data is altered by `tamper` before it is handed out.
+    pub fn tamper(&self, tamper: impl Fn(&mut Value) + Send + Sync + 'static) {
+        *self.state.tamper.lock().unwrap() = Some(Box::new(tamper));
+    }
+
+    /// Honest again.
+    pub fn honest(&self) {
+        *self.state.tamper.lock().unwrap() = None;
+    }
+
+    /// How many execute requests arrived.
+    pub fn executes(&self) -> usize {
+        self.state.executes.load(Ordering::SeqCst)
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({"statusCode": status.as_u16(), "code": code, "message": message.into()});
+    (status, Json(body)).into_response()
+}
+
+fn authorized(headers: &HeaderMap) -> Option<Response> {
+    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if api_key != Some(API_KEY) || bearer != Some(BEARER) {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "bad API key or token",
+        ));
+    }
+    None
+}
+
+fn felt(value: &Value) -> Option<Felt> {
+    chipi_core::parse_felt_strict(value.as_str()?)
+}
+
+fn parse_calls(body: &Value) -> Option<Vec<Call>> {
+    body.get("calls")?
+        .as_array()?
+        .iter()
+        .map(|call| {
+            let entrypoint = call.get("entrypoint")?.as_str()?;
+            let selector = if entrypoint.starts_with("0x") {
+                chipi_core::parse_felt_strict(entrypoint)?
+            } else {
+                get_selector_from_name(entrypoint).ok()?
+            };
+            Some(Call {
+                to: felt(call.get("contractAddress")?)?,
+                selector,
+                calldata: call
+                    .get("calldata")?
+                    .as_array()?
+                    .iter()
+                    .map(felt)
+                    .collect::<Option<_>>()?,
+            })
+        })
+        .collect()
+}
+
+async fn chain_time(state: &DoubleState) -> u64 {
+    match state
+        .relayer
+        .provider()
+        .get_block_with_tx_hashes(BlockId::Tag(BlockTag::Latest))
+        .await
+        .unwrap()
+    {
+        MaybePreConfirmedBlockWithTxHashes::Block(b) => b.timestamp,
+        MaybePreConfirmedBlockWithTxHashes::PreConfirmedBlock(b) => b.timestamp,
+    }
+}
+
+async fn prepare(
+    State(state): State<Arc<DoubleState>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(response) = authorized(&headers) {
+        return response;
+    }
+    let Some(calls) = parse_calls(&body) else {
+        return error(StatusCode::BAD_REQUEST, "INVALID_INPUT", "bad calls");
+    };
+    let nonce = Felt::from(rand::random::<u64>());
+    state.issued.lock().unwrap().insert(nonce);
+    let now = chain_time(&state).await;
+    let execution = OutsideExecution {
+        caller: ANY_CALLER,
+        nonce,
+        execute_after: now - 60,
+        execute_before: now + 600,
+        calls,
+    };
+    let mut typed_data = execution.to_typed_data(state.chain_id);
+    if let Some(tamper) = state.tamper.lock().unwrap().as_ref() {
+        tamper(&mut typed_data);
+    }
+    Json(json!({"typedData": typed_data, "walletType": "CHIPI"})).into_response()
+}
+
+async fn execute(
+    State(state): State<Arc<DoubleState>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    state.executes.fetch_add(1, Ordering::SeqCst);
+    if let Some(response) = authorized(&headers) {
+        return response;
+    }
+    let Some(wallet) = body.get("publicKey").and_then(felt) else {
+        return error(StatusCode::BAD_REQUEST, "INVALID_INPUT", "bad publicKey");
+    };
+    let Ok((execution, chain)) =
+        OutsideExecution::from_typed_data(body.get("typedData").unwrap_or(&Value::Null))
+    else {
+        return error(StatusCode::BAD_REQUEST, "INVALID_INPUT", "bad typedData");
+    };
+    if chain != state.chain_id || !state.issued.lock().unwrap().remove(&execution.nonce) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "OUTSIDE_EXECUTION_REJECTED",
+            "nonce not issued here",
+        );
+    }
+    let signature = body.get("userSignature").unwrap_or(&Value::Null);
+    let is_session = body.get("isSessionSignature") == Some(&json!(true));
+    let signature: Option<Vec<Felt>> = if is_session {
+        signature
+            .as_array()
+            .and_then(|items| items.iter().map(felt).collect())
+    } else {
+        (|| Some(vec![felt(signature.get("r")?)?, felt(signature.get("s")?)?]))()
+    };
+    let Some(signature) = signature else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+            "bad userSignature",
+        );
+    };
+    let call = Call {
+        to: wallet,
+        selector: selectors::EXECUTE_FROM_OUTSIDE_V2,
+        calldata: execution.calldata(&signature),
+    };
+    // `send` estimates the fee first: a reverting execution is refused, never submitted.
+    match state.relayer.execute_v3(vec![call]).send().await {
+        Ok(sent) => Json(json!({"transactionHash": format!("{:#x}", sent.transaction_hash)}))
+            .into_response(),
+        Err(e) => {
+            let text = format!("{e} {e:?}");
+            match revert_code(&text) {
+                Some((message, code)) => error(StatusCode::BAD_REQUEST, code.as_str(), message),
+                None => error(
+                    StatusCode::BAD_GATEWAY,
+                    "PAYMASTER_ERROR",
+                    "simulation failed",
+                ),
+            }
+        }
+    }
+}

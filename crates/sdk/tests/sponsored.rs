@@ -1,0 +1,412 @@
+//! The sponsored transport end to end: the SDK client, a paymaster double over real HTTP,
+//! the embedded devnet. The wallet pays no gas; a hostile paymaster gets no signature.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chipi_contract_tests::*;
+use chipi_core::{ErrorCode, Felt};
+use chipi_sdk::*;
+use serde_json::{json, Value};
+
+mod common;
+#[path = "common/paymaster_double.rs"]
+mod paymaster_double;
+
+use paymaster_double::{PaymasterDouble, API_KEY, BEARER};
+
+const OWNER_PIN: &str = "owner-pin";
+const SESSION_PIN: &str = "session-pin";
+
+struct Setup {
+    w: TestWallet,
+    sdk: ChipiSdk,
+    paymaster: PaymasterDouble,
+    wallet: WalletData,
+    session: SessionKeyData,
+    token: String,
+}
+
+async fn setup() -> Setup {
+    let w = TestWallet::new().await;
+    let paymaster = PaymasterDouble::start(w.devnet.account(3)).await;
+    let sdk = ChipiSdk::builder(w.devnet.rpc_url().as_str())
+        .paymaster(&paymaster.url, API_KEY)
+        .build()
+        .unwrap();
+    assert_eq!(sdk.transport(), Transport::Sponsored);
+    let wallet = common::wallet_data(&w, OWNER_PIN);
+    let session = sdk
+        .sessions()
+        .create_session_key(CreateSessionKey::new(SESSION_PIN).duration_seconds(3600))
+        .unwrap();
+    Setup {
+        w,
+        sdk,
+        paymaster,
+        wallet,
+        session,
+        token: format!("{:#x}", chipi_devnet::STRK_ADDRESS),
+    }
+}
+
+fn transfer(token: &str, to: &str, amount: u64) -> Call {
+    Call {
+        contract_address: token.into(),
+        entrypoint: "transfer".into(),
+        calldata: vec![to.into(), amount.to_string(), "0".into()],
+    }
+}
+
+impl Setup {
+    async fn register(&self, max_calls: u32, allowed: &[&str]) {
+        let config = SessionConfig {
+            session_public_key: self.session.public_key.clone(),
+            valid_until: self.session.valid_until,
+            max_calls,
+            allowed_entrypoints: allowed.iter().map(|s| s.to_string()).collect(),
+        };
+        let hash = self
+            .sdk
+            .sessions()
+            .add_session_key_to_contract(
+                AddSessionKey {
+                    encrypt_key: OWNER_PIN,
+                    wallet: &self.wallet,
+                    session_config: &config,
+                },
+                Some(BEARER),
+            )
+            .await
+            .unwrap();
+        self.w.devnet.wait_for_success(hash).await.unwrap();
+    }
+
+    async fn execute(&self, calls: &[Call]) -> Result<Felt, SessionError> {
+        self.sdk
+            .execute_transaction_with_session(
+                ExecuteWithSession {
+                    encrypt_key: SESSION_PIN,
+                    wallet: &self.wallet,
+                    session: &self.session,
+                    calls,
+                },
+                Some(BEARER),
+            )
+            .await
+    }
+
+    async fn data(&self) -> SessionDataResponse {
+        self.sdk
+            .sessions()
+            .get_session_data(GetSessionData {
+                wallet_address: &self.wallet.public_key,
+                session_public_key: &self.session.public_key,
+            })
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
+    let s = setup().await;
+    let wallet_before = s.w.balance(s.w.address).await;
+
+    s.register(5, &["transfer"]).await;
+    let data = s.data().await;
+    assert!(data.is_active);
+    assert_eq!(data.remaining_calls, 5);
+
+    let hash = s.execute(&[transfer(&s.token, "0x77", 250)]).await.unwrap();
+    s.w.devnet.wait_for_success(hash).await.unwrap();
+    assert_eq!(s.w.balance(Felt::from(0x77u8)).await, 250);
+    assert_eq!(s.data().await.remaining_calls, 4);
+
+    // A spending policy set through the paymaster; an over-limit transfer is refused by
+    // the paymaster's simulation with the contract's code, and nothing is consumed.
+    let policy = SpendingPolicyConfig {
+        session_public_key: s.session.public_key.clone(),
+        token: s.token.clone(),
+        max_per_call: "100".into(),
+        max_per_window: "1000".into(),
+        window_seconds: 3600,
+    };
+    let hash = s
+        .sdk
+        .sessions()
+        .set_spending_policy(
+            SetSpendingPolicy {
+                encrypt_key: OWNER_PIN,
+                wallet: &s.wallet,
+                policy: &policy,
+            },
+            Some(BEARER),
+        )
+        .await
+        .unwrap();
+    s.w.devnet.wait_for_success(hash).await.unwrap();
+    let error = s
+        .execute(&[transfer(&s.token, "0x77", 101)])
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::SpendingLimitExceeded, "{error}");
+    assert_eq!(s.data().await.remaining_calls, 4);
+
+    let hash = s
+        .sdk
+        .sessions()
+        .revoke_session_key(
+            RevokeSessionKey {
+                encrypt_key: OWNER_PIN,
+                wallet: &s.wallet,
+                session_public_key: &s.session.public_key,
+            },
+            Some(BEARER),
+        )
+        .await
+        .unwrap();
+    s.w.devnet.wait_for_success(hash).await.unwrap();
+    assert!(!s.data().await.is_active);
+    let error = s
+        .execute(&[transfer(&s.token, "0x77", 1)])
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::SessionRevoked);
+
+    // The wallet paid for the transfer and nothing else: the relayer paid every fee.
+    assert_eq!(s.w.balance(s.w.address).await, wallet_before - 250);
+}
+
+fn set_last_calldata(typed_data: &mut Value, value: Value) {
+    let calldata = typed_data["message"]["Calls"][0]["Calldata"]
+        .as_array_mut()
+        .unwrap();
+    *calldata.last_mut().unwrap() = value;
+}
+
+/// Ways a hostile paymaster could try to get a signature over something else.
+fn tampers() -> Vec<(&'static str, paymaster_double::Tamper)> {
+    vec![
+        (
+            "amount",
+            Box::new(|td: &mut Value| set_last_calldata(td, json!("0xf4240"))),
+        ),
+        (
+            "recipient",
+            Box::new(|td: &mut Value| td["message"]["Calls"][0]["Calldata"][0] = json!("0x666")),
+        ),
+        (
+            "token",
+            Box::new(|td: &mut Value| td["message"]["Calls"][0]["To"] = json!("0x999")),
+        ),
+        (
+            "selector",
+            Box::new(|td: &mut Value| {
+                td["message"]["Calls"][0]["Selector"] = json!(format!("{:#x}", selectors::APPROVE))
+            }),
+        ),
+        (
+            "extra call",
+            Box::new(|td: &mut Value| {
+                let call = td["message"]["Calls"][0].clone();
+                td["message"]["Calls"].as_array_mut().unwrap().push(call);
+            }),
+        ),
+        (
+            "chain",
+            Box::new(|td: &mut Value| td["domain"]["chainId"] = json!("SN_MAIN")),
+        ),
+        (
+            "window far ahead",
+            Box::new(|td: &mut Value| td["message"]["Execute Before"] = json!("0xffffffffff")),
+        ),
+        (
+            "window closed",
+            Box::new(|td: &mut Value| td["message"]["Execute Before"] = json!("0x1")),
+        ),
+        (
+            "zero caller",
+            Box::new(|td: &mut Value| td["message"]["Caller"] = json!("0x0")),
+        ),
+        (
+            "felt above the prime",
+            Box::new(|td: &mut Value| {
+                set_last_calldata(
+                    td,
+                    json!("0x800000000000011000000000000000000000000000000000000000000000065"),
+                )
+            }),
+        ),
+        (
+            "timestamps typed as felt",
+            Box::new(|td: &mut Value| td["types"]["OutsideExecution"][2]["type"] = json!("felt")),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn typed_data_that_differs_from_the_request_is_never_signed() {
+    let s = setup().await;
+    s.register(5, &[]).await;
+    let before = s.data().await.remaining_calls;
+    let executes_before = s.paymaster.executes();
+    let balance_before = s.w.balance(s.w.address).await;
+
+    for (name, tamper) in tampers() {
+        s.paymaster.tamper(tamper);
+        let error = s
+            .execute(&[transfer(&s.token, "0x77", 100)])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.code(),
+            ErrorCode::TypedDataMismatch,
+            "{name}: {error}"
+        );
+        // Owner writes are protected the same way.
+        let error = s
+            .sdk
+            .sessions()
+            .revoke_session_key(
+                RevokeSessionKey {
+                    encrypt_key: OWNER_PIN,
+                    wallet: &s.wallet,
+                    session_public_key: &s.session.public_key,
+                },
+                Some(BEARER),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.code(),
+            ErrorCode::TypedDataMismatch,
+            "{name}: {error}"
+        );
+    }
+    assert_eq!(
+        s.paymaster.executes(),
+        executes_before,
+        "no signature left the SDK for tampered typed data"
+    );
+    assert_eq!(s.data().await.remaining_calls, before);
+    assert_eq!(s.w.balance(s.w.address).await, balance_before);
+
+    // The same requests go through once the paymaster is honest.
+    s.paymaster.honest();
+    let hash = s.execute(&[transfer(&s.token, "0x77", 100)]).await.unwrap();
+    s.w.devnet.wait_for_success(hash).await.unwrap();
+    assert_eq!(s.data().await.remaining_calls, before - 1);
+}
+
+#[tokio::test]
+async fn auth_and_transport_failures_have_their_codes() {
+    let s = setup().await;
+    s.register(5, &[]).await;
+    let calls = [transfer(&s.token, "0x77", 1)];
+    let params = ExecuteWithSession {
+        encrypt_key: SESSION_PIN,
+        wallet: &s.wallet,
+        session: &s.session,
+        calls: &calls,
+    };
+
+    // No bearer token at all: refused before any request.
+    let error = s
+        .sdk
+        .execute_transaction_with_session(params.clone(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::AuthenticationFailed);
+    // A bad one: the paymaster's 401 comes back as AUTHENTICATION_FAILED.
+    let error = s
+        .sdk
+        .execute_transaction_with_session(params.clone(), Some("not-the-token"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::AuthenticationFailed);
+    assert!(!error.to_string().contains("not-the-token"), "{error}");
+    // The configured default token is used when none is passed.
+    let with_default = ChipiSdk::builder(s.w.devnet.rpc_url().as_str())
+        .paymaster(&s.paymaster.url, API_KEY)
+        .bearer_token(BEARER)
+        .build()
+        .unwrap();
+    let hash = with_default
+        .execute_transaction_with_session(params.clone(), None)
+        .await
+        .unwrap();
+    s.w.devnet.wait_for_success(hash).await.unwrap();
+    // A wrong API key.
+    let bad_key = ChipiSdk::builder(s.w.devnet.rpc_url().as_str())
+        .paymaster(&s.paymaster.url, "pk_dev_wrongwrongwrongwrongwrongwrongwr")
+        .build()
+        .unwrap();
+    let error = bad_key
+        .execute_transaction_with_session(params.clone(), Some(BEARER))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::AuthenticationFailed);
+    // A paymaster that is not there.
+    let gone = ChipiSdk::builder(s.w.devnet.rpc_url().as_str())
+        .paymaster("http://127.0.0.1:9", API_KEY)
+        .build()
+        .unwrap();
+    let error = gone
+        .execute_transaction_with_session(params.clone(), Some(BEARER))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::NetworkError);
+    // Pre-flight still runs first: a wrong PIN never reaches the paymaster.
+    let executes = s.paymaster.executes();
+    let error = s
+        .sdk
+        .execute_transaction_with_session(
+            ExecuteWithSession {
+                encrypt_key: "wrong",
+                ..params.clone()
+            },
+            Some(BEARER),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::SessionDecryptionFailed);
+    assert_eq!(s.paymaster.executes(), executes);
+}
+
+#[tokio::test]
+async fn the_client_reads_the_chain_id_and_switches_to_direct() {
+    let s = setup().await;
+    assert_eq!(s.sdk.chain_id().await.unwrap(), s.w.devnet.chain_id());
+    // Direct transport: the wallet pays its own fee, no paymaster involved.
+    let direct = ChipiSdk::builder(s.w.devnet.rpc_url().as_str())
+        .transport(Transport::Direct)
+        .build()
+        .unwrap();
+    s.register(2, &[]).await;
+    let executes_before = s.paymaster.executes();
+    let before = s.w.balance(s.w.address).await;
+    let calls = [transfer(&s.token, "0x78", 5)];
+    let hash = direct
+        .execute_transaction_with_session(
+            ExecuteWithSession {
+                encrypt_key: SESSION_PIN,
+                wallet: &s.wallet,
+                session: &s.session,
+                calls: &calls,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    s.w.devnet.wait_for_success(hash).await.unwrap();
+    let after = s.w.balance(s.w.address).await;
+    assert!(after < before - 5, "the wallet paid a fee");
+    assert_eq!(s.paymaster.executes(), executes_before);
+    // Sponsored without a paymaster is a configuration error.
+    let error = ChipiSdk::builder(s.w.devnet.rpc_url().as_str())
+        .transport(Transport::Sponsored)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::InvalidInput);
+    let error = ChipiSdk::builder("not a url").build().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::InvalidInput);
+}
