@@ -1,21 +1,100 @@
-//! Chipi's session-key API (`sessions.createSessionKey`, `addSessionKeyToContract`,
-//! `executeTransactionWithSession`, `revokeSessionKey`, `getSessionData`) in Rust, with
-//! the JS SDK's JSON shapes.
+//! Chipi's session-key API in Rust: the methods of the JS SDK's `sdk.sessions`
+//! (`createSessionKey`, `addSessionKeyToContract`, `revokeSessionKey`, `getSessionData`,
+//! spending policies) and `executeTransactionWithSession`, with the JS SDK's JSON shapes.
 //!
-//! So far: the types, [`create_session_key`], [`get_session_data`], the pre-flight
-//! [`check_session_calls`], and over the direct transport [`add_session_key_direct`],
-//! [`execute_with_session_direct`], [`revoke_session_key_direct`] and the spending-policy
-//! methods. The sponsored transport and a configured client follow (see the issues).
+//! A user authenticates once; the app then signs with a short-lived session key that the
+//! CHIPI wallet contract polices (expiry, call budget, selector whitelist, spending
+//! limits, revocation).
+//!
+//! | JS SDK | here |
+//! |---|---|
+//! | `sdk.sessions.createSessionKey({encryptKey, durationSeconds})` | [`Sessions::create_session_key`] |
+//! | `sdk.sessions.addSessionKeyToContract({...}, bearerToken)` | [`Sessions::add_session_key_to_contract`] |
+//! | `sdk.executeTransactionWithSession({params, bearerToken})` | [`ChipiSdk::execute_transaction_with_session`] |
+//! | `sdk.sessions.revokeSessionKey({...}, bearerToken)` | [`Sessions::revoke_session_key`] |
+//! | `sdk.sessions.getSessionData({walletAddress, sessionPublicKey})` | [`Sessions::get_session_data`] |
+//! | `ChipiSessionError.code` | [`SessionError::code`] ([`ErrorCode`]) |
+//!
+//! Writes take one of two [`Transport`]s: *sponsored* (through the paymaster, gasless;
+//! the SDK hashes the outside execution itself and refuses typed data that differs from
+//! its request, see [`verify_outside_execution`]) or *direct* (an INVOKE v3 the wallet
+//! pays for). Before anything is signed the SDK checks what it can, in the contract's
+//! order, and returns the precise code: wallet type, local expiry, decryption, then the
+//! on-chain session and whitelist.
+//!
+//! ```no_run
+//! use chipi_sdk::{AddSessionKey, Call, ChipiSdk, CreateSessionKey, ExecuteWithSession,
+//!     GetSessionData, SessionConfig, WalletData};
+//!
+//! # async fn example(wallet: WalletData, user_pin: &str, bearer_token: &str)
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! let sdk = ChipiSdk::builder("https://starknet-sepolia.example/rpc")
+//!     .paymaster("https://paymaster.example", "pk_prod_0123456789abcdef0123456789abcdef")
+//!     .bearer_token(bearer_token)
+//!     .build()?;
+//!
+//! // A 1-hour session; keep it client side (never in your backend database).
+//! let session = sdk.sessions().create_session_key(
+//!     CreateSessionKey::new(user_pin).duration_seconds(60 * 60),
+//! )?;
+//! let stored = serde_json::to_string(&session)?;
+//!
+//! // The owner registers it: 50 calls, `transfer` only.
+//! sdk.sessions()
+//!     .add_session_key_to_contract(
+//!         AddSessionKey {
+//!             encrypt_key: user_pin,
+//!             wallet: &wallet,
+//!             session_config: &SessionConfig {
+//!                 session_public_key: session.public_key.clone(),
+//!                 valid_until: session.valid_until,
+//!                 max_calls: 50,
+//!                 allowed_entrypoints: vec!["transfer".into()],
+//!             },
+//!         },
+//!         None, // the default bearer token
+//!     )
+//!     .await?;
+//!
+//! // Popup-free, gasless: the session signs.
+//! let calls = [Call {
+//!     contract_address: "0x053c91253bc9682c04929ca02ed00b3e423f6710d2ee7e0d5ebb06f3ecf368a8".into(),
+//!     entrypoint: "transfer".into(),
+//!     calldata: vec!["0x1234".into(), "1000000".into(), "0x0".into()],
+//! }];
+//! let tx_hash = sdk
+//!     .execute_transaction_with_session(
+//!         ExecuteWithSession { encrypt_key: user_pin, wallet: &wallet, session: &session, calls: &calls },
+//!         None,
+//!     )
+//!     .await?;
+//!
+//! let status = sdk.sessions().get_session_data(GetSessionData {
+//!     wallet_address: &wallet.public_key,
+//!     session_public_key: &session.public_key,
+//! }).await?;
+//! println!("{tx_hash:#x}: {} calls left", status.remaining_calls);
+//! # let _ = stored;
+//! # Ok(()) }
+//! ```
+//!
+//! Error handling, as the JS SDK's `ChipiSessionError`:
 //!
 //! ```
-//! use chipi_sdk::{create_session_key, CreateSessionKey, SessionKeyData};
+//! use chipi_sdk::{ChipiSdk, CreateSessionKey, ErrorCode};
 //!
-//! let session = create_session_key(CreateSessionKey::new("user-secure-pin").duration_seconds(3600))?;
-//! let stored = serde_json::to_string(&session)?;           // what a client keeps
-//! let loaded: SessionKeyData = serde_json::from_str(&stored)?;
-//! assert_eq!(loaded, session);
+//! let sdk = ChipiSdk::builder("http://127.0.0.1:5050/rpc").build()?;
+//! match sdk.sessions().create_session_key(CreateSessionKey::new("pin").duration_seconds(0)) {
+//!     Err(e) if e.code() == ErrorCode::SessionCreationFailed => println!("{}", e.message()),
+//!     Err(e) => return Err(e.into()),
+//!     Ok(session) => println!("created {}", session.public_key),
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The free functions (`*_direct`, [`create_session_key`], [`get_session_data`],
+//! [`check_session_calls`]...) are the building blocks the client uses, for callers that
+//! bring their own starknet-rust provider.
 #![deny(missing_docs)]
 
 mod calls;
