@@ -514,7 +514,7 @@ impl Sessions<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create_session_key(
-        &self,
+        self,
         params: CreateSessionKey<'_>,
     ) -> Result<SessionKeyData, SessionError> {
         let params = if params.has_now() {
@@ -556,7 +556,7 @@ impl Sessions<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn add_session_key_to_contract(
-        &self,
+        self,
         params: AddSessionKey<'_>,
         bearer_token: Option<&str>,
     ) -> Result<Felt, SessionError> {
@@ -586,7 +586,7 @@ impl Sessions<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn revoke_session_key(
-        &self,
+        self,
         params: RevokeSessionKey<'_>,
         bearer_token: Option<&str>,
     ) -> Result<Felt, SessionError> {
@@ -618,7 +618,7 @@ impl Sessions<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn get_session_data(
-        &self,
+        self,
         params: GetSessionData<'_>,
     ) -> Result<SessionDataResponse, SessionError> {
         get_session_data(
@@ -633,7 +633,7 @@ impl Sessions<'_> {
     /// transaction hash. A policy the contract would refuse gives
     /// `INVALID_SPENDING_POLICY` before anything is sent.
     pub async fn set_spending_policy(
-        &self,
+        self,
         params: SetSpendingPolicy<'_>,
         bearer_token: Option<&str>,
     ) -> Result<Felt, SessionError> {
@@ -646,7 +646,7 @@ impl Sessions<'_> {
 
     /// Removes a spending limit, signed by the owner; returns the transaction hash.
     pub async fn remove_spending_policy(
-        &self,
+        self,
         params: RemoveSpendingPolicy<'_>,
         bearer_token: Option<&str>,
     ) -> Result<Felt, SessionError> {
@@ -659,7 +659,7 @@ impl Sessions<'_> {
 
     /// Reads a spending policy (all zero when there is none).
     pub async fn get_spending_policy(
-        &self,
+        self,
         params: GetSpendingPolicy<'_>,
     ) -> Result<SpendingPolicyData, SessionError> {
         get_spending_policy(
