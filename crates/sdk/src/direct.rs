@@ -1,7 +1,9 @@
 //! `executeTransactionWithSession` over the direct transport: an INVOKE v3 from the
 //! wallet, session-signed over the transaction hash, fees paid by the wallet.
 
-use chipi_core::{decrypt_private_key, revert_code, ErrorCode, Felt, SecretKey};
+use chipi_core::{revert_code, ErrorCode, Felt, SecretKey};
+
+use crate::keys::decrypt_key;
 use starknet_rust_accounts::{Account, AccountError};
 use starknet_rust_providers::Provider;
 
@@ -84,12 +86,12 @@ pub(crate) async fn prepare_session<P: Provider + Sync>(
         ));
     }
     let session_public_key = parse_felt(&params.session.public_key, "session.publicKey")?;
-    let key = decrypt_private_key(
+    let key = decrypt_key(
         &params.session.encrypted_private_key,
         params.encrypt_key,
         session_public_key,
     )
-    .map_err(|e| SessionError::new(ErrorCode::SessionDecryptionFailed, e.to_string()))?;
+    .await?;
     let wallet = parse_felt(&params.wallet.public_key, "wallet.publicKey")?;
     let calls = to_starknet_calls(params.calls)?;
     let state = read_session_state(

@@ -101,6 +101,7 @@ mod calls;
 mod client;
 mod direct;
 mod error;
+mod keys;
 mod owner;
 mod policy;
 mod preflight;

@@ -1,7 +1,7 @@
 //! Owner-signed session management over the direct transport: `addSessionKeyToContract`
 //! and `revokeSessionKey` as INVOKE v3 transactions from the wallet, signed `[r, s]`.
 
-use chipi_core::{decrypt_private_key, selectors, ErrorCode, Felt, SecretKey};
+use chipi_core::{selectors, ErrorCode, Felt, SecretKey};
 use starknet_rust_accounts::{Account, ExecutionEncoding, SingleOwnerAccount};
 use starknet_rust_core::types::{BlockId, BlockTag, Call};
 use starknet_rust_providers::Provider;
@@ -9,6 +9,7 @@ use starknet_rust_signers::{LocalWallet, SigningKey};
 
 use crate::calls::resolve_selector;
 use crate::direct::send_error;
+use crate::keys::decrypt_key;
 use crate::read::{parse_felt, view};
 use crate::{SessionConfig, SessionError, WalletData, WalletType};
 
@@ -40,8 +41,7 @@ pub(crate) async fn owner_key<P: Provider + Sync>(
             "the wallet has no owner key view",
         )
     })?;
-    let key = decrypt_private_key(&wallet.encrypted_private_key, encrypt_key, owner)
-        .map_err(|e| SessionError::new(ErrorCode::SessionDecryptionFailed, e.to_string()))?;
+    let key = decrypt_key(&wallet.encrypted_private_key, encrypt_key, owner).await?;
     Ok((address, key))
 }
 
