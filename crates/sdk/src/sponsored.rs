@@ -204,6 +204,10 @@ impl Paymaster {
             .as_ref()
             .and_then(|b| b.message.clone())
             .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+        // A careless server may echo credentials back; they never enter our errors.
+        let message = message
+            .replace(bearer, "<redacted>")
+            .replace(&self.api_key, "<redacted>");
         let message: String = message.chars().take(500).collect();
         let code = body
             .and_then(|b| b.code)

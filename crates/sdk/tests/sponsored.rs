@@ -345,6 +345,8 @@ async fn auth_and_transport_failures_have_their_codes() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), ErrorCode::AuthenticationFailed);
+    assert!(error.message().contains("<redacted>"), "{error}");
+    assert!(!error.to_string().contains("pk_dev_wrong"), "{error}");
     // A paymaster that is not there.
     let gone = ChipiSdk::builder(s.w.devnet.rpc_url().as_str())
         .paymaster("http://127.0.0.1:9", API_KEY)

@@ -95,10 +95,11 @@ fn authorized(headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     if api_key != Some(API_KEY) || bearer != Some(BEARER) {
+        // Careless on purpose: echoes what it got, which the SDK must not repeat.
         return Some(error(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
-            "bad API key or token",
+            format!("bad API key {api_key:?} or token {bearer:?}"),
         ));
     }
     None
