@@ -1,0 +1,548 @@
+//! Shared pieces of the chipi benchmarks (`bench-table`, `cargo bench -p chipi-bench`)
+//! and of the JS interop tests: the fixed inputs, the three implementations of "sign one
+//! session outside execution" that are compared (chipi, the starknet-crypto floor, and
+//! starknet.js 9 through Node), a timing loop, and the Node runner that installs the
+//! pinned npm packages of `crates/bench/js` when they are missing.
+//!
+//! What is measured, in every implementation: from the strings a user hands the SDK
+//! (contract address, entrypoint name, calldata), build a SNIP-9 v2 OutsideExecution,
+//! take its SNIP-12 (revision 1) message hash for the account, and produce the session
+//! signature `[session_public_key, r, s, valid_until]`.
+
+use std::fmt;
+use std::hint::black_box;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use chipi_core::{
+    session_signature, Call, Felt, OutsideExecution, CALL_TYPE_HASH, OUTSIDE_EXECUTION_DOMAIN_NAME,
+    OUTSIDE_EXECUTION_TYPE_HASH, STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+use starknet_rust_core::utils::get_selector_from_name;
+use starknet_rust_crypto::{
+    get_public_key, poseidon_hash_many, rfc6979_generate_k, sign, PoseidonHasher,
+};
+
+/// STRK token on Starknet.
+pub const STRK: &str = "0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d";
+/// The account the session signs for.
+pub const ACCOUNT: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// The session private key (fixed, so every run signs the same thing).
+pub const SESSION_PRIVATE_KEY: &str =
+    "0x05e2f9c7a1b3d4e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e";
+/// The first transfer recipient; call `i` of a batch pays `RECIPIENT + i`.
+pub const RECIPIENT: &str = "0x05c1b1e2a3f4d5c6b7a8998877665544332211ffeeddccbbaa99887766554433";
+/// `'ANY_CALLER'`.
+pub const CALLER: &str = "0x414e595f43414c4c4552";
+/// The outside execution's nonce.
+pub const NONCE: &str = "0x4c6a3d9e0b7f21a5";
+/// `execute_after` (2026-01-01T00:00:00Z).
+pub const EXECUTE_AFTER: u64 = 1_767_225_600;
+/// `execute_before`: one hour later.
+pub const EXECUTE_BEFORE: u64 = EXECUTE_AFTER + 3_600;
+/// The session's expiry, the last element of its signature.
+pub const VALID_UNTIL: u64 = EXECUTE_AFTER + 86_400;
+/// The PIN (encryptKey) of the decryption benchmarks.
+pub const PIN: &str = "482916";
+
+/// A failure of a benchmark or interop step (never a missed speed target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchError(pub String);
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+fn err(message: impl Into<String>) -> BenchError {
+    BenchError(message.into())
+}
+
+/// A call as a JS user writes it (starknet.js `Call`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JsCall {
+    /// Contract address, hex.
+    #[serde(rename = "contractAddress")]
+    pub contract_address: String,
+    /// Entry-point name.
+    pub entrypoint: String,
+    /// Calldata as decimal or `0x` hex strings.
+    pub calldata: Vec<String>,
+}
+
+/// `n` STRK transfers of 100 (u256 `low = 100, high = 0`) to `RECIPIENT + i`.
+pub fn transfer_calls(n: usize) -> Result<Vec<JsCall>, BenchError> {
+    let recipient = parse_felt(RECIPIENT)?;
+    Ok((0..n)
+        .map(|i| JsCall {
+            contract_address: STRK.to_string(),
+            entrypoint: "transfer".to_string(),
+            calldata: vec![
+                format!("{:#x}", recipient + Felt::from(i)),
+                "100".to_string(),
+                "0".to_string(),
+            ],
+        })
+        .collect())
+}
+
+/// A felt from `0x` hex or decimal text, as starknet.js takes `BigNumberish` strings.
+pub fn parse_felt(text: &str) -> Result<Felt, BenchError> {
+    let parsed = if text.starts_with("0x") || text.starts_with("0X") {
+        Felt::from_hex(text)
+    } else {
+        Felt::from_dec_str(text)
+    };
+    parsed.map_err(|_| err(format!("not a felt: {text:?}")))
+}
+
+/// What the session signer holds and the per-request values, as text: the same strings
+/// go to chipi and to starknet.js.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fixture {
+    /// Chain id, hex (`SN_SEPOLIA`).
+    pub chain_id: String,
+    /// Account address, hex.
+    pub account: String,
+    /// Session private key, hex.
+    pub private_key: String,
+    /// SNIP-9 caller, hex.
+    pub caller: String,
+    /// SNIP-9 nonce, hex.
+    pub nonce: String,
+    /// Valid strictly after.
+    pub execute_after: u64,
+    /// Valid strictly before.
+    pub execute_before: u64,
+    /// Session expiry.
+    pub valid_until: u64,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self {
+            chain_id: format!("{:#x}", chipi_core::chain_id::SEPOLIA),
+            account: ACCOUNT.to_string(),
+            private_key: SESSION_PRIVATE_KEY.to_string(),
+            caller: CALLER.to_string(),
+            nonce: NONCE.to_string(),
+            execute_after: EXECUTE_AFTER,
+            execute_before: EXECUTE_BEFORE,
+            valid_until: VALID_UNTIL,
+        }
+    }
+}
+
+/// A message hash and the session signature `[public_key, r, s, valid_until]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// SNIP-12 message hash.
+    pub hash: Felt,
+    /// `[public_key, r, s, valid_until]`.
+    pub signature: Vec<Felt>,
+}
+
+/// chipi's hashing half: parse the user's strings, build the [`OutsideExecution`] and
+/// take [`OutsideExecution::message_hash`].
+pub fn chipi_message_hash(fixture: &Fixture, calls: &[JsCall]) -> Result<Felt, BenchError> {
+    let calls = calls
+        .iter()
+        .map(|call| {
+            Ok(Call {
+                to: parse_felt(&call.contract_address)?,
+                selector: get_selector_from_name(&call.entrypoint)
+                    .map_err(|_| err(format!("bad entrypoint {:?}", call.entrypoint)))?,
+                calldata: call
+                    .calldata
+                    .iter()
+                    .map(|value| parse_felt(value))
+                    .collect::<Result<_, _>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>, BenchError>>()?;
+    let execution = OutsideExecution {
+        caller: parse_felt(&fixture.caller)?,
+        nonce: parse_felt(&fixture.nonce)?,
+        execute_after: fixture.execute_after,
+        execute_before: fixture.execute_before,
+        calls,
+    };
+    Ok(execution.message_hash(
+        parse_felt(&fixture.chain_id)?,
+        parse_felt(&fixture.account)?,
+    ))
+}
+
+/// chipi: [`chipi_message_hash`], then [`session_signature`] (which derives the session
+/// public key too).
+pub fn chipi_sign(fixture: &Fixture, calls: &[JsCall]) -> Result<Signed, BenchError> {
+    let hash = chipi_message_hash(fixture, calls)?;
+    let signature = session_signature(
+        &parse_felt(&fixture.private_key)?,
+        hash,
+        fixture.valid_until,
+    )
+    .map_err(|e| err(e.to_string()))?;
+    Ok(Signed { hash, signature })
+}
+
+/// The floor's input: everything already a felt, selectors already hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloorInput {
+    chain_id: Felt,
+    account: Felt,
+    private_key: Felt,
+    caller: Felt,
+    nonce: Felt,
+    execute_after: Felt,
+    execute_before: Felt,
+    valid_until: Felt,
+    calls: Vec<Call>,
+}
+
+impl FloorInput {
+    /// Parses the fixture and calls once, outside the timed region.
+    pub fn new(fixture: &Fixture, calls: &[JsCall]) -> Result<Self, BenchError> {
+        let calls = calls
+            .iter()
+            .map(|call| {
+                Ok(Call {
+                    to: parse_felt(&call.contract_address)?,
+                    selector: get_selector_from_name(&call.entrypoint)
+                        .map_err(|_| err("bad entrypoint"))?,
+                    calldata: call
+                        .calldata
+                        .iter()
+                        .map(|value| parse_felt(value))
+                        .collect::<Result<_, _>>()?,
+                })
+            })
+            .collect::<Result<Vec<_>, BenchError>>()?;
+        Ok(Self {
+            chain_id: parse_felt(&fixture.chain_id)?,
+            account: parse_felt(&fixture.account)?,
+            private_key: parse_felt(&fixture.private_key)?,
+            caller: parse_felt(&fixture.caller)?,
+            nonce: parse_felt(&fixture.nonce)?,
+            execute_after: Felt::from(fixture.execute_after),
+            execute_before: Felt::from(fixture.execute_before),
+            valid_until: Felt::from(fixture.valid_until),
+            calls,
+        })
+    }
+}
+
+/// The floor: the same Poseidon hashes (type hashes precomputed, no allocation) and one
+/// RFC 6979 ECDSA signature through `starknet-rust-crypto`; with `with_public_key`, also
+/// the session public key (one more scalar multiplication), as the signature must carry it.
+pub fn floor_sign(input: &FloorInput, with_public_key: bool) -> Result<Signed, BenchError> {
+    let domain = poseidon_hash_many(&[
+        STARKNET_DOMAIN_TYPE_HASH,
+        OUTSIDE_EXECUTION_DOMAIN_NAME,
+        Felt::TWO,
+        input.chain_id,
+        Felt::ONE,
+    ]);
+    let mut calls = PoseidonHasher::new();
+    for call in &input.calls {
+        calls.update(poseidon_hash_many(&[
+            CALL_TYPE_HASH,
+            call.to,
+            call.selector,
+            poseidon_hash_many(&call.calldata),
+        ]));
+    }
+    let message = poseidon_hash_many(&[
+        OUTSIDE_EXECUTION_TYPE_HASH,
+        input.caller,
+        input.nonce,
+        input.execute_after,
+        input.execute_before,
+        calls.finalize(),
+    ]);
+    let hash = poseidon_hash_many(&[STARKNET_MESSAGE_PREFIX, domain, input.account, message]);
+    let k = rfc6979_generate_k(&hash, &input.private_key, None);
+    let signature = sign(&input.private_key, &hash, &k).map_err(|e| err(e.to_string()))?;
+    let public_key = if with_public_key {
+        get_public_key(&input.private_key)
+    } else {
+        Felt::ZERO
+    };
+    Ok(Signed {
+        hash,
+        signature: vec![public_key, signature.r, signature.s, input.valid_until],
+    })
+}
+
+/// The JSON that `js/oe_sign.mjs` reads: the same strings chipi gets.
+pub fn js_bench_input(
+    fixture: &Fixture,
+    one: &[JsCall],
+    ten: &[JsCall],
+    encrypted_compatible: &str,
+    time: Duration,
+) -> Result<Value, BenchError> {
+    let public_key = chipi_core::public_key_of(&parse_felt(&fixture.private_key)?)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(json!({
+        "chain_id": fixture.chain_id,
+        "account": fixture.account,
+        "private_key": fixture.private_key,
+        "public_key": format!("{public_key:#x}"),
+        "caller": fixture.caller,
+        "nonce": fixture.nonce,
+        "execute_after": fixture.execute_after,
+        "execute_before": fixture.execute_before,
+        "valid_until": fixture.valid_until,
+        "cases": { "one": one, "ten": ten },
+        "decrypt": { "encrypted": encrypted_compatible, "pin": PIN },
+        "time_ms": time.as_millis() as u64,
+    }))
+}
+
+/// The median of `samples` (0 for none).
+pub fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Calls of `f` per batch of about 20 ms, after 200 ms of warm-up.
+fn calibrate(f: &mut dyn FnMut()) -> u32 {
+    let warm_up = Instant::now();
+    let mut runs = 0u32;
+    while runs == 0 || warm_up.elapsed() < Duration::from_millis(200) {
+        f();
+        runs += 1;
+    }
+    let per_run = warm_up.elapsed().as_secs_f64() / f64::from(runs);
+    ((0.02 / per_run).round() as u32).max(1)
+}
+
+/// Times several functions in turn (round-robin batches of about 20 ms each), so that
+/// whatever else slows the machine down slows them all alike; each one's time is the
+/// median of its batches. The same procedure as `js/oe_sign.mjs`.
+pub struct Sampler<'a> {
+    functions: Vec<(Box<dyn FnMut() + 'a>, u32)>,
+    samples: Vec<Vec<f64>>,
+}
+
+impl<'a> Sampler<'a> {
+    /// Warms up and calibrates each function.
+    pub fn new(functions: Vec<Box<dyn FnMut() + 'a>>) -> Self {
+        let samples = vec![Vec::new(); functions.len()];
+        let functions = functions
+            .into_iter()
+            .map(|mut f| {
+                let batch = calibrate(&mut f);
+                (f, batch)
+            })
+            .collect();
+        Self { functions, samples }
+    }
+
+    /// Runs rounds (each function one batch) for `time`, and at least 3 rounds.
+    pub fn run(&mut self, time: Duration) {
+        let start = Instant::now();
+        let mut rounds = 0;
+        while rounds < 3 || start.elapsed() < time {
+            for ((f, batch), samples) in self.functions.iter_mut().zip(&mut self.samples) {
+                let t = Instant::now();
+                for _ in 0..*batch {
+                    f();
+                }
+                samples.push(t.elapsed().as_nanos() as f64 / f64::from(*batch));
+            }
+            rounds += 1;
+        }
+    }
+
+    /// Nanoseconds per call of each function: the median of its batches.
+    pub fn medians(&self) -> Vec<f64> {
+        self.samples.iter().map(|s| median(s)).collect()
+    }
+}
+
+/// Boxes a function for [`Sampler`], keeping its result alive through `black_box`.
+pub fn timed<'a, T>(mut f: impl FnMut() -> T + 'a) -> Box<dyn FnMut() + 'a> {
+    Box::new(move || {
+        black_box(f());
+    })
+}
+
+/// Nanoseconds per call of one function, sampled for `time` (see [`Sampler`]).
+pub fn measure<T>(time: Duration, f: impl FnMut() -> T) -> f64 {
+    let mut sampler = Sampler::new(vec![timed(f)]);
+    sampler.run(time);
+    sampler.medians()[0]
+}
+
+/// `crates/bench/js`: the pinned npm packages and the Node scripts.
+pub fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+fn tool_version(tool: &str) -> Result<String, BenchError> {
+    let missing = || {
+        err(format!(
+            "`{tool}` was not found on PATH. The starknet.js comparison and the JS interop \
+             tests need Node.js (20 or newer) and npm with access to the npm registry \
+             (Debian: `apt-get install nodejs npm`)."
+        ))
+    };
+    let output = Command::new(tool)
+        .arg("--version")
+        .output()
+        .map_err(|_| missing())?;
+    if !output.status.success() {
+        return Err(missing());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn install_js_deps(dir: &Path) -> Result<(), BenchError> {
+    tool_version("node")?;
+    let installed = dir.join("node_modules/.package-lock.json");
+    let fresh = match (
+        modified(&installed),
+        modified(&dir.join("package-lock.json")),
+    ) {
+        (Some(installed), Some(lock)) => installed >= lock,
+        _ => false,
+    };
+    if fresh
+        && dir.join("node_modules/starknet/package.json").exists()
+        && dir
+            .join("node_modules/@chipi-stack/backend/package.json")
+            .exists()
+    {
+        return Ok(());
+    }
+    tool_version("npm")?;
+    eprintln!(
+        "installing the pinned npm packages: npm ci --prefix {}",
+        dir.display()
+    );
+    let output = Command::new("npm")
+        .arg("ci")
+        .arg("--prefix")
+        .arg(dir)
+        .args(["--no-audit", "--no-fund"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| err(format!("could not run npm: {e}")))?;
+    if !output.status.success() {
+        return Err(err(format!(
+            "`npm ci --prefix {}` failed ({}):\n{}{}",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// Installs `crates/bench/js`'s npm packages (`npm ci`) unless `node_modules` is already
+/// there and newer than the lock file; fails clearly without Node.js or npm. Once per
+/// process.
+pub fn ensure_js_deps() -> Result<(), BenchError> {
+    static DONE: OnceLock<Result<(), BenchError>> = OnceLock::new();
+    DONE.get_or_init(|| install_js_deps(&js_dir())).clone()
+}
+
+/// Runs `node js/<script> <args>` with `input` as JSON on stdin, and parses the JSON it
+/// prints. Installs the npm packages first if needed.
+pub fn run_node(script: &str, args: &[&str], input: &Value) -> Result<Value, BenchError> {
+    ensure_js_deps()?;
+    let dir = js_dir();
+    let mut child = Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("could not start node: {e}")))?;
+    let stdin = child.stdin.take();
+    if let Some(mut stdin) = stdin {
+        stdin
+            .write_all(input.to_string().as_bytes())
+            .map_err(|e| err(format!("could not write to node: {e}")))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| err(format!("node failed: {e}")))?;
+    if !output.status.success() {
+        return Err(err(format!(
+            "node {script} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| {
+        err(format!(
+            "node {script} printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        ))
+    })
+}
+
+/// The Node.js version (`v20...`), or a clear error when Node.js is missing.
+pub fn node_version() -> Result<String, BenchError> {
+    tool_version("node")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chipi_and_the_floor_sign_the_same_and_the_signature_verifies() {
+        let fixture = Fixture::default();
+        for n in [1, 10] {
+            let calls = transfer_calls(n).unwrap();
+            let chipi = chipi_sign(&fixture, &calls).unwrap();
+            let input = FloorInput::new(&fixture, &calls).unwrap();
+            assert_eq!(chipi, floor_sign(&input, true).unwrap());
+            assert_eq!(
+                chipi.signature[1..3],
+                floor_sign(&input, false).unwrap().signature[1..3]
+            );
+            let s = &chipi.signature;
+            assert!(chipi_core::verify_signature(
+                &s[0],
+                &chipi.hash,
+                &s[1],
+                &s[2]
+            ));
+            assert_eq!(s[3], Felt::from(VALID_UNTIL));
+        }
+    }
+
+    #[test]
+    fn the_sampler_times_each_function() {
+        let mut sampler = Sampler::new(vec![
+            timed(|| std::thread::sleep(Duration::from_millis(2))),
+            timed(|| 1 + 1),
+        ]);
+        sampler.run(Duration::ZERO);
+        let medians = sampler.medians();
+        assert!(medians[0] >= 2e6, "{medians:?}");
+        assert!(medians[1] < 1e6, "{medians:?}");
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    }
+}
