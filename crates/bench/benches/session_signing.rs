@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use chipi_bench::{chipi_sign, floor_sign, transfer_calls, Fixture, FloorInput, PIN};
+use chipi_bench::{chipi_sign, floor_sign, transfer_calls, Fixture, FloorEcdsa, FloorInput, PIN};
 use chipi_core::{decrypt_private_key, encrypt_private_key, Argon2Settings, KeyFormat, SecretKey};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 
@@ -23,7 +23,10 @@ fn oe_sign(c: &mut Criterion) {
         let floor_input = must(FloorInput::new(&fixture, &calls), "fixed input");
         assert_eq!(
             must(chipi_sign(&fixture, &calls), "chipi signs"),
-            must(floor_sign(&floor_input, true), "floor signs"),
+            must(
+                floor_sign(&floor_input, FloorEcdsa::StarknetCrypto),
+                "floor signs"
+            ),
             "chipi and the floor must agree"
         );
         let mut group = c.benchmark_group(name);
@@ -31,10 +34,10 @@ fn oe_sign(c: &mut Criterion) {
             b.iter(|| chipi_sign(black_box(&fixture), black_box(&calls)))
         });
         group.bench_function("floor", |b| {
-            b.iter(|| floor_sign(black_box(&floor_input), true))
+            b.iter(|| floor_sign(black_box(&floor_input), FloorEcdsa::StarknetCrypto))
         });
-        group.bench_function("floor_without_public_key", |b| {
-            b.iter(|| floor_sign(black_box(&floor_input), false))
+        group.bench_function("floor_with_chipi_ecdsa", |b| {
+            b.iter(|| floor_sign(black_box(&floor_input), FloorEcdsa::ChipiCore))
         });
         group.finish();
     }

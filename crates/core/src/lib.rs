@@ -25,6 +25,7 @@
 
 mod codes;
 mod constants;
+mod ecdsa;
 mod felt;
 mod keystore;
 mod signature;

@@ -1,10 +1,11 @@
 //! Owner and session signatures (PROTOCOL.md 3.2).
 
-use starknet_rust_core::crypto::{ecdsa_sign, ecdsa_verify, EcdsaSignError};
+use starknet_rust_core::crypto::ecdsa_verify;
 use starknet_rust_core::types::Felt;
-use starknet_rust_crypto::{get_public_key, poseidon_hash_many};
+use starknet_rust_crypto::poseidon_hash_many;
 
 use crate::constants::STARKNET_MESSAGE_PREFIX;
+use crate::ecdsa;
 
 /// A signing failure. Carries no key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,16 +32,14 @@ fn check_private_key(private_key: &Felt) -> Result<(), SignatureError> {
 /// The Stark public key (x coordinate) of `private_key`.
 pub fn public_key_of(private_key: &Felt) -> Result<Felt, SignatureError> {
     check_private_key(private_key)?;
-    Ok(get_public_key(private_key))
+    Ok(ecdsa::public_key(private_key))
 }
 
-/// ECDSA `(r, s)` of `hash` with RFC 6979 nonces.
+/// ECDSA `(r, s)` of `hash` with RFC 6979 nonces (the signature starknet-crypto's
+/// `ecdsa_sign` gives, computed faster: see the `ecdsa` module).
 pub fn sign_hash(private_key: &Felt, hash: Felt) -> Result<(Felt, Felt), SignatureError> {
-    check_private_key(private_key)?;
-    match ecdsa_sign(private_key, &hash) {
-        Ok(signature) => Ok((signature.r, signature.s)),
-        Err(EcdsaSignError::MessageHashOutOfRange) => Err(SignatureError::HashOutOfRange),
-    }
+    let (r, s, _) = sign_hash_recoverable(private_key, hash)?;
+    Ok((r, s))
 }
 
 /// ECDSA `(r, s, v)` of `hash`: `v` is the recovery bit that the paymaster API's
@@ -50,10 +49,7 @@ pub fn sign_hash_recoverable(
     hash: Felt,
 ) -> Result<(Felt, Felt, Felt), SignatureError> {
     check_private_key(private_key)?;
-    match ecdsa_sign(private_key, &hash) {
-        Ok(signature) => Ok((signature.r, signature.s, signature.v)),
-        Err(EcdsaSignError::MessageHashOutOfRange) => Err(SignatureError::HashOutOfRange),
-    }
+    ecdsa::sign(private_key, &hash).ok_or(SignatureError::HashOutOfRange)
 }
 
 /// The owner's signature: `[r, s]`.
