@@ -49,6 +49,12 @@ fn strk(fri: u128) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
+    run().await
+}
+
+/// The whole demo; `tests/lifecycle_example.rs` runs it too, so `cargo test` checks the
+/// README's first command.
+pub async fn run() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     step(1, "Start starknet-devnet in this process");
     let devnet = Devnet::start().await?;
