@@ -499,6 +499,10 @@ impl Sessions<'_> {
     /// `createSessionKey`: a new key pair, its private key encrypted with the encryptKey,
     /// valid for the duration (default 6 hours) from the SDK's clock. Stores nothing.
     ///
+    /// Synchronous, as in the JS SDK. With [`KeyFormat::Strong`](crate::KeyFormat) the
+    /// Argon2id derivation takes ~170 ms of CPU: inside async code, call it through
+    /// `tokio::task::spawn_blocking`.
+    ///
     /// ```
     /// use chipi_sdk::{ChipiSdk, CreateSessionKey};
     ///
