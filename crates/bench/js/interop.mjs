@@ -9,6 +9,10 @@
 //     -> {versions, results: [{key, pin, encrypted, public_key}]}: keys as given or made the
 //        way @chipi-stack/backend makes wallet and session keys, encrypted with its
 //        encryptPrivateKey.
+//   node interop.mjs sessions  stdin {create: [{pin, duration}], load: [{json, pin}]}
+//     -> {versions, results: {created: [json], loaded: [{public_key_matches, valid_until_type}]}}:
+//        sessions.createSessionKey of the real SDK as the JSON a client stores, and our
+//        stored sessions parsed and decrypted the way a JS client would.
 //   node interop.mjs hash      stdin {typed: [{typed_data, account}], build: [{...}]}
 //     -> {versions, typed: [hash], build: [{typed_data, hash}]}: typedData.getMessageHash of
 //        given typed data, and of outsideExecution.getTypedData(...) built from JS calls.
@@ -16,7 +20,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ec, num, outsideExecution, typedData } from "starknet";
-import { decryptPrivateKey, encryptPrivateKey } from "@chipi-stack/backend";
+import { ChipiSessions, decryptPrivateKey, encryptPrivateKey } from "@chipi-stack/backend";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = (name, from) => {
@@ -82,6 +86,24 @@ const modes = {
         public_key: ec.starkCurve.getStarkKey(privateKey),
       };
     }),
+  sessions: (input) => {
+    const sessions = new ChipiSessions(null);
+    return {
+      created: input.create.map(({ pin, duration }) =>
+        JSON.stringify(sessions.createSessionKey({ encryptKey: pin, durationSeconds: duration })),
+      ),
+      loaded: input.load.map(({ json, pin }) => {
+        const session = JSON.parse(json);
+        const key = attempt(() => decryptPrivateKey(session.encryptedPrivateKey, pin));
+        return {
+          public_key_matches:
+            key.value !== undefined &&
+            num.toHex(ec.starkCurve.getStarkKey(key.value)) === num.toHex(session.publicKey),
+          valid_until_type: typeof session.validUntil,
+        };
+      }),
+    };
+  },
   hash: (input) => ({
     typed: input.typed.map(({ typed_data, account }) =>
       num.toHex(typedData.getMessageHash(typed_data, account)),

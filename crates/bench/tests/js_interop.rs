@@ -3,6 +3,8 @@
 //!
 //! - the compatible key format against @chipi-stack/backend 14.4.0's own
 //!   `encryptPrivateKey` / `decryptPrivateKey` (crypto-es AES), both directions;
+//! - sessions stored as JSON: the JS SDK's `sessions.createSessionKey` output loads
+//!   unchanged in Rust and decrypts, ours loads and decrypts in JS;
 //! - our SNIP-12 hash of an OutsideExecution against starknet.js 9's
 //!   `typedData.getMessageHash`, both for our typed-data JSON and for the typed data that
 //!   starknet.js builds itself.
@@ -236,5 +238,50 @@ fn starknet_js_hashes_outside_executions_like_chipi() {
             .unwrap_or_else(|e| panic!("{e}: {}", js_built["typed_data"]));
         assert_eq!(&read, execution);
         assert_eq!(read_chain, *chain);
+    }
+}
+
+#[test]
+fn stored_sessions_load_both_ways() {
+    // Sessions the real JS SDK creates, as a client stores them (JSON.stringify), load
+    // unchanged in Rust and their keys decrypt; ours load and decrypt in JS.
+    let create: Vec<Value> = pins()
+        .into_iter()
+        .map(|pin| json!({ "pin": pin, "duration": 3600 }))
+        .collect();
+    let ours: Vec<(String, String)> = pins()
+        .into_iter()
+        .map(|pin| {
+            let session = chipi_sdk::create_session_key(
+                chipi_sdk::CreateSessionKey::new(&pin).duration_seconds(3600),
+            )
+            .unwrap();
+            (serde_json::to_string(&session).unwrap(), pin)
+        })
+        .collect();
+    let load: Vec<Value> = ours
+        .iter()
+        .map(|(json, pin)| json!({ "json": json, "pin": pin }))
+        .collect();
+    let output = node("sessions", json!({ "create": create, "load": load }));
+    let created = output["results"]["created"].as_array().unwrap();
+    assert_eq!(created.len(), pins().len());
+    for (text, pin) in created.iter().zip(pins()) {
+        let text = text.as_str().unwrap();
+        let session: chipi_sdk::SessionKeyData = serde_json::from_str(text).unwrap();
+        // Unchanged: written back, it is the same JSON value.
+        assert_eq!(
+            serde_json::to_value(&session).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
+        let public_key = parse_felt(&session.public_key).unwrap();
+        let key = decrypt_private_key(&session.encrypted_private_key, &pin, public_key).unwrap();
+        assert_eq!(key.public_key(), public_key);
+    }
+    let loaded = output["results"]["loaded"].as_array().unwrap();
+    assert_eq!(loaded.len(), ours.len());
+    for result in loaded {
+        assert_eq!(result["public_key_matches"], true, "{result}");
+        assert_eq!(result["valid_until_type"], "number", "{result}");
     }
 }
