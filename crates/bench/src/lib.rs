@@ -151,10 +151,9 @@ pub struct Signed {
     pub signature: Vec<Felt>,
 }
 
-/// chipi's hashing half: parse the user's strings, build the [`OutsideExecution`] and
-/// take [`OutsideExecution::message_hash`].
-pub fn chipi_message_hash(fixture: &Fixture, calls: &[JsCall]) -> Result<Felt, BenchError> {
-    let calls = calls
+/// The user's JS calls as Starknet calls (what the SDK does with them).
+fn parse_calls(calls: &[JsCall]) -> Result<Vec<Call>, BenchError> {
+    calls
         .iter()
         .map(|call| {
             Ok(Call {
@@ -168,7 +167,13 @@ pub fn chipi_message_hash(fixture: &Fixture, calls: &[JsCall]) -> Result<Felt, B
                     .collect::<Result<_, _>>()?,
             })
         })
-        .collect::<Result<Vec<_>, BenchError>>()?;
+        .collect()
+}
+
+/// chipi's hashing half: parse the user's strings, build the [`OutsideExecution`] and
+/// take [`OutsideExecution::message_hash`].
+pub fn chipi_message_hash(fixture: &Fixture, calls: &[JsCall]) -> Result<Felt, BenchError> {
+    let calls = parse_calls(calls)?;
     let execution = OutsideExecution {
         caller: parse_felt(&fixture.caller)?,
         nonce: parse_felt(&fixture.nonce)?,
@@ -212,21 +217,7 @@ pub struct FloorInput {
 impl FloorInput {
     /// Parses the fixture and calls once, outside the timed region.
     pub fn new(fixture: &Fixture, calls: &[JsCall]) -> Result<Self, BenchError> {
-        let calls = calls
-            .iter()
-            .map(|call| {
-                Ok(Call {
-                    to: parse_felt(&call.contract_address)?,
-                    selector: get_selector_from_name(&call.entrypoint)
-                        .map_err(|_| err("bad entrypoint"))?,
-                    calldata: call
-                        .calldata
-                        .iter()
-                        .map(|value| parse_felt(value))
-                        .collect::<Result<_, _>>()?,
-                })
-            })
-            .collect::<Result<Vec<_>, BenchError>>()?;
+        let calls = parse_calls(calls)?;
         Ok(Self {
             chain_id: parse_felt(&fixture.chain_id)?,
             account: parse_felt(&fixture.account)?,

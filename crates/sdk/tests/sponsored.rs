@@ -94,6 +94,20 @@ impl Setup {
             .await
     }
 
+    async fn revoke(&self) -> Result<Felt, SessionError> {
+        self.sdk
+            .sessions()
+            .revoke_session_key(
+                RevokeSessionKey {
+                    encrypt_key: OWNER_PIN,
+                    wallet: &self.wallet,
+                    session_public_key: &self.session.public_key,
+                },
+                Some(BEARER),
+            )
+            .await
+    }
+
     async fn data(&self) -> SessionDataResponse {
         self.sdk
             .sessions()
@@ -151,19 +165,7 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
     assert_eq!(error.code(), ErrorCode::SpendingLimitExceeded, "{error}");
     assert_eq!(s.data().await.remaining_calls, 4);
 
-    let hash = s
-        .sdk
-        .sessions()
-        .revoke_session_key(
-            RevokeSessionKey {
-                encrypt_key: OWNER_PIN,
-                wallet: &s.wallet,
-                session_public_key: &s.session.public_key,
-            },
-            Some(BEARER),
-        )
-        .await
-        .unwrap();
+    let hash = s.revoke().await.unwrap();
     s.w.devnet.wait_for_success(hash).await.unwrap();
     assert!(!s.data().await.is_active);
     let error = s
@@ -263,19 +265,7 @@ async fn typed_data_that_differs_from_the_request_is_never_signed() {
             "{name}: {error}"
         );
         // Owner writes are protected the same way.
-        let error = s
-            .sdk
-            .sessions()
-            .revoke_session_key(
-                RevokeSessionKey {
-                    encrypt_key: OWNER_PIN,
-                    wallet: &s.wallet,
-                    session_public_key: &s.session.public_key,
-                },
-                Some(BEARER),
-            )
-            .await
-            .unwrap_err();
+        let error = s.revoke().await.unwrap_err();
         assert_eq!(
             error.code(),
             ErrorCode::TypedDataMismatch,
