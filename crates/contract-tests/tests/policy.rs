@@ -251,36 +251,22 @@ async fn amounts_are_u256_and_malformed_ones_revert() {
     )])
     .await
     .unwrap();
-    w.session_exec(
-        Path::Outside,
-        &wide,
-        vec![amount_call(STRK_ADDRESS, "approve", Felt::ZERO, Felt::ONE)],
-    )
-    .await
-    .unwrap();
-    assert_fails_with(
+    // Amounts above 2^128: (low, high) limbs.
+    let approve = |low: Felt, high: Felt| {
         w.session_exec(
             Path::Outside,
             &wide,
-            vec![amount_call(STRK_ADDRESS, "approve", Felt::ONE, Felt::ONE)],
+            vec![amount_call(STRK_ADDRESS, "approve", low, high)],
         )
-        .await,
+    };
+    approve(Felt::ZERO, Felt::ONE).await.unwrap();
+    assert_fails_with(
+        approve(Felt::ONE, Felt::ONE).await,
         "Policy: per-call limit exceeded",
     );
-    w.session_exec(
-        Path::Outside,
-        &wide,
-        vec![amount_call(STRK_ADDRESS, "approve", Felt::ZERO, Felt::ONE)],
-    )
-    .await
-    .unwrap();
+    approve(Felt::ZERO, Felt::ONE).await.unwrap();
     assert_fails_with(
-        w.session_exec(
-            Path::Outside,
-            &wide,
-            vec![amount_call(STRK_ADDRESS, "approve", Felt::ONE, Felt::ZERO)],
-        )
-        .await,
+        approve(Felt::ONE, Felt::ZERO).await,
         "Policy: window limit exceeded",
     );
     let policy = w.policy(wide.public_key, STRK_ADDRESS).await;
