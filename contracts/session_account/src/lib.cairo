@@ -2,9 +2,9 @@
 //! short-lived session keys (PROTOCOL.md section 3).
 //!
 //! Layout: `interfaces` (ABI, SRC-5 ids, shared types), `errors` (every revert
-//! message), `snip12` (OutsideExecution hashing), `components` (session-key manager
-//! and spending policy, each usable on its own) and `account` (the preset that
-//! assembles them with the owner key and SNIP-9 v2).
+//! message), `snip12` (OutsideExecution hashing), `components` (the owner key, SNIP-9
+//! v2 bookkeeping, the session-key manager and the spending policy) and `account` (the
+//! preset that assembles them). Storage layout: `docs/storage.md`.
 
 pub mod account;
 pub mod components;

@@ -8,7 +8,7 @@ use chipi_bench::{
     chipi_message_hash, chipi_sign, measure, parse_felt, transfer_calls, BenchError, Fixture,
     SESSION_PRIVATE_KEY,
 };
-use chipi_core::{public_key_of, sign_hash};
+use chipi_core::{public_key_of, session_signature, sign_hash};
 use starknet_rust_crypto::{
     get_public_key, poseidon_hash_many, poseidon_permute_comp, rfc6979_generate_k, sign, Felt,
 };
@@ -63,6 +63,14 @@ fn main() -> Result<(), BenchError> {
     println!(
         "  sign_hash (k included)      {:7.1} µs",
         us(measure(time, || sign_hash(black_box(&private_key), hash)))
+    );
+    println!(
+        "  session_signature           {:7.1} µs (public key + signature, one shared inversion)",
+        us(measure(time, || session_signature(
+            black_box(&private_key),
+            hash,
+            1
+        )))
     );
     let fixture = Fixture::default();
     for (name, n) in [("1 call", 1), ("10 calls", 10)] {

@@ -18,9 +18,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use chipi_core::{
-    public_key_of, session_signature, sign_hash, Call, Felt, OutsideExecution, CALL_TYPE_HASH,
-    OUTSIDE_EXECUTION_DOMAIN_NAME, OUTSIDE_EXECUTION_TYPE_HASH, STARKNET_DOMAIN_TYPE_HASH,
-    STARKNET_MESSAGE_PREFIX,
+    session_signature, Call, Felt, OutsideExecution, CALL_TYPE_HASH, OUTSIDE_EXECUTION_DOMAIN_NAME,
+    OUTSIDE_EXECUTION_TYPE_HASH, STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -211,6 +210,7 @@ pub struct FloorInput {
     execute_after: Felt,
     execute_before: Felt,
     valid_until: Felt,
+    valid_until_seconds: u64,
     calls: Vec<Call>,
 }
 
@@ -227,6 +227,7 @@ impl FloorInput {
             execute_after: Felt::from(fixture.execute_after),
             execute_before: Felt::from(fixture.execute_before),
             valid_until: Felt::from(fixture.valid_until),
+            valid_until_seconds: fixture.valid_until,
             calls,
         })
     }
@@ -238,9 +239,10 @@ pub enum FloorEcdsa {
     /// `starknet-rust-crypto`'s `rfc6979_generate_k` + `sign` + `get_public_key`: the
     /// floor the issue defines.
     StarknetCrypto,
-    /// chipi-core's `sign_hash` + `public_key_of` (a fixed-base comb over the same curve
-    /// arithmetic): the same ECDSA as chipi, so chipi's ratio to it is the cost of
-    /// everything else (parsing, selector hashing, the `OutsideExecution`, the `Vec`s).
+    /// chipi-core's `session_signature` (the public key and the signature, computed
+    /// together by its constant-time signer): the same ECDSA as chipi, so chipi's ratio
+    /// to it is the cost of everything else (parsing, selector hashing, the
+    /// `OutsideExecution`, the `Vec`s).
     ChipiCore,
 }
 
@@ -272,22 +274,19 @@ pub fn floor_sign(input: &FloorInput, ecdsa: FloorEcdsa) -> Result<Signed, Bench
         calls.finalize(),
     ]);
     let hash = poseidon_hash_many(&[STARKNET_MESSAGE_PREFIX, domain, input.account, message]);
-    let (public_key, r, s) = match ecdsa {
+    let signature = match ecdsa {
         FloorEcdsa::StarknetCrypto => {
             let k = rfc6979_generate_k(&hash, &input.private_key, None);
             let signature = sign(&input.private_key, &hash, &k).map_err(|e| err(e.to_string()))?;
-            (get_public_key(&input.private_key), signature.r, signature.s)
+            let public_key = get_public_key(&input.private_key);
+            vec![public_key, signature.r, signature.s, input.valid_until]
         }
         FloorEcdsa::ChipiCore => {
-            let (r, s) = sign_hash(&input.private_key, hash).map_err(|e| err(e.to_string()))?;
-            let public_key = public_key_of(&input.private_key).map_err(|e| err(e.to_string()))?;
-            (public_key, r, s)
+            session_signature(&input.private_key, hash, input.valid_until_seconds)
+                .map_err(|e| err(e.to_string()))?
         }
     };
-    Ok(Signed {
-        hash,
-        signature: vec![public_key, r, s, input.valid_until],
-    })
+    Ok(Signed { hash, signature })
 }
 
 /// The JSON that `js/oe_sign.mjs` reads: the same strings chipi gets.

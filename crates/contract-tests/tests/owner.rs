@@ -181,7 +181,9 @@ async fn is_valid_signature_for_owner_and_session_without_writing() {
         Felt::ZERO
     );
 
-    let session = w.new_session(1, &[]).await;
+    // Sessions answer only when opted in (see the next test).
+    let opt_in = [selector("is_valid_signature"), selector("transfer")];
+    let session = w.new_session(1, &opt_in).await;
     let session_sig = session_signature(&session.private_key, hash, session.valid_until).unwrap();
     assert_eq!(check(session_sig.clone()).await, VALIDATED);
     // Wrong lengths.
@@ -216,7 +218,7 @@ async fn is_valid_signature_for_owner_and_session_without_writing() {
         .unwrap();
     assert_eq!(check(session_sig.clone()).await, Felt::ZERO);
     // Expired.
-    let short = w.new_session(5, &[]).await;
+    let short = w.new_session(5, &opt_in).await;
     let short_sig = session_signature(&short.private_key, hash, short.valid_until).unwrap();
     assert_eq!(check(short_sig.clone()).await, VALIDATED);
     w.devnet.set_time(short.valid_until + 1).await;
@@ -339,4 +341,55 @@ async fn a_wallet_deploys_itself_with_a_deploy_account_transaction() {
     w.owner_invoke(vec![strk_transfer(RECIPIENT, 1)])
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_session_signs_arbitrary_hashes_only_when_its_whitelist_names_is_valid_signature() {
+    let w = TestWallet::new().await;
+    // E.g. an ERC-20 Permit's hash: valid for it would bypass whitelist, policy and budget.
+    let hash = Felt::from(0x5045524d4954u64);
+    let check = |session: Session| {
+        let w = &w;
+        async move {
+            let sig = session_signature(&session.private_key, hash, session.valid_until).unwrap();
+            w.view("is_valid_signature", is_valid_calldata(hash, &sig))
+                .await
+                .unwrap()[0]
+        }
+    };
+    // A whitelist without it.
+    let session = w.new_session(10, &[selector("transfer")]).await;
+    assert_eq!(check(session).await, Felt::ZERO, "not opted in");
+    // An empty whitelist (every selector allowed for calls) does not grant it.
+    w.register(&session, 10, &[]).await;
+    assert_eq!(check(session).await, Felt::ZERO, "empty whitelist");
+    // Opted in.
+    w.register(
+        &session,
+        10,
+        &[selector("transfer"), selector("is_valid_signature")],
+    )
+    .await;
+    assert_eq!(check(session).await, VALIDATED, "opted in");
+    // Another key over the same hash is still refused.
+    let forged = Session {
+        private_key: random_key(),
+        ..session
+    };
+    assert_eq!(check(forged).await, Felt::ZERO, "wrong signer");
+    // The whitelist replaced without it: refused again.
+    w.register(&session, 10, &[selector("transfer")]).await;
+    assert_eq!(check(session).await, Felt::ZERO, "opt-in withdrawn");
+    w.register(&session, 10, &[]).await;
+    assert_eq!(check(session).await, Felt::ZERO, "opt-in withdrawn, empty");
+    // The owner path is unchanged.
+    assert_eq!(
+        w.view(
+            "is_valid_signature",
+            is_valid_calldata(hash, &owner_signature(&w.owner_key, hash).unwrap())
+        )
+        .await
+        .unwrap()[0],
+        VALIDATED
+    );
 }

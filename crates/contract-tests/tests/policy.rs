@@ -405,3 +405,123 @@ async fn policies_are_owner_only_validated_and_outlive_sessions() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn changing_a_policy_keeps_its_window() {
+    let w = TestWallet::new().await;
+    const DAY: u64 = 86_400;
+    // The session outlives the day the test moves time through.
+    let session = Session::random(w.now().await + 10 * DAY);
+    w.register(&session, 100, &[]).await;
+    set_policy(&w, session.public_key, STRK_ADDRESS, 100, 100, DAY).await;
+    let t = w.now().await + 10;
+    w.devnet.set_time(t).await;
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 100)])
+        .await
+        .unwrap();
+    // Tighten to 50/day: what was spent still counts, so nothing is freed at once.
+    set_policy(&w, session.public_key, STRK_ADDRESS, 50, 50, DAY).await;
+    let policy = w.policy(session.public_key, STRK_ADDRESS).await;
+    assert_eq!(policy[5], Felt::from(100u8), "spent kept");
+    assert_eq!(policy[7], Felt::from(t), "window_start kept");
+    for path in PATHS {
+        assert_fails_with(
+            w.session_exec(path, &session, vec![strk_transfer(RECIPIENT, 1)])
+                .await,
+            "Policy: window limit exceeded",
+        );
+    }
+    // After the window elapses, the tighter limit applies to a fresh window.
+    w.devnet.set_time(t + DAY).await;
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 1)])
+        .await
+        .unwrap();
+    assert_fails_with(
+        w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 50)])
+            .await,
+        "Policy: window limit exceeded",
+    );
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 49)])
+        .await
+        .unwrap();
+    // Loosen to 200/day: exactly 150 more in this window (50 spent), as 100 + 100
+    // would have been from the original 100 spent.
+    set_policy(&w, session.public_key, STRK_ADDRESS, 200, 200, DAY).await;
+    w.session_exec(Path::Direct, &session, vec![strk_transfer(RECIPIENT, 150)])
+        .await
+        .unwrap();
+    assert_fails_with(
+        w.session_exec(Path::Direct, &session, vec![strk_transfer(RECIPIENT, 1)])
+            .await,
+        "Policy: window limit exceeded",
+    );
+    assert_eq!(w.balance(RECIPIENT).await, 100 + 1 + 49 + 150);
+}
+
+#[tokio::test]
+async fn loosening_a_spent_policy_allows_exactly_the_difference() {
+    let w = TestWallet::new().await;
+    let session = w.new_session(100, &[]).await;
+    set_policy(&w, session.public_key, STRK_ADDRESS, 100, 100, 86_400).await;
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 100)])
+        .await
+        .unwrap();
+    set_policy(&w, session.public_key, STRK_ADDRESS, 200, 200, 86_400).await;
+    assert_fails_with(
+        w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 101)])
+            .await,
+        "Policy: window limit exceeded",
+    );
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 100)])
+        .await
+        .unwrap();
+    assert_fails_with(
+        w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 1)])
+            .await,
+        "Policy: window limit exceeded",
+    );
+    assert_eq!(w.balance(RECIPIENT).await, 200);
+}
+
+#[tokio::test]
+async fn a_change_between_compact_and_wide_limits_carries_the_spend() {
+    let w = TestWallet::new().await;
+    let session = w.new_session(100, &[]).await;
+    set_policy(&w, session.public_key, STRK_ADDRESS, 100, 100, 86_400).await;
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 60)])
+        .await
+        .unwrap();
+    // Wide limits (above 2^128): the 60 already spent is carried.
+    let wide = |per_window_high: u128| {
+        w.owner_invoke(vec![w.policy_call(
+            session.public_key,
+            STRK_ADDRESS,
+            (100, 0),
+            (0, per_window_high),
+            86_400,
+        )])
+    };
+    wide(1).await.unwrap();
+    let policy = w.policy(session.public_key, STRK_ADDRESS).await;
+    assert_eq!(&policy[5..7], &[Felt::from(60u8), Felt::ZERO]);
+    // Back to compact, 100/window: only 40 left.
+    set_policy(&w, session.public_key, STRK_ADDRESS, 100, 100, 86_400).await;
+    assert_fails_with(
+        w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 41)])
+            .await,
+        "Policy: window limit exceeded",
+    );
+    w.session_exec(Path::Outside, &session, vec![strk_transfer(RECIPIENT, 40)])
+        .await
+        .unwrap();
+    // A removed policy set again starts empty.
+    w.owner_invoke(vec![w.self_call(
+        "remove_spending_policy",
+        vec![session.public_key, STRK_ADDRESS],
+    )])
+    .await
+    .unwrap();
+    set_policy(&w, session.public_key, STRK_ADDRESS, 100, 100, 86_400).await;
+    let policy = w.policy(session.public_key, STRK_ADDRESS).await;
+    assert_eq!(&policy[5..8], &[Felt::ZERO, Felt::ZERO, Felt::ZERO]);
+}

@@ -1,5 +1,6 @@
-//! The session-account contract as compiled by `tools/cairo-build` and committed under
-//! `contracts/artifacts/`, embedded so that nothing downstream needs a Cairo compiler.
+//! The session-account contract (and the contracts only tests deploy) as compiled by
+//! `tools/cairo-build` and committed under `contracts/artifacts/`, embedded so that
+//! nothing downstream needs a Cairo compiler.
 //!
 //! ```
 //! let artifacts = chipi_contracts::session_account();
@@ -22,6 +23,13 @@ pub const SESSION_ACCOUNT_CASM: &str =
 /// The build manifest: class hashes and the compiler that made them.
 pub const MANIFEST: &str = include_str!("../../../contracts/artifacts/manifest.json");
 
+const TEST_CONTRACTS_SIERRA: &str =
+    include_str!("../../../contracts/artifacts/test_contracts.sierra.json");
+const TEST_CONTRACTS_CASM: &str =
+    include_str!("../../../contracts/artifacts/test_contracts.casm.json");
+const TEST_CONTRACTS_MANIFEST: &str =
+    include_str!("../../../contracts/artifacts/test_contracts.manifest.json");
+
 /// A failure to read the embedded artifacts (only possible if they were edited by hand).
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -36,21 +44,23 @@ pub enum ArtifactError {
     Sierra(String),
 }
 
-/// The session account's class hashes, read from the manifest.
+/// A compiled contract: its class hashes, read from its manifest, and its classes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionAccountArtifacts {
+pub struct ContractArtifacts {
     /// The Sierra class hash (what `deploy` and the account address use).
     pub class_hash: Felt,
     /// The compiled (CASM) class hash, Blake2s (V2), as declares need it.
     pub compiled_class_hash: Felt,
     /// The compiler that produced the CASM.
     pub compiler: String,
+    sierra: &'static str,
+    casm: &'static str,
 }
 
-impl SessionAccountArtifacts {
+impl ContractArtifacts {
     /// The Sierra class flattened for a declare transaction.
     pub fn flattened_class(&self) -> Result<Arc<FlattenedSierraClass>, ArtifactError> {
-        let class: SierraClass = serde_json::from_str(SESSION_ACCOUNT_SIERRA)?;
+        let class: SierraClass = serde_json::from_str(self.sierra)?;
         let flat = class
             .flatten()
             .map_err(|err| ArtifactError::Sierra(err.to_string()))?;
@@ -59,25 +69,31 @@ impl SessionAccountArtifacts {
 
     /// The CASM class.
     pub fn compiled_class(&self) -> Result<CompiledClass, ArtifactError> {
-        Ok(serde_json::from_str(SESSION_ACCOUNT_CASM)?)
+        Ok(serde_json::from_str(self.casm)?)
     }
 }
 
-fn parse_manifest() -> Result<SessionAccountArtifacts, ArtifactError> {
-    let manifest: serde_json::Value = serde_json::from_str(MANIFEST)?;
+fn parse_manifest(
+    manifest: &str,
+    sierra: &'static str,
+    casm: &'static str,
+) -> Result<ContractArtifacts, ArtifactError> {
+    let manifest: serde_json::Value = serde_json::from_str(manifest)?;
     let felt = |field: &'static str| {
         manifest[field]
             .as_str()
             .and_then(|hex| Felt::from_hex(hex).ok())
             .ok_or(ArtifactError::Manifest(field))
     };
-    Ok(SessionAccountArtifacts {
+    Ok(ContractArtifacts {
         class_hash: felt("class_hash")?,
         compiled_class_hash: felt("compiled_class_hash")?,
         compiler: manifest["compiler"]
             .as_str()
             .ok_or(ArtifactError::Manifest("compiler"))?
             .to_string(),
+        sierra,
+        casm,
     })
 }
 
@@ -87,9 +103,30 @@ fn parse_manifest() -> Result<SessionAccountArtifacts, ArtifactError> {
 /// Never for the committed artifacts: the tests of this crate parse them. A hand-edited,
 /// broken manifest makes this panic at first use, which is a build defect, not input.
 #[allow(clippy::expect_used)]
-pub fn session_account() -> &'static SessionAccountArtifacts {
-    static ARTIFACTS: OnceLock<SessionAccountArtifacts> = OnceLock::new();
-    ARTIFACTS.get_or_init(|| parse_manifest().expect("committed manifest is valid"))
+pub fn session_account() -> &'static ContractArtifacts {
+    static ARTIFACTS: OnceLock<ContractArtifacts> = OnceLock::new();
+    ARTIFACTS.get_or_init(|| {
+        parse_manifest(MANIFEST, SESSION_ACCOUNT_SIERRA, SESSION_ACCOUNT_CASM)
+            .expect("committed manifest is valid")
+    })
+}
+
+/// `RevertWith`, a contract only tests deploy: `revert_with(message)` reverts with
+/// `message`, so a test can make a third party imitate the wallet's revert messages.
+///
+/// # Panics
+/// As [`session_account`].
+#[allow(clippy::expect_used)]
+pub fn revert_with() -> &'static ContractArtifacts {
+    static ARTIFACTS: OnceLock<ContractArtifacts> = OnceLock::new();
+    ARTIFACTS.get_or_init(|| {
+        parse_manifest(
+            TEST_CONTRACTS_MANIFEST,
+            TEST_CONTRACTS_SIERRA,
+            TEST_CONTRACTS_CASM,
+        )
+        .expect("committed manifest is valid")
+    })
 }
 
 #[cfg(test)]
@@ -98,16 +135,18 @@ mod tests {
 
     #[test]
     fn manifest_class_hash_is_the_sierra_class_hash() {
-        let artifacts = parse_manifest().unwrap();
-        let flat = artifacts.flattened_class().unwrap();
-        assert_eq!(flat.class_hash(), artifacts.class_hash);
+        for artifacts in [session_account(), revert_with()] {
+            let flat = artifacts.flattened_class().unwrap();
+            assert_eq!(flat.class_hash(), artifacts.class_hash);
+        }
     }
 
     #[test]
     fn manifest_compiled_class_hash_is_the_casm_v2_hash() {
-        let artifacts = parse_manifest().unwrap();
-        let casm = artifacts.compiled_class().unwrap();
-        let hash = casm.class_hash().unwrap();
-        assert_eq!(hash, artifacts.compiled_class_hash);
+        for artifacts in [session_account(), revert_with()] {
+            let casm = artifacts.compiled_class().unwrap();
+            let hash = casm.class_hash().unwrap();
+            assert_eq!(hash, artifacts.compiled_class_hash);
+        }
     }
 }

@@ -14,9 +14,16 @@
 //!   kdf_timing`; the compatible format: under 1 ms): slow enough that every PIN guess
 //!   costs that much and 64 MiB of memory, fast enough for one unlock per session.
 //!
+//! The header is read before anything else, and its parameters are bounded by the
+//! **reader**: [`KdfLimits`] (by default 256 MiB, 4x the default's memory × passes, 4
+//! lanes) is checked while the header is parsed, so a file that asks for more (say
+//! `m=1048576,t=64`) fails before any memory is allocated or the KDF runs. A caller that
+//! expects bigger files raises the limits ([`decrypt_private_key_with_limits`]).
+//!
 //! Every decryption failure is the same [`KeystoreError::DecryptionFailed`]: no padding
-//! or MAC oracle, no key material in messages. Decrypted keys live in [`SecretKey`], whose
-//! bytes are zeroized on drop and never printed.
+//! or MAC oracle, no key material in messages, and parameters over the limits fail the
+//! same way. Decrypted keys live in [`SecretKey`], whose bytes are zeroized on drop and
+//! never printed.
 
 use std::fmt;
 
@@ -81,7 +88,8 @@ impl Default for Argon2Settings {
 }
 
 impl Argon2Settings {
-    // Bounds on what a ciphertext may ask of the decrypting machine.
+    // Hard bounds, for writing and reading alike; reading is further bounded by
+    // `KdfLimits`.
     const MAX_MEMORY_KIB: u32 = 1024 * 1024;
     const MAX_ITERATIONS: u32 = 64;
     const MAX_PARALLELISM: u32 = 16;
@@ -97,6 +105,52 @@ impl Argon2Settings {
         }
         argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
             .map_err(|_| KeystoreError::InvalidParameters)
+    }
+
+    /// Memory × passes, in KiB·passes: what one derivation costs, in time and memory
+    /// traffic.
+    fn cost(self) -> u64 {
+        u64::from(self.memory_kib) * u64::from(self.iterations)
+    }
+}
+
+/// How much key derivation a strong-format ciphertext may ask of the decrypting
+/// machine. The parameters come from the ciphertext, so without a bound on the reader's
+/// side whoever supplies the file chooses how much memory and time decryption takes.
+///
+/// Checked while the header is parsed, before any memory is allocated or the KDF runs; a
+/// file over the limits fails with the same [`KeystoreError::DecryptionFailed`] as any
+/// other bad input. The hard bounds of the format (1 GiB, 64 passes, 16 lanes) apply
+/// whatever the limits say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfLimits {
+    /// Most memory, in KiB.
+    pub max_memory_kib: u32,
+    /// Most memory × passes, in KiB·passes.
+    pub max_cost: u64,
+    /// Most lanes.
+    pub max_parallelism: u32,
+}
+
+impl Default for KdfLimits {
+    /// 4x [`Argon2Settings::default`]: 256 MiB, 786 432 KiB·passes (64 MiB × 12 passes or
+    /// 256 MiB × 3), and 4 lanes.
+    fn default() -> Self {
+        let default = Argon2Settings::default();
+        Self {
+            max_memory_kib: 4 * default.memory_kib,
+            max_cost: 4 * default.cost(),
+            max_parallelism: 4,
+        }
+    }
+}
+
+impl KdfLimits {
+    /// Whether a file with these parameters may run the KDF here.
+    pub fn admits(&self, settings: Argon2Settings) -> bool {
+        settings.memory_kib <= self.max_memory_kib
+            && settings.cost() <= self.max_cost
+            && settings.parallelism <= self.max_parallelism
     }
 }
 
@@ -197,12 +251,28 @@ pub fn encrypt_private_key(
 }
 
 /// Decrypts either format and checks that the key gives back `expected_public_key`.
+/// Strong-format files are bounded by [`KdfLimits::default`].
 pub fn decrypt_private_key(
     encrypted: &str,
     encrypt_key: &str,
     expected_public_key: Felt,
 ) -> Result<SecretKey, KeystoreError> {
-    let text = decrypt_text(encrypted, encrypt_key)?;
+    decrypt_private_key_with_limits(
+        encrypted,
+        encrypt_key,
+        expected_public_key,
+        KdfLimits::default(),
+    )
+}
+
+/// [`decrypt_private_key`], with strong-format files bounded by `limits`.
+pub fn decrypt_private_key_with_limits(
+    encrypted: &str,
+    encrypt_key: &str,
+    expected_public_key: Felt,
+    limits: KdfLimits,
+) -> Result<SecretKey, KeystoreError> {
+    let text = decrypt_text_with_limits(encrypted, encrypt_key, limits)?;
     let text = std::str::from_utf8(&text).map_err(|_| KeystoreError::DecryptionFailed)?;
     let key = SecretKey::from_hex(text).map_err(|_| KeystoreError::DecryptionFailed)?;
     if key.public_key() != expected_public_key {
@@ -212,13 +282,23 @@ pub fn decrypt_private_key(
 }
 
 /// Decrypts either format to the plaintext bytes (no check of what they are).
+/// Strong-format files are bounded by [`KdfLimits::default`].
 pub fn decrypt_text(
     encrypted: &str,
     encrypt_key: &str,
 ) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
+    decrypt_text_with_limits(encrypted, encrypt_key, KdfLimits::default())
+}
+
+/// [`decrypt_text`], with strong-format files bounded by `limits`.
+pub fn decrypt_text_with_limits(
+    encrypted: &str,
+    encrypt_key: &str,
+    limits: KdfLimits,
+) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
     let encrypted = encrypted.trim();
     if let Some(rest) = encrypted.strip_prefix(STRONG_PREFIX) {
-        decrypt_strong(rest, encrypt_key)
+        decrypt_strong(rest, encrypt_key, &limits)
     } else {
         decrypt_compatible(encrypted, encrypt_key)
     }
@@ -276,11 +356,34 @@ fn decrypt_compatible(
         .map_err(|_| KeystoreError::DecryptionFailed)
 }
 
-fn header(settings: Argon2Settings) -> String {
+/// `m=<KiB>,t=<passes>,p=<lanes>`.
+fn parameters(settings: Argon2Settings) -> String {
     format!(
-        "{STRONG_PREFIX}m={},t={},p={}",
+        "m={},t={},p={}",
         settings.memory_kib, settings.iterations, settings.parallelism
     )
+}
+
+fn header(settings: Argon2Settings) -> String {
+    format!("{STRONG_PREFIX}{}", parameters(settings))
+}
+
+/// The KDF parameters of a strong-format header's `m=..,t=..,p=..` field, only if they
+/// are written canonically (as [`header`] writes them, so the authenticated header is
+/// the same string), valid for Argon2, and within `limits`. Runs before anything is
+/// allocated or derived: this is where a greedy file stops.
+fn parse_parameters(text: &str, limits: &KdfLimits) -> Option<argon2::Params> {
+    let settings = parse_settings(text)?;
+    if parameters(settings) != text || !limits.admits(settings) {
+        return None;
+    }
+    settings.validate().ok()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Key derivations run on this thread (tests only).
+    static KDF_RUNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn derive_key(
@@ -288,7 +391,16 @@ fn derive_key(
     salt: &[u8],
     settings: Argon2Settings,
 ) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
-    let params = settings.validate()?;
+    derive_key_with(passphrase, salt, settings.validate()?)
+}
+
+fn derive_key_with(
+    passphrase: &str,
+    salt: &[u8],
+    params: argon2::Params,
+) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
+    #[cfg(test)]
+    KDF_RUNS.with(|runs| runs.set(runs.get() + 1));
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = Zeroizing::new([0u8; 32]);
     argon
@@ -344,10 +456,16 @@ fn parse_settings(text: &str) -> Option<Argon2Settings> {
     fields.next().is_none().then_some(settings)
 }
 
-fn decrypt_strong(rest: &str, passphrase: &str) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
+fn decrypt_strong(
+    rest: &str,
+    passphrase: &str,
+    limits: &KdfLimits,
+) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
     let fail = || KeystoreError::DecryptionFailed;
     let mut parts = rest.split('$');
-    let settings = parts.next().and_then(parse_settings).ok_or_else(fail)?;
+    let parameters = parts.next().ok_or_else(fail)?;
+    // First: a file over the limits costs nothing more than this parse.
+    let params = parse_parameters(parameters, limits).ok_or_else(fail)?;
     let salt = URL_SAFE_NO_PAD
         .decode(parts.next().ok_or_else(fail)?)
         .map_err(|_| fail())?;
@@ -360,23 +478,17 @@ fn decrypt_strong(rest: &str, passphrase: &str) -> Result<Zeroizing<Vec<u8>>, Ke
     if parts.next().is_some() || salt.len() != 16 || nonce.len() != 24 || ciphertext.len() < 16 {
         return Err(fail());
     }
-    // Same string as written, so a changed parameter fails authentication.
-    if header(settings)
-        != format!(
-            "{STRONG_PREFIX}{}",
-            rest.split('$').next().unwrap_or_default()
-        )
-    {
-        return Err(fail());
-    }
-    let key = derive_key(passphrase, &salt, settings).map_err(|_| fail())?;
+    let key = derive_key_with(passphrase, &salt, params).map_err(|_| fail())?;
     let cipher = XChaCha20Poly1305::new(key[..].into());
+    // The header as written (canonical, checked above), so a changed parameter fails
+    // authentication.
+    let header = format!("{STRONG_PREFIX}{parameters}");
     cipher
         .decrypt(
             XNonce::from_slice(&nonce),
             Payload {
                 msg: &ciphertext,
-                aad: header(settings).as_bytes(),
+                aad: header.as_bytes(),
             },
         )
         .map(Zeroizing::new)
@@ -430,6 +542,155 @@ mod tests {
             decrypt_private_key(&greedy, "pin", key.public_key()).unwrap_err(),
             KeystoreError::DecryptionFailed
         );
+    }
+
+    fn kdf_runs() -> u64 {
+        KDF_RUNS.with(|runs| runs.get())
+    }
+
+    #[test]
+    fn parameter_parsing_bounds_what_a_file_may_ask() {
+        let limits = KdfLimits::default();
+        assert_eq!(
+            limits,
+            KdfLimits {
+                max_memory_kib: 256 * 1024,
+                max_cost: 4 * 64 * 1024 * 3,
+                max_parallelism: 4,
+            }
+        );
+        for admitted in [
+            "m=65536,t=3,p=1",
+            "m=262144,t=3,p=1",
+            "m=65536,t=12,p=1",
+            "m=8,t=1,p=1",
+            "m=64,t=1,p=4",
+        ] {
+            assert!(parse_parameters(admitted, &limits).is_some(), "{admitted}");
+        }
+        for refused in [
+            // Over the limits.
+            "m=1048576,t=64,p=1",
+            "m=262145,t=3,p=1",
+            "m=262144,t=4,p=1",
+            "m=65536,t=13,p=1",
+            "m=8,t=4294967295,p=1",
+            "m=64,t=1,p=5",
+            // Not valid for Argon2 or over the format's hard bounds.
+            "m=0,t=1,p=1",
+            "m=64,t=0,p=1",
+            "m=64,t=1,p=0",
+            "m=8,t=1,p=2",
+            // Not canonical, not numbers, not the three fields.
+            "m=064,t=1,p=1",
+            "m=+64,t=1,p=1",
+            "m=64,t=1,p=1,",
+            "m=64,t=1",
+            "t=1,m=64,p=1",
+            "m=4294967296,t=1,p=1",
+            "m=-1,t=1,p=1",
+            "",
+        ] {
+            assert!(parse_parameters(refused, &limits).is_none(), "{refused}");
+        }
+        // Raised limits admit more, never past the hard bounds.
+        let open = KdfLimits {
+            max_memory_kib: u32::MAX,
+            max_cost: u64::MAX,
+            max_parallelism: u32::MAX,
+        };
+        assert!(parse_parameters("m=1048576,t=64,p=16", &open).is_some());
+        assert!(parse_parameters("m=1048577,t=1,p=1", &open).is_none());
+        assert!(parse_parameters("m=1024,t=65,p=1", &open).is_none());
+        assert!(parse_parameters("m=1024,t=1,p=17", &open).is_none());
+    }
+
+    #[test]
+    fn a_greedy_header_fails_before_the_kdf() {
+        let key = SecretKey::random();
+        let encrypted = encrypt_private_key(&key, "pin", KeyFormat::Strong(FAST)).unwrap();
+        let greedy = encrypted.replace("m=64,t=1,", "m=1048576,t=64,");
+        assert_ne!(greedy, encrypted);
+        let before = kdf_runs();
+        for _ in 0..3 {
+            assert_eq!(
+                decrypt_private_key(&greedy, "pin", key.public_key()).unwrap_err(),
+                KeystoreError::DecryptionFailed
+            );
+            assert_eq!(
+                decrypt_text(&greedy, "pin").unwrap_err(),
+                KeystoreError::DecryptionFailed
+            );
+        }
+        assert_eq!(kdf_runs(), before, "the KDF ran for a greedy header");
+        // The file as written runs the KDF once and decrypts.
+        decrypt_private_key(&encrypted, "pin", key.public_key()).unwrap();
+        assert_eq!(kdf_runs(), before + 1);
+    }
+
+    #[test]
+    fn raised_limits_admit_more_lanes_and_lowered_limits_refuse() {
+        let key = SecretKey::random();
+        let wide = Argon2Settings {
+            memory_kib: 128,
+            iterations: 1,
+            parallelism: 8,
+        };
+        let encrypted = encrypt_private_key(&key, "pin", KeyFormat::Strong(wide)).unwrap();
+        let before = kdf_runs();
+        assert_eq!(
+            decrypt_private_key(&encrypted, "pin", key.public_key()).unwrap_err(),
+            KeystoreError::DecryptionFailed
+        );
+        assert_eq!(kdf_runs(), before);
+        let limits = KdfLimits {
+            max_parallelism: 8,
+            ..KdfLimits::default()
+        };
+        let back =
+            decrypt_private_key_with_limits(&encrypted, "pin", key.public_key(), limits).unwrap();
+        assert_eq!(back.to_felt(), key.to_felt());
+        // A reader may also ask for less than the default.
+        let stingy = KdfLimits {
+            max_cost: 64,
+            ..KdfLimits::default()
+        };
+        let fast = encrypt_private_key(&key, "pin", KeyFormat::Strong(FAST)).unwrap();
+        assert!(decrypt_text_with_limits(&fast, "pin", stingy).is_ok());
+        assert_eq!(
+            decrypt_text_with_limits(&encrypted, "pin", stingy).unwrap_err(),
+            KeystoreError::DecryptionFailed
+        );
+    }
+
+    #[test]
+    fn raised_limits_admit_a_file_over_the_default_cost() {
+        // 64 MiB × 13 passes: 851 968 KiB·passes, over the default 786 432.
+        let strong = Argon2Settings {
+            iterations: 13,
+            ..Argon2Settings::default()
+        };
+        assert!(!KdfLimits::default().admits(strong));
+        let key = SecretKey::random();
+        let encrypted = encrypt_private_key(&key, "pin", KeyFormat::Strong(strong)).unwrap();
+        let before = kdf_runs();
+        assert_eq!(
+            decrypt_private_key(&encrypted, "pin", key.public_key()).unwrap_err(),
+            KeystoreError::DecryptionFailed
+        );
+        assert_eq!(kdf_runs(), before);
+        let back = decrypt_private_key_with_limits(
+            &encrypted,
+            "pin",
+            key.public_key(),
+            KdfLimits {
+                max_cost: 13 * 64 * 1024,
+                ..KdfLimits::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(back.to_felt(), key.to_felt());
+        assert_eq!(kdf_runs(), before + 1);
     }
 
     #[test]

@@ -30,8 +30,12 @@ mod felt;
 mod keystore;
 mod signature;
 mod snip12;
+mod wire;
 
-pub use codes::{revert_code, ErrorCode, UnknownErrorCode, REVERT_MESSAGES};
+pub use codes::{
+    failure_reason, revert_code, wallet_revert, wallet_revert_in_text, ErrorCode, UnknownErrorCode,
+    REVERT_MESSAGES,
+};
 pub use constants::{
     chain_id, is_blocked_selector, selectors, ANY_CALLER, BLOCKED_ENTRYPOINTS, CALL_TYPE_HASH,
     ISESSION_KEY_MANAGER_ID, ISRC5_ID, ISRC6_ID, ISRC9_V2_ID, OUTSIDE_EXECUTION_DOMAIN_NAME,
@@ -39,12 +43,19 @@ pub use constants::{
 };
 pub use felt::parse_felt_strict;
 pub use keystore::{
-    decrypt_private_key, decrypt_text, encrypt_private_key, Argon2Settings, KeyFormat,
-    KeystoreError, SecretKey,
+    decrypt_private_key, decrypt_private_key_with_limits, decrypt_text, decrypt_text_with_limits,
+    encrypt_private_key, Argon2Settings, KdfLimits, KeyFormat, KeystoreError, SecretKey,
 };
 pub use signature::{
     accept_ownership_hash, owner_signature, public_key_of, session_signature, sign_hash,
     sign_hash_recoverable, verify_signature, SignatureError,
 };
-pub use snip12::{encode_calls, OutsideExecution, TypedDataError};
+pub use snip12::{decode_calls, encode_calls, OutsideExecution, TypedDataError};
 pub use starknet_rust_core::types::{Call, Felt};
+pub use wire::{
+    felt_field, parse_calls, resolve_selector, wallet_address, Ciphertext, CreateWalletRequest,
+    DeploymentData, ErrorBody, ExecuteSponsoredRequest, JsCall, PrepareTypedDataRequest,
+    PrepareTypedDataResponse, PrepareWalletCreationRequest, PrepareWalletCreationResponse,
+    TransactionHashResponse, TransactionStatusResponse, UserSignature, WalletRecord, WalletSummary,
+    WireError,
+};

@@ -64,8 +64,10 @@ pub fn session_signature(
     hash: Felt,
     valid_until: u64,
 ) -> Result<Vec<Felt>, SignatureError> {
-    let public_key = public_key_of(private_key)?;
-    let (r, s) = sign_hash(private_key, hash)?;
+    check_private_key(private_key)?;
+    // The public key and the signature together share one field inversion.
+    let (public_key, (r, s, _)) =
+        ecdsa::sign_with_public_key(private_key, &hash).ok_or(SignatureError::HashOutOfRange)?;
     Ok(vec![public_key, r, s, Felt::from(valid_until)])
 }
 

@@ -52,6 +52,38 @@ pub fn encode_calls(calls: &[Call]) -> Vec<Felt> {
     out
 }
 
+/// The inverse of [`encode_calls`]: the calls in an account's `__execute__` calldata, or
+/// `None` when the felts are not exactly such a list.
+///
+/// ```
+/// use chipi_core::{decode_calls, encode_calls, Call, Felt};
+/// let calls = vec![Call { to: Felt::ONE, selector: Felt::TWO, calldata: vec![Felt::THREE] }];
+/// assert_eq!(decode_calls(&encode_calls(&calls)), Some(calls));
+/// assert_eq!(decode_calls(&[Felt::TWO, Felt::ONE]), None);
+/// ```
+pub fn decode_calls(calldata: &[Felt]) -> Option<Vec<Call>> {
+    let (count, mut rest) = calldata.split_first()?;
+    let count = usize::try_from(u64::try_from(*count).ok()?).ok()?;
+    // Each call takes at least 3 felts: no allocation beyond what the input can hold.
+    let mut calls = Vec::with_capacity(count.min(rest.len() / 3));
+    for _ in 0..count {
+        let [to, selector, len, tail @ ..] = rest else {
+            return None;
+        };
+        let len = usize::try_from(u64::try_from(*len).ok()?).ok()?;
+        if tail.len() < len {
+            return None;
+        }
+        calls.push(Call {
+            to: *to,
+            selector: *selector,
+            calldata: tail[..len].to_vec(),
+        });
+        rest = &tail[len..];
+    }
+    rest.is_empty().then_some(calls)
+}
+
 impl OutsideExecution {
     /// The calldata of `execute_from_outside_v2(self, signature)`.
     pub fn calldata(&self, signature: &[Felt]) -> Vec<Felt> {

@@ -244,15 +244,53 @@ impl Devnet {
     }
 
     async fn declare_session_account(&self) -> Result<Felt, DevnetError> {
-        let artifacts = chipi_contracts::session_account();
-        let account = self.account(0);
-        let result = account
+        self.declare(chipi_contracts::session_account()).await
+    }
+
+    /// Declares a committed contract class (from predeployed account 0) unless it is
+    /// declared already; returns its class hash.
+    pub async fn declare(
+        &self,
+        artifacts: &chipi_contracts::ContractArtifacts,
+    ) -> Result<Felt, DevnetError> {
+        let declared = self
+            .provider()
+            .get_class(BlockId::Tag(BlockTag::Latest), artifacts.class_hash)
+            .await;
+        match declared {
+            Ok(_) => return Ok(artifacts.class_hash),
+            Err(ProviderError::StarknetError(StarknetError::ClassHashNotFound)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let result = self
+            .account(0)
             .declare_v3(artifacts.flattened_class()?, artifacts.compiled_class_hash)
             .send()
             .await
-            .map_err(|e| DevnetError::Transaction(format!("declare session account: {e}")))?;
+            .map_err(|e| DevnetError::Transaction(format!("declare: {e}")))?;
         self.wait_for_success(result.transaction_hash).await?;
         Ok(result.class_hash)
+    }
+
+    /// Declares `artifacts` if needed and deploys an instance through the UDC with
+    /// `calldata` and `salt` (not unique); returns its address.
+    pub async fn deploy(
+        &self,
+        artifacts: &chipi_contracts::ContractArtifacts,
+        calldata: Vec<Felt>,
+        salt: Felt,
+    ) -> Result<Felt, DevnetError> {
+        let class_hash = self.declare(artifacts).await?;
+        let deployer = self.account(0);
+        let factory = ContractFactory::new_with_udc(class_hash, &deployer, UdcSelector::New);
+        let deployment = factory.deploy_v3(calldata, salt, false);
+        let address = deployment.deployed_address();
+        let result = deployment
+            .send()
+            .await
+            .map_err(|e| DevnetError::Transaction(format!("deploy: {e}")))?;
+        self.wait_for_success(result.transaction_hash).await?;
+        Ok(address)
     }
 
     /// JSON-RPC URL (`http://127.0.0.1:<port>/rpc`).

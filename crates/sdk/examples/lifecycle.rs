@@ -9,12 +9,12 @@
 use std::error::Error;
 use std::time::Instant;
 
-use chipi_core::{encrypt_private_key, Felt, KeyFormat, SecretKey};
+use chipi_core::{encrypt_private_key, KeyFormat, SecretKey};
 use chipi_devnet::{Devnet, STRK_ADDRESS};
 use chipi_sdk::{
     AddSessionKey, Call, ChipiSdk, CreateSessionKey, ExecuteWithSession, GetSessionData,
-    RevokeSessionKey, SessionConfig, SessionDataResponse, SessionError, Transport, WalletData,
-    WalletType,
+    RevokeSessionKey, SessionConfig, SessionDataResponse, SessionError, Submitted, Transport,
+    WalletData, WalletType,
 };
 
 const OWNER_PIN: &str = "correct horse battery staple";
@@ -33,9 +33,9 @@ fn status(data: &SessionDataResponse) {
 }
 
 /// Prints the refusal's code and message; an acceptance is a failure of the demo.
-fn refused(label: &str, result: Result<Felt, SessionError>) -> Result<(), Box<dyn Error>> {
+fn refused(label: &str, result: Result<Submitted, SessionError>) -> Result<(), Box<dyn Error>> {
     match result {
-        Ok(tx) => Err(format!("{label}: accepted ({tx:#x}) but should have been refused").into()),
+        Ok(tx) => Err(format!("{label}: accepted ({tx}) but should have been refused").into()),
         Err(e) => {
             println!("    {label}: {} ({})", e.code(), e.message());
             Ok(())
@@ -114,8 +114,8 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
             None,
         )
         .await?;
-    devnet.wait_for_success(tx).await?;
-    println!("    tx {tx:#x}");
+    sdk.wait_for_transaction(&tx).await?;
+    println!("    tx {tx}");
 
     let query = GetSessionData {
         wallet_address: &wallet.public_key,
@@ -152,10 +152,10 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
         }
     };
     let tx = run(vec![call("transfer")]).await?;
-    devnet.wait_for_success(tx).await?;
+    sdk.wait_for_transaction(&tx).await?;
     let recipient_felt = chipi_core::parse_felt_strict(recipient).ok_or("recipient")?;
     println!(
-        "    tx {tx:#x}; recipient holds {}, wallet {}",
+        "    tx {tx}; recipient holds {}, wallet {}",
         strk(devnet.strk_balance(recipient_felt).await?),
         strk(devnet.strk_balance(address).await?)
     );
@@ -194,8 +194,8 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
             None,
         )
         .await?;
-    devnet.wait_for_success(tx).await?;
-    println!("    tx {tx:#x}");
+    sdk.wait_for_transaction(&tx).await?;
+    println!("    tx {tx}");
     status(&sdk.sessions().get_session_data(query).await?);
     refused("transfer after revoke", run(vec![call("transfer")]).await)?;
 

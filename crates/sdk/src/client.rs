@@ -1,199 +1,61 @@
-//! The configured client: [`ChipiSdk`] and its [`Sessions`], with the seed's method names.
+//! The client: [`ChipiSdk`], its one write path and the confirmation of what it sent.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use chipi_core::{session_signature, sign_hash_recoverable, ErrorCode, Felt};
-use starknet_rust_core::types::Call as StarknetCall;
-use starknet_rust_providers::jsonrpc::HttpTransport;
-use starknet_rust_providers::{JsonRpcClient, Provider};
-use tokio::sync::OnceCell;
-use url::Url;
-
-use crate::direct::{execute_with_session_direct, prepare_session};
-use crate::owner::{owner_key, register_call, revoke_call, send_as_owner};
-use crate::policy::{get_spending_policy, remove_policy_call, set_policy_call};
-use crate::read::parse_felt;
-use crate::sponsored::{
-    verify_outside_execution, Paymaster, UserSignature, DEFAULT_MAX_EXECUTION_WINDOW_SECONDS,
+use chipi_core::{decode_calls, selectors, ErrorCode, Felt, KdfLimits};
+use starknet_rust_accounts::Account;
+use starknet_rust_core::types::{
+    Call, ExecutionResult, InvokeTransaction, StarknetError, Transaction,
+    TransactionReceiptWithBlockInfo,
 };
+use starknet_rust_providers::{Provider, ProviderError};
+use tokio::sync::OnceCell;
+
+use crate::config::{invalid, Clock};
+use crate::node::{provider_error, reverted, send_error};
+use crate::preflight::prepare_session;
+use crate::read::view;
+use crate::sponsored::{verify_outside_execution, Paymaster};
 use crate::{
-    create_session_key, get_session_data, CreateSessionKey, ExecuteWithSession, SessionConfig,
-    SessionDataResponse, SessionError, SessionKeyData, SpendingPolicyConfig, SpendingPolicyData,
-    WalletData,
+    ChipiSdkBuilder, ExecuteWithSession, Role, SessionError, Sessions, Transport, WalletAccount,
+    WalletSigner,
 };
 
 /// The node client the SDK uses.
-pub type RpcClient = JsonRpcClient<HttpTransport>;
+pub type RpcClient =
+    starknet_rust_providers::JsonRpcClient<starknet_rust_providers::jsonrpc::HttpTransport>;
 
-/// How writes reach the chain.
+pub(crate) struct Inner {
+    pub(crate) provider: RpcClient,
+    pub(crate) rpc_url_shown: String,
+    pub(crate) chain_id: OnceCell<Felt>,
+    pub(crate) paymaster: Option<Paymaster>,
+    pub(crate) bearer_token: Option<String>,
+    pub(crate) transport: Transport,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_execution_window: u64,
+    pub(crate) confirmation_timeout: Duration,
+    pub(crate) kdf_limits: KdfLimits,
+}
+
+/// A transaction the SDK sent, with what it needs to confirm it: the hash, the wallet,
+/// and for a sponsored write the outside-execution nonce the SDK signed (the paymaster
+/// chose the transaction; [`ChipiSdk::wait_for_transaction`] checks it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// Through the paymaster as SNIP-9 outside executions: the user pays no gas (the
-    /// seed's default; needs a paymaster URL and an API key).
-    Sponsored,
-    /// INVOKE v3 transactions through the node, fees paid by the wallet.
-    Direct,
+pub struct Submitted {
+    /// The transaction hash (the relayer's transaction for a sponsored write).
+    pub transaction_hash: Felt,
+    /// The wallet that signed.
+    pub wallet: Felt,
+    /// The SNIP-9 nonce signed, for a sponsored write; `None` for a direct one.
+    pub outside_nonce: Option<Felt>,
 }
 
-/// A source of the current unix time, in seconds.
-pub trait Clock: Send + Sync {
-    /// Now, in unix seconds.
-    fn now(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    }
-}
-
-impl<F: Fn() -> u64 + Send + Sync> Clock for F {
-    fn now(&self) -> u64 {
-        self()
-    }
-}
-
-fn invalid(message: impl Into<String>) -> SessionError {
-    SessionError::new(ErrorCode::InvalidInput, message)
-}
-
-/// Builds a [`ChipiSdk`]. Secrets given here (API key, bearer token) never appear in
-/// `Debug` output or errors.
-#[must_use]
-pub struct ChipiSdkBuilder {
-    rpc_url: String,
-    chain_id: Option<Felt>,
-    paymaster_url: Option<String>,
-    api_key: Option<String>,
-    bearer_token: Option<String>,
-    transport: Option<Transport>,
-    clock: Arc<dyn Clock>,
-    max_execution_window: u64,
-    timeout: Duration,
-}
-
-impl std::fmt::Debug for ChipiSdkBuilder {
+impl std::fmt::Display for Submitted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChipiSdkBuilder")
-            .field("rpc_url", &self.rpc_url)
-            .field("chain_id", &self.chain_id)
-            .field("paymaster_url", &self.paymaster_url)
-            .field("transport", &self.transport)
-            .finish_non_exhaustive()
+        write!(f, "{:#x}", self.transaction_hash)
     }
-}
-
-impl ChipiSdkBuilder {
-    /// The chain id (e.g. [`chipi_core::chain_id::SEPOLIA`]); read from the node when
-    /// not given.
-    pub fn chain_id(mut self, chain_id: Felt) -> Self {
-        self.chain_id = Some(chain_id);
-        self
-    }
-
-    /// The paymaster's base URL (the API's `/v1` paths go under it) and the app's API
-    /// key (`pk_dev_...` / `pk_prod_...`). Makes [`Transport::Sponsored`] the default.
-    pub fn paymaster(mut self, url: impl Into<String>, api_key: impl Into<String>) -> Self {
-        self.paymaster_url = Some(url.into());
-        self.api_key = Some(api_key.into());
-        self
-    }
-
-    /// The bearer token (JWT) used when a call passes none.
-    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.bearer_token = Some(token.into());
-        self
-    }
-
-    /// The transport for writes; by default sponsored when a paymaster is configured,
-    /// direct otherwise.
-    pub fn transport(mut self, transport: Transport) -> Self {
-        self.transport = Some(transport);
-        self
-    }
-
-    /// The time source for session expiry (by default the system clock).
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The longest time window, in seconds, of an outside execution the SDK agrees to
-    /// sign for the paymaster (default one hour).
-    pub fn max_execution_window(mut self, seconds: u64) -> Self {
-        self.max_execution_window = seconds;
-        self
-    }
-
-    /// The timeout of each paymaster request (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Checks the configuration and builds the client; makes no network call.
-    pub fn build(self) -> Result<ChipiSdk, SessionError> {
-        let rpc_url = Url::parse(&self.rpc_url)
-            .map_err(|e| invalid(format!("bad RPC URL {:?}: {e}", self.rpc_url)))?;
-        let paymaster = match (self.paymaster_url, self.api_key) {
-            (Some(url), Some(api_key)) => {
-                let mut url =
-                    Url::parse(&url).map_err(|e| invalid(format!("bad paymaster URL: {e}")))?;
-                // `join` keeps the base's last segment only if it ends with '/'.
-                if !url.path().ends_with('/') {
-                    let path = format!("{}/", url.path());
-                    url.set_path(&path);
-                }
-                if api_key.is_empty() {
-                    return Err(invalid("the paymaster API key is empty"));
-                }
-                Some(Paymaster::new(url, api_key, self.timeout)?)
-            }
-            _ => None,
-        };
-        let transport = self.transport.unwrap_or(if paymaster.is_some() {
-            Transport::Sponsored
-        } else {
-            Transport::Direct
-        });
-        if transport == Transport::Sponsored && paymaster.is_none() {
-            return Err(invalid(
-                "the sponsored transport needs a paymaster URL and an API key",
-            ));
-        }
-        Ok(ChipiSdk {
-            inner: Arc::new(Inner {
-                provider: JsonRpcClient::new(HttpTransport::new(rpc_url)),
-                chain_id: match self.chain_id {
-                    Some(id) => OnceCell::new_with(Some(id)),
-                    None => OnceCell::new(),
-                },
-                paymaster,
-                bearer_token: self.bearer_token,
-                transport,
-                clock: self.clock,
-                max_execution_window: self.max_execution_window,
-            }),
-        })
-    }
-}
-
-struct Inner {
-    provider: RpcClient,
-    chain_id: OnceCell<Felt>,
-    paymaster: Option<Paymaster>,
-    bearer_token: Option<String>,
-    transport: Transport,
-    clock: Arc<dyn Clock>,
-    max_execution_window: u64,
 }
 
 /// Chipi's session-key SDK, configured for one network (and one paymaster). Cheap to
@@ -211,23 +73,26 @@ struct Inner {
 ///     entrypoint: "transfer".into(),
 ///     calldata: vec!["0x1234".into(), "100".into(), "0x0".into()],
 /// }];
-/// let tx_hash = sdk
+/// let sent = sdk
 ///     .execute_transaction_with_session(
 ///         ExecuteWithSession { encrypt_key: user_pin, wallet: &wallet, session: &session, calls: &calls },
 ///         Some(bearer_token),
 ///     )
 ///     .await?;
-/// println!("Transfer executed: {tx_hash:#x}");
+/// println!("Transfer sent: {sent}");
+/// // Confirmed on chain, and it is the outside execution the session signed.
+/// sdk.wait_for_transaction(&sent).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct ChipiSdk {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for ChipiSdk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChipiSdk")
+            .field("rpc_url", &self.inner.rpc_url_shown)
             .field("transport", &self.inner.transport)
             .field("chain_id", &self.inner.chain_id.get())
             .field("paymaster", &self.inner.paymaster)
@@ -238,22 +103,12 @@ impl std::fmt::Debug for ChipiSdk {
 impl ChipiSdk {
     /// A builder for a client of the node at `rpc_url` (JSON-RPC 0.10).
     pub fn builder(rpc_url: impl Into<String>) -> ChipiSdkBuilder {
-        ChipiSdkBuilder {
-            rpc_url: rpc_url.into(),
-            chain_id: None,
-            paymaster_url: None,
-            api_key: None,
-            bearer_token: None,
-            transport: None,
-            clock: Arc::new(SystemClock),
-            max_execution_window: DEFAULT_MAX_EXECUTION_WINDOW_SECONDS,
-            timeout: Duration::from_secs(30),
-        }
+        ChipiSdkBuilder::new(rpc_url.into())
     }
 
     /// The session methods (`sdk.sessions` in the JS SDK).
     pub fn sessions(&self) -> Sessions<'_> {
-        Sessions { sdk: self }
+        Sessions::new(self)
     }
 
     /// The node client.
@@ -276,20 +131,18 @@ impl ChipiSdk {
         self.inner
             .chain_id
             .get_or_try_init(|| async {
-                self.inner.provider.chain_id().await.map_err(|e| {
-                    SessionError::new(
-                        ErrorCode::NetworkError,
-                        format!("cannot read the chain id from the node: {e}"),
-                    )
-                })
+                self.inner
+                    .provider
+                    .chain_id()
+                    .await
+                    .map_err(|e| provider_error(e, "reading the chain id"))
             })
             .await
             .copied()
     }
 
-    /// `executeTransactionWithSession`: runs `params.calls` signed by the session key;
-    /// returns the transaction hash. `bearer_token` overrides the configured default
-    /// (sponsored transport only).
+    /// `executeTransactionWithSession`: runs `params.calls` signed by the session key.
+    /// `bearer_token` overrides the configured default (sponsored transport only).
     ///
     /// Checks before anything is signed, each with its code: wallet type
     /// (`INVALID_WALLET_TYPE_FOR_SESSION`), local expiry (`SESSION_EXPIRED`), decryption
@@ -300,40 +153,12 @@ impl ChipiSdk {
         &self,
         params: ExecuteWithSession<'_>,
         bearer_token: Option<&str>,
-    ) -> Result<Felt, SessionError> {
-        let chain_id = self.chain_id().await?;
-        let now = self.now();
-        match self.sponsor(bearer_token)? {
-            None => execute_with_session_direct(self.provider(), chain_id, params, now).await,
-            Some((paymaster, bearer)) => {
-                let prepared = prepare_session(self.provider(), &params, now).await?;
-                let typed_data = paymaster
-                    .prepare_typed_data(bearer, prepared.wallet, &prepared.calls)
-                    .await?;
-                let execution = verify_outside_execution(
-                    &typed_data,
-                    &prepared.calls,
-                    chain_id,
-                    now,
-                    self.inner.max_execution_window,
-                )?;
-                let hash = execution.message_hash(chain_id, prepared.wallet);
-                let signature =
-                    session_signature(&prepared.key.to_felt(), hash, prepared.valid_until)
-                        .map_err(|e| {
-                            SessionError::new(ErrorCode::SessionDecryptionFailed, e.to_string())
-                        })?;
-                paymaster
-                    .execute_sponsored(
-                        bearer,
-                        prepared.wallet,
-                        &execution,
-                        chain_id,
-                        UserSignature::Session(signature),
-                    )
-                    .await
-            }
-        }
+    ) -> Result<Submitted, SessionError> {
+        let prepared =
+            prepare_session(self.provider(), &params, self.now(), self.inner.kdf_limits).await?;
+        let signer = WalletSigner::session(prepared.key, prepared.valid_until);
+        self.write(prepared.wallet, signer, prepared.calls, bearer_token)
+            .await
     }
 
     /// The paymaster and bearer token to use, or `None` for the direct transport.
@@ -359,23 +184,25 @@ impl ChipiSdk {
         }
     }
 
-    /// Sends `call` from `wallet` signed by its owner, over the configured transport.
-    async fn owner_write(
+    /// The one write path: `calls` from `wallet`, signed by `signer`, over the
+    /// configured transport.
+    ///
+    /// - sponsored: the paymaster's typed data is checked against `calls` before
+    ///   anything is signed, then the SDK signs the SNIP-12 hash it computes itself;
+    /// - direct: an INVOKE v3 the wallet pays for (a session sends no tip: the wallet
+    ///   refuses tipped session transactions, and starknet-rust would otherwise take
+    ///   the latest block's median tip).
+    pub(crate) async fn write(
         &self,
-        encrypt_key: &str,
-        wallet: &WalletData,
-        call: StarknetCall,
+        wallet: Felt,
+        signer: WalletSigner,
+        calls: Vec<Call>,
         bearer_token: Option<&str>,
-    ) -> Result<Felt, SessionError> {
+    ) -> Result<Submitted, SessionError> {
         let chain_id = self.chain_id().await?;
         match self.sponsor(bearer_token)? {
-            None => send_as_owner(self.provider(), chain_id, encrypt_key, wallet, call).await,
             Some((paymaster, bearer)) => {
-                let (address, key) = owner_key(self.provider(), wallet, encrypt_key).await?;
-                let calls = [call];
-                let typed_data = paymaster
-                    .prepare_typed_data(bearer, address, &calls)
-                    .await?;
+                let typed_data = paymaster.prepare_typed_data(bearer, wallet, &calls).await?;
                 let execution = verify_outside_execution(
                     &typed_data,
                     &calls,
@@ -383,295 +210,139 @@ impl ChipiSdk {
                     self.now(),
                     self.inner.max_execution_window,
                 )?;
-                let hash = execution.message_hash(chain_id, address);
-                let (r, s, recovery) =
-                    sign_hash_recoverable(&key.to_felt(), hash).map_err(|e| {
-                        SessionError::new(ErrorCode::SessionDecryptionFailed, e.to_string())
-                    })?;
-                paymaster
-                    .execute_sponsored(
-                        bearer,
-                        address,
-                        &execution,
-                        chain_id,
-                        UserSignature::Owner { r, s, recovery },
-                    )
-                    .await
+                let signature = signer.sign(execution.message_hash(chain_id, wallet))?;
+                let transaction_hash = paymaster
+                    .execute_sponsored(bearer, wallet, &execution, chain_id, &signature)
+                    .await?;
+                Ok(Submitted {
+                    transaction_hash,
+                    wallet,
+                    outside_nonce: Some(execution.nonce),
+                })
+            }
+            None => {
+                let session = matches!(signer.role(), Role::Session { .. });
+                let account = WalletAccount::new(self.provider().clone(), wallet, chain_id, signer);
+                let mut execution = account.execute_v3(calls);
+                if session {
+                    execution = execution.tip(0);
+                }
+                let sent = execution.send().await.map_err(|e| send_error(e, wallet))?;
+                Ok(Submitted {
+                    transaction_hash: sent.transaction_hash,
+                    wallet,
+                    outside_nonce: None,
+                })
             }
         }
     }
-}
 
-/// `addSessionKeyToContract`'s parameters. `Debug` hides the encryptKey.
-#[derive(Clone)]
-pub struct AddSessionKey<'a> {
-    /// The PIN that encrypted the owner's key.
-    pub encrypt_key: &'a str,
-    /// The user's wallet (`walletType` must be `CHIPI`).
-    pub wallet: &'a WalletData,
-    /// What to register.
-    pub session_config: &'a SessionConfig,
-}
-
-/// `revokeSessionKey`'s parameters. `Debug` hides the encryptKey.
-#[derive(Clone)]
-pub struct RevokeSessionKey<'a> {
-    /// The PIN that encrypted the owner's key.
-    pub encrypt_key: &'a str,
-    /// The user's wallet (`walletType` must be `CHIPI`).
-    pub wallet: &'a WalletData,
-    /// The session to revoke.
-    pub session_public_key: &'a str,
-}
-
-/// `getSessionData`'s parameters.
-#[derive(Debug, Clone, Copy)]
-pub struct GetSessionData<'a> {
-    /// The CHIPI wallet address.
-    pub wallet_address: &'a str,
-    /// The session's public key.
-    pub session_public_key: &'a str,
-}
-
-/// Parameters to set a spending policy. `Debug` hides the encryptKey.
-#[derive(Clone)]
-pub struct SetSpendingPolicy<'a> {
-    /// The PIN that encrypted the owner's key.
-    pub encrypt_key: &'a str,
-    /// The user's wallet (`walletType` must be `CHIPI`).
-    pub wallet: &'a WalletData,
-    /// The policy.
-    pub policy: &'a SpendingPolicyConfig,
-}
-
-/// Parameters to remove a spending policy. `Debug` hides the encryptKey.
-#[derive(Clone)]
-pub struct RemoveSpendingPolicy<'a> {
-    /// The PIN that encrypted the owner's key.
-    pub encrypt_key: &'a str,
-    /// The user's wallet (`walletType` must be `CHIPI`).
-    pub wallet: &'a WalletData,
-    /// The session the policy binds.
-    pub session_public_key: &'a str,
-    /// The token it limits.
-    pub token: &'a str,
-}
-
-/// Parameters to read a spending policy.
-#[derive(Debug, Clone, Copy)]
-pub struct GetSpendingPolicy<'a> {
-    /// The CHIPI wallet address.
-    pub wallet_address: &'a str,
-    /// The session the policy binds.
-    pub session_public_key: &'a str,
-    /// The token it limits.
-    pub token: &'a str,
-}
-
-macro_rules! redacted_debug {
-    ($name:ident { $($field:ident),* }) => {
-        impl std::fmt::Debug for $name<'_> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($name))
-                    .field("encrypt_key", &"<redacted>")
-                    .field("wallet", &self.wallet.public_key)
-                    $(.field(stringify!($field), &self.$field))*
-                    .finish()
-            }
+    /// Waits until `sent` is in a block and checks that it did what was signed: it
+    /// succeeded, and it is the wallet's own transaction (direct) or a transaction that
+    /// ran `execute_from_outside_v2` on the wallet with the nonce the SDK signed, which
+    /// the wallet now marks used (sponsored). A paymaster that drops a write and answers
+    /// with another transaction's hash, or an invented one, is caught here.
+    ///
+    /// A revert maps to its code as for a refused send (`SESSION_REVOKED`, ...).
+    pub async fn wait_for_transaction(
+        &self,
+        sent: &Submitted,
+    ) -> Result<TransactionReceiptWithBlockInfo, SessionError> {
+        let receipt = self.receipt(sent).await?;
+        if let ExecutionResult::Reverted { reason } = receipt.receipt.execution_result() {
+            return Err(reverted(reason, sent.wallet));
         }
-    };
-}
-redacted_debug!(AddSessionKey { session_config });
-redacted_debug!(RevokeSessionKey { session_public_key });
-redacted_debug!(SetSpendingPolicy { policy });
-redacted_debug!(RemoveSpendingPolicy {
-    session_public_key,
-    token
-});
-
-/// The session methods of a [`ChipiSdk`] (`sdk.sessions` in the JS SDK).
-#[derive(Debug, Clone, Copy)]
-pub struct Sessions<'a> {
-    sdk: &'a ChipiSdk,
-}
-
-impl Sessions<'_> {
-    /// `createSessionKey`: a new key pair, its private key encrypted with the encryptKey,
-    /// valid for the duration (default 6 hours) from the SDK's clock. Stores nothing.
-    ///
-    /// Synchronous, as in the JS SDK. With [`KeyFormat::Strong`](crate::KeyFormat) the
-    /// Argon2id derivation takes ~170 ms of CPU: inside async code, call it through
-    /// `tokio::task::spawn_blocking`.
-    ///
-    /// ```
-    /// use chipi_sdk::{ChipiSdk, CreateSessionKey};
-    ///
-    /// let sdk = ChipiSdk::builder("http://127.0.0.1:5050/rpc").build()?;
-    /// // Create a 1-hour gaming session.
-    /// let session = sdk
-    ///     .sessions()
-    ///     .create_session_key(CreateSessionKey::new("user-secure-pin").duration_seconds(60 * 60))?;
-    /// // Store in client-side secure storage (not your database).
-    /// let stored = serde_json::to_string(&session)?;
-    /// println!("Session expires at: {}", session.valid_until);
-    /// # let _ = stored;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn create_session_key(
-        self,
-        params: CreateSessionKey<'_>,
-    ) -> Result<SessionKeyData, SessionError> {
-        let params = if params.has_now() {
-            params
-        } else {
-            params.now(self.sdk.now())
+        let transaction = self
+            .provider()
+            .get_transaction_by_hash(sent.transaction_hash, None)
+            .await
+            .map_err(|e| provider_error(e, "reading the transaction"))?;
+        let (sender, calldata) = match &transaction {
+            Transaction::Invoke(InvokeTransaction::V3(tx)) => (tx.sender_address, &tx.calldata),
+            Transaction::Invoke(InvokeTransaction::V1(tx)) => (tx.sender_address, &tx.calldata),
+            _ => return Err(not_ours(sent, "it is not an invoke transaction")),
         };
-        create_session_key(params)
+        match sent.outside_nonce {
+            None if sender == sent.wallet => Ok(receipt),
+            None => Err(not_ours(sent, "another account sent it")),
+            Some(nonce) => {
+                let runs_it = decode_calls(calldata).is_some_and(|calls| {
+                    calls.iter().any(|call| {
+                        call.to == sent.wallet
+                            && call.selector == selectors::EXECUTE_FROM_OUTSIDE_V2
+                            && call.calldata.get(1) == Some(&nonce)
+                    })
+                });
+                if !runs_it {
+                    return Err(not_ours(
+                        sent,
+                        "it does not run the outside execution the SDK signed",
+                    ));
+                }
+                let unused = view(
+                    self.provider(),
+                    sent.wallet,
+                    "is_valid_outside_execution_nonce",
+                    vec![nonce],
+                )
+                .await?;
+                if unused.first() != Some(&Felt::ZERO) {
+                    return Err(not_ours(sent, "the wallet has not used the signed nonce"));
+                }
+                Ok(receipt)
+            }
+        }
     }
 
-    /// `addSessionKeyToContract`: registers the session on the wallet, signed by the
-    /// owner; returns the transaction hash.
-    ///
-    /// ```no_run
-    /// use chipi_sdk::{AddSessionKey, ChipiSdk, SessionConfig};
-    /// # async fn example(sdk: ChipiSdk, wallet: chipi_sdk::WalletData,
-    /// #     session: chipi_sdk::SessionKeyData, user_pin: &str, bearer_token: &str)
-    /// #     -> Result<(), chipi_sdk::SessionError> {
-    /// // Register a session with restricted permissions.
-    /// let tx_hash = sdk
-    ///     .sessions()
-    ///     .add_session_key_to_contract(
-    ///         AddSessionKey {
-    ///             encrypt_key: user_pin,
-    ///             wallet: &wallet,
-    ///             session_config: &SessionConfig {
-    ///                 session_public_key: session.public_key.clone(),
-    ///                 valid_until: session.valid_until,
-    ///                 max_calls: 50,
-    ///                 allowed_entrypoints: vec![
-    ///                     "0x83afd3f4caedc6eebf44246fe54e38c95e3179a5ec9ea81740eca5b482d12e".into(), // transfer
-    ///                 ],
-    ///             },
-    ///         },
-    ///         Some(bearer_token),
-    ///     )
-    ///     .await?;
-    /// println!("Session registered: {tx_hash:#x}");
-    /// # Ok(()) }
-    /// ```
-    pub async fn add_session_key_to_contract(
-        self,
-        params: AddSessionKey<'_>,
-        bearer_token: Option<&str>,
-    ) -> Result<Felt, SessionError> {
-        let address = parse_felt(&params.wallet.public_key, "wallet.publicKey")?;
-        let call = register_call(address, params.session_config, self.sdk.now())?;
-        self.sdk
-            .owner_write(params.encrypt_key, params.wallet, call, bearer_token)
-            .await
+    /// Polls for the receipt until the confirmation timeout.
+    async fn receipt(
+        &self,
+        sent: &Submitted,
+    ) -> Result<TransactionReceiptWithBlockInfo, SessionError> {
+        let deadline = tokio::time::Instant::now() + self.inner.confirmation_timeout;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self
+                .provider()
+                .get_transaction_receipt(sent.transaction_hash)
+                .await
+            {
+                Ok(receipt) => return Ok(receipt),
+                Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound)) => {}
+                Err(e) => return Err(provider_error(e, "reading the receipt")),
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                let code = if sent.outside_nonce.is_some() {
+                    ErrorCode::PaymasterError
+                } else {
+                    ErrorCode::NetworkError
+                };
+                return Err(SessionError::new(
+                    code,
+                    format!(
+                        "transaction {:#x} is not on chain after {} s",
+                        sent.transaction_hash,
+                        self.inner.confirmation_timeout.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
     }
+}
 
-    /// `revokeSessionKey`: removes the session's authorization, signed by the owner;
-    /// returns the transaction hash. A key that is absent gives `SESSION_NOT_REGISTERED`,
-    /// one already revoked `SESSION_REVOKED`.
-    ///
-    /// ```no_run
-    /// use chipi_sdk::{ChipiSdk, RevokeSessionKey};
-    /// # async fn example(sdk: ChipiSdk, wallet: chipi_sdk::WalletData,
-    /// #     session: chipi_sdk::SessionKeyData, user_pin: &str, bearer_token: &str)
-    /// #     -> Result<(), chipi_sdk::SessionError> {
-    /// // Revoke the session on logout.
-    /// sdk.sessions()
-    ///     .revoke_session_key(
-    ///         RevokeSessionKey { encrypt_key: user_pin, wallet: &wallet, session_public_key: &session.public_key },
-    ///         Some(bearer_token),
-    ///     )
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn revoke_session_key(
-        self,
-        params: RevokeSessionKey<'_>,
-        bearer_token: Option<&str>,
-    ) -> Result<Felt, SessionError> {
-        let address = parse_felt(&params.wallet.public_key, "wallet.publicKey")?;
-        let call = revoke_call(address, params.session_public_key)?;
-        self.sdk
-            .owner_write(params.encrypt_key, params.wallet, call, bearer_token)
-            .await
-    }
-
-    /// `getSessionData`: the session's on-chain status, read through the node.
-    ///
-    /// ```no_run
-    /// use chipi_sdk::{ChipiSdk, GetSessionData};
-    /// # async fn example(sdk: ChipiSdk, wallet: chipi_sdk::WalletData,
-    /// #     session: chipi_sdk::SessionKeyData) -> Result<(), chipi_sdk::SessionError> {
-    /// let session_data = sdk
-    ///     .sessions()
-    ///     .get_session_data(GetSessionData {
-    ///         wallet_address: &wallet.public_key,
-    ///         session_public_key: &session.public_key,
-    ///     })
-    ///     .await?;
-    /// if !session_data.is_active {
-    ///     println!("Session expired or revoked - need to create new session");
-    /// } else if session_data.remaining_calls < 5 {
-    ///     println!("Warning: Only {} calls remaining", session_data.remaining_calls);
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn get_session_data(
-        self,
-        params: GetSessionData<'_>,
-    ) -> Result<SessionDataResponse, SessionError> {
-        get_session_data(
-            self.sdk.provider(),
-            params.wallet_address,
-            params.session_public_key,
-        )
-        .await
-    }
-
-    /// Sets a per-token spending limit for a session, signed by the owner; returns the
-    /// transaction hash. A policy the contract would refuse gives
-    /// `INVALID_SPENDING_POLICY` before anything is sent.
-    pub async fn set_spending_policy(
-        self,
-        params: SetSpendingPolicy<'_>,
-        bearer_token: Option<&str>,
-    ) -> Result<Felt, SessionError> {
-        let address = parse_felt(&params.wallet.public_key, "wallet.publicKey")?;
-        let call = set_policy_call(address, params.policy)?;
-        self.sdk
-            .owner_write(params.encrypt_key, params.wallet, call, bearer_token)
-            .await
-    }
-
-    /// Removes a spending limit, signed by the owner; returns the transaction hash.
-    pub async fn remove_spending_policy(
-        self,
-        params: RemoveSpendingPolicy<'_>,
-        bearer_token: Option<&str>,
-    ) -> Result<Felt, SessionError> {
-        let address = parse_felt(&params.wallet.public_key, "wallet.publicKey")?;
-        let call = remove_policy_call(address, params.session_public_key, params.token)?;
-        self.sdk
-            .owner_write(params.encrypt_key, params.wallet, call, bearer_token)
-            .await
-    }
-
-    /// Reads a spending policy (all zero when there is none).
-    pub async fn get_spending_policy(
-        self,
-        params: GetSpendingPolicy<'_>,
-    ) -> Result<SpendingPolicyData, SessionError> {
-        get_spending_policy(
-            self.sdk.provider(),
-            params.wallet_address,
-            params.session_public_key,
-            params.token,
-        )
-        .await
-    }
+fn not_ours(sent: &Submitted, why: &str) -> SessionError {
+    let code = if sent.outside_nonce.is_some() {
+        ErrorCode::PaymasterError
+    } else {
+        ErrorCode::TransactionReverted
+    };
+    SessionError::new(
+        code,
+        format!(
+            "transaction {:#x} is not the one signed: {why}",
+            sent.transaction_hash
+        ),
+    )
 }

@@ -62,7 +62,7 @@
 //!     entrypoint: "transfer".into(),
 //!     calldata: vec!["0x1234".into(), "1000000".into(), "0x0".into()],
 //! }];
-//! let tx_hash = sdk
+//! let sent = sdk
 //!     .execute_transaction_with_session(
 //!         ExecuteWithSession { encrypt_key: user_pin, wallet: &wallet, session: &session, calls: &calls },
 //!         None,
@@ -73,7 +73,7 @@
 //!     wallet_address: &wallet.public_key,
 //!     session_public_key: &session.public_key,
 //! }).await?;
-//! println!("{tx_hash:#x}: {} calls left", status.remaining_calls);
+//! println!("{sent}: {} calls left", status.remaining_calls);
 //! # let _ = stored;
 //! # Ok(()) }
 //! ```
@@ -92,17 +92,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The free functions (`*_direct`, [`create_session_key`], [`get_session_data`],
-//! [`check_session_calls`]...) are the building blocks the client uses, for callers that
-//! bring their own starknet-rust provider.
+//! Every write returns a [`Submitted`] (its hash, the wallet, and for a sponsored write
+//! the signed nonce); [`ChipiSdk::wait_for_transaction`] waits for it and checks that
+//! the chain ran what was signed. [`WalletAccount`] is the wallet as a starknet-rust
+//! account for callers that bring their own provider; the read functions
+//! ([`get_session_data`], [`read_session_state`], [`get_spending_policy`]) take any
+//! provider too.
 #![deny(missing_docs)]
 
-mod calls;
+mod account;
 mod client;
-mod direct;
+mod config;
+mod create;
 mod error;
 mod keys;
-mod owner;
+mod management;
+mod node;
+mod params;
 mod policy;
 mod preflight;
 mod read;
@@ -111,29 +117,32 @@ mod signer;
 mod sponsored;
 mod types;
 
-pub use calls::{resolve_selector, to_starknet_calls};
-pub use chipi_core::{Argon2Settings, ErrorCode, KeyFormat};
-pub use client::{
-    AddSessionKey, ChipiSdk, ChipiSdkBuilder, Clock, GetSessionData, GetSpendingPolicy,
-    RemoveSpendingPolicy, RevokeSessionKey, RpcClient, Sessions, SetSpendingPolicy, SystemClock,
-    Transport,
+pub use account::WalletAccount;
+/// A contract call in the JS SDK's shape (`{contractAddress, entrypoint, calldata}`).
+pub use chipi_core::JsCall as Call;
+pub use chipi_core::{
+    parse_calls, resolve_selector, Argon2Settings, ErrorCode, KdfLimits, KeyFormat, UserSignature,
+    WireError,
 };
-pub use direct::{execute_with_session_direct, ExecuteWithSession};
+pub use client::{ChipiSdk, RpcClient, Submitted};
+pub use config::{ChipiSdkBuilder, Clock, SystemClock, Transport};
+pub use create::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};
 pub use error::SessionError;
-pub use owner::{
-    add_session_key_direct, register_call, revoke_call, revoke_session_key_direct,
-    MAX_ALLOWED_ENTRYPOINTS,
+pub use management::{register_call, revoke_call, MAX_ALLOWED_ENTRYPOINTS};
+pub use params::{
+    AddSessionKey, ExecuteWithSession, GetSessionData, GetSpendingPolicy, RemoveSpendingPolicy,
+    RevokeSessionKey, SetSpendingPolicy,
 };
 pub use policy::{
-    get_spending_policy, remove_policy_call, remove_spending_policy_direct, set_policy_call,
-    set_spending_policy_direct, SpendingPolicyConfig, SpendingPolicyData,
+    get_spending_policy, remove_policy_call, set_policy_call, SpendingPolicyConfig,
+    SpendingPolicyData,
 };
 pub use preflight::check_session_calls;
 pub use read::{get_session_data, read_session_state, SessionState};
-pub use sessions::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};
-pub use signer::{SessionAccount, SessionSignError};
+pub use sessions::Sessions;
+pub use signer::{Role, WalletSigner};
 pub use sponsored::{
     verify_outside_execution, CHIPI_API_VERSION, DEFAULT_MAX_EXECUTION_WINDOW_SECONDS,
-    MAX_CLOCK_SKEW_SECONDS,
+    MAX_CLOCK_SKEW_SECONDS, MAX_PAYMASTER_RESPONSE_BYTES,
 };
-pub use types::{Call, SessionConfig, SessionDataResponse, SessionKeyData, WalletData, WalletType};
+pub use types::{SessionConfig, SessionDataResponse, SessionKeyData, WalletData, WalletType};

@@ -1,4 +1,5 @@
-//! Spending policies over the direct transport: `set`, `get`, `remove` (PROTOCOL.md 3.5).
+//! Spending policies (PROTOCOL.md 3.5): the `set` and `remove` calls, checked as the
+//! contract would, and the `get` view.
 
 use chipi_core::{selectors, ErrorCode, Felt};
 use num_bigint::BigUint;
@@ -6,9 +7,8 @@ use serde::{Deserialize, Serialize};
 use starknet_rust_core::types::Call;
 use starknet_rust_providers::Provider;
 
-use crate::owner::send_as_owner;
 use crate::read::{parse_felt, view};
-use crate::{SessionError, WalletData};
+use crate::SessionError;
 
 /// A spending limit to set for one session on one token (amounts as decimal or hex strings, u256).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,19 +96,6 @@ pub fn set_policy_call(wallet: Felt, config: &SpendingPolicyConfig) -> Result<Ca
     })
 }
 
-/// Sets a spending policy (owner-signed, direct transport); returns the transaction hash.
-pub async fn set_spending_policy_direct<P: Provider + Send + Sync + Clone>(
-    provider: &P,
-    chain_id: Felt,
-    encrypt_key: &str,
-    wallet: &WalletData,
-    config: &SpendingPolicyConfig,
-) -> Result<Felt, SessionError> {
-    let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
-    let call = set_policy_call(address, config)?;
-    send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
-}
-
 /// The `remove_spending_policy` call.
 pub fn remove_policy_call(
     wallet: Felt,
@@ -122,20 +109,6 @@ pub fn remove_policy_call(
         selector: selectors::REMOVE_SPENDING_POLICY,
         calldata: vec![key, token],
     })
-}
-
-/// Removes a spending policy (owner-signed, direct transport); returns the transaction hash.
-pub async fn remove_spending_policy_direct<P: Provider + Send + Sync + Clone>(
-    provider: &P,
-    chain_id: Felt,
-    encrypt_key: &str,
-    wallet: &WalletData,
-    session_public_key: &str,
-    token: &str,
-) -> Result<Felt, SessionError> {
-    let address = parse_felt(&wallet.public_key, "wallet.publicKey")?;
-    let call = remove_policy_call(address, session_public_key, token)?;
-    send_as_owner(provider, chain_id, encrypt_key, wallet, call).await
 }
 
 /// Reads a spending policy through the node.

@@ -1,10 +1,66 @@
 //! What the SDK checks before sending a session transaction, in the contract's order
 //! (PROTOCOL.md 3.3), so that a user gets the precise code instead of a generic revert.
 
-use chipi_core::{is_blocked_selector, ErrorCode, Felt};
+use chipi_core::{is_blocked_selector, ErrorCode, Felt, KdfLimits, SecretKey};
 use starknet_rust_core::types::Call;
+use starknet_rust_providers::Provider;
 
-use crate::{SessionError, SessionState};
+use crate::keys::decrypt_key;
+use crate::read::parse_felt;
+use crate::{read_session_state, ExecuteWithSession, SessionError, SessionState, WalletType};
+
+/// A session ready to sign: every check that can run before sending has passed.
+pub(crate) struct PreparedSession {
+    pub(crate) wallet: Felt,
+    pub(crate) key: SecretKey,
+    pub(crate) calls: Vec<Call>,
+    pub(crate) valid_until: u64,
+}
+
+/// Checks, in the contract's order: wallet type, local expiry (`now`), decryption, then
+/// the on-chain session and whitelist.
+pub(crate) async fn prepare_session<P: Provider + Sync>(
+    provider: &P,
+    params: &ExecuteWithSession<'_>,
+    now: u64,
+    limits: KdfLimits,
+) -> Result<PreparedSession, SessionError> {
+    if params.wallet.wallet_type != WalletType::Chipi {
+        return Err(SessionError::new(
+            ErrorCode::InvalidWalletTypeForSession,
+            "session keys work only with CHIPI wallets",
+        ));
+    }
+    if now > params.session.valid_until {
+        return Err(SessionError::new(
+            ErrorCode::SessionExpired,
+            format!("the session expired at {}", params.session.valid_until),
+        ));
+    }
+    let session_public_key = parse_felt(&params.session.public_key, "session.publicKey")?;
+    let key = decrypt_key(
+        &params.session.encrypted_private_key,
+        params.encrypt_key,
+        session_public_key,
+        limits,
+    )
+    .await?;
+    let wallet = parse_felt(&params.wallet.public_key, "wallet.publicKey")?;
+    let calls = chipi_core::parse_calls(params.calls)?;
+    let state = read_session_state(
+        provider,
+        &params.wallet.public_key,
+        &params.session.public_key,
+    )
+    .await?;
+    check_session_calls(&state, params.session.valid_until, wallet, &calls, now)?;
+    Ok(PreparedSession {
+        wallet,
+        key,
+        calls,
+        valid_until: params.session.valid_until,
+    })
+}
 
 /// Checks `calls` by the session whose on-chain state is `state`, for `wallet`, at
 /// `now` (the client clock, unix seconds). `signed_valid_until` is what the session

@@ -7,6 +7,7 @@ use starknet_rust_core::types::{
 use starknet_rust_core::utils::get_selector_from_name;
 use starknet_rust_providers::Provider;
 
+use crate::node::provider_error;
 use crate::{SessionDataResponse, SessionError};
 
 /// A session's full on-chain state, as the wallet stores it.
@@ -61,13 +62,6 @@ pub(crate) fn parse_felt(text: &str, what: &str) -> Result<Felt, SessionError> {
     })
 }
 
-fn network(error: impl std::fmt::Display) -> SessionError {
-    SessionError::new(
-        ErrorCode::NetworkError,
-        format!("node request failed: {error}"),
-    )
-}
-
 /// Calls view `name` of `wallet` at the latest block.
 pub(crate) async fn view<P: Provider + Sync>(
     provider: &P,
@@ -75,7 +69,8 @@ pub(crate) async fn view<P: Provider + Sync>(
     name: &str,
     calldata: Vec<Felt>,
 ) -> Result<Vec<Felt>, SessionError> {
-    let selector = get_selector_from_name(name).map_err(network)?;
+    let selector = get_selector_from_name(name)
+        .map_err(|_| SessionError::new(ErrorCode::InvalidInput, format!("bad view name {name}")))?;
     provider
         .call(
             FunctionCall {
@@ -86,7 +81,7 @@ pub(crate) async fn view<P: Provider + Sync>(
             BlockId::Tag(BlockTag::Latest),
         )
         .await
-        .map_err(network)
+        .map_err(|e| provider_error(e, &format!("calling {name}")))
 }
 
 fn as_u64(values: &[Felt], index: usize) -> Result<u64, SessionError> {
@@ -121,7 +116,7 @@ pub async fn read_session_state<P: Provider + Sync>(
     let chain_time = match provider
         .get_block_with_tx_hashes(BlockId::Tag(BlockTag::Latest))
         .await
-        .map_err(network)?
+        .map_err(|e| provider_error(e, "reading the latest block"))?
     {
         MaybePreConfirmedBlockWithTxHashes::Block(block) => block.timestamp,
         MaybePreConfirmedBlockWithTxHashes::PreConfirmedBlock(block) => block.timestamp,

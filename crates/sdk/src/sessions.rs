@@ -1,96 +1,241 @@
-//! `sessions.createSessionKey` (PROTOCOL.md section 2): local, nothing stored.
+//! The [`Sessions`] facade: the JS SDK's `sdk.sessions` methods, each a thin call of
+//! the client's one write path or of a read.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use chipi_core::Felt;
+use starknet_rust_core::types::Call;
 
-use chipi_core::{encrypt_private_key, ErrorCode, KeyFormat, SecretKey};
+use crate::management::{owner_signer, register_call, revoke_call};
+use crate::policy::{get_spending_policy, remove_policy_call, set_policy_call};
+use crate::read::parse_felt;
+use crate::{
+    create_session_key, get_session_data, AddSessionKey, ChipiSdk, CreateSessionKey,
+    GetSessionData, GetSpendingPolicy, RemoveSpendingPolicy, RevokeSessionKey, SessionDataResponse,
+    SessionError, SessionKeyData, SetSpendingPolicy, SpendingPolicyData, Submitted, WalletData,
+};
 
-use crate::{SessionError, SessionKeyData};
-
-/// Default session length: 6 hours.
-pub const DEFAULT_SESSION_DURATION_SECONDS: u64 = 21_600;
-
-/// Parameters of [`create_session_key`]. `Debug` hides the encryptKey.
-#[derive(Clone)]
-#[must_use]
-pub struct CreateSessionKey<'a> {
-    encrypt_key: &'a str,
-    duration_seconds: u64,
-    format: KeyFormat,
-    now: Option<u64>,
+/// The session methods of a [`ChipiSdk`] (`sdk.sessions` in the JS SDK).
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions<'a> {
+    sdk: &'a ChipiSdk,
 }
 
-impl std::fmt::Debug for CreateSessionKey<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreateSessionKey")
-            .field("encrypt_key", &"<redacted>")
-            .field("duration_seconds", &self.duration_seconds)
-            .field("format", &self.format)
-            .finish()
+impl<'a> Sessions<'a> {
+    pub(crate) fn new(sdk: &'a ChipiSdk) -> Self {
+        Self { sdk }
     }
-}
 
-impl<'a> CreateSessionKey<'a> {
-    /// A 6-hour session whose key is encrypted with `encrypt_key` in the
-    /// JS-compatible format (what Chipi's JS SDK can read).
-    pub fn new(encrypt_key: &'a str) -> Self {
-        Self {
+    /// Sends the owner-only `call` (built for the wallet's address) signed by the owner.
+    async fn owner_write(
+        self,
+        encrypt_key: &str,
+        wallet: &WalletData,
+        call: impl FnOnce(Felt) -> Result<Call, SessionError>,
+        bearer_token: Option<&str>,
+    ) -> Result<Submitted, SessionError> {
+        let call = call(parse_felt(&wallet.public_key, "wallet.publicKey")?)?;
+        let (address, signer) = owner_signer(
+            self.sdk.provider(),
+            wallet,
             encrypt_key,
-            duration_seconds: DEFAULT_SESSION_DURATION_SECONDS,
-            format: KeyFormat::Compatible,
-            now: None,
-        }
+            self.sdk.inner.kdf_limits,
+        )
+        .await?;
+        self.sdk
+            .write(address, signer, vec![call], bearer_token)
+            .await
     }
 
-    /// Session length in seconds (must be positive).
-    pub fn duration_seconds(mut self, seconds: u64) -> Self {
-        self.duration_seconds = seconds;
-        self
+    /// `createSessionKey`: a new key pair, its private key encrypted with the encryptKey,
+    /// valid for the duration (default 6 hours) from the SDK's clock. Stores nothing.
+    ///
+    /// Synchronous, as in the JS SDK. With [`KeyFormat::Strong`](crate::KeyFormat) the
+    /// Argon2id derivation takes ~170 ms of CPU: inside async code, call it through
+    /// `tokio::task::spawn_blocking`.
+    ///
+    /// ```
+    /// use chipi_sdk::{ChipiSdk, CreateSessionKey};
+    ///
+    /// let sdk = ChipiSdk::builder("http://127.0.0.1:5050/rpc").build()?;
+    /// // Create a 1-hour gaming session.
+    /// let session = sdk
+    ///     .sessions()
+    ///     .create_session_key(CreateSessionKey::new("user-secure-pin").duration_seconds(60 * 60))?;
+    /// // Store in client-side secure storage (not your database).
+    /// let stored = serde_json::to_string(&session)?;
+    /// println!("Session expires at: {}", session.valid_until);
+    /// # let _ = stored;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_session_key(
+        self,
+        params: CreateSessionKey<'_>,
+    ) -> Result<SessionKeyData, SessionError> {
+        let params = if params.has_now() {
+            params
+        } else {
+            params.now(self.sdk.now())
+        };
+        create_session_key(params)
     }
 
-    /// The key format: [`KeyFormat::Strong`] resists PIN guessing; only this SDK reads it.
-    pub fn format(mut self, format: KeyFormat) -> Self {
-        self.format = format;
-        self
+    /// `addSessionKeyToContract`: registers the session on the wallet, signed by the
+    /// owner.
+    ///
+    /// ```no_run
+    /// use chipi_sdk::{AddSessionKey, ChipiSdk, SessionConfig};
+    /// # async fn example(sdk: ChipiSdk, wallet: chipi_sdk::WalletData,
+    /// #     session: chipi_sdk::SessionKeyData, user_pin: &str, bearer_token: &str)
+    /// #     -> Result<(), chipi_sdk::SessionError> {
+    /// // Register a session with restricted permissions.
+    /// let sent = sdk
+    ///     .sessions()
+    ///     .add_session_key_to_contract(
+    ///         AddSessionKey {
+    ///             encrypt_key: user_pin,
+    ///             wallet: &wallet,
+    ///             session_config: &SessionConfig {
+    ///                 session_public_key: session.public_key.clone(),
+    ///                 valid_until: session.valid_until,
+    ///                 max_calls: 50,
+    ///                 allowed_entrypoints: vec![
+    ///                     "0x83afd3f4caedc6eebf44246fe54e38c95e3179a5ec9ea81740eca5b482d12e".into(), // transfer
+    ///                 ],
+    ///             },
+    ///         },
+    ///         Some(bearer_token),
+    ///     )
+    ///     .await?;
+    /// println!("Session registered: {sent}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_session_key_to_contract(
+        self,
+        params: AddSessionKey<'_>,
+        bearer_token: Option<&str>,
+    ) -> Result<Submitted, SessionError> {
+        let now = self.sdk.now();
+        let config = params.session_config;
+        self.owner_write(
+            params.encrypt_key,
+            params.wallet,
+            |wallet| register_call(wallet, config, now),
+            bearer_token,
+        )
+        .await
     }
 
-    pub(crate) fn has_now(&self) -> bool {
-        self.now.is_some()
+    /// `revokeSessionKey`: removes the session's authorization, signed by the owner. A
+    /// key that is absent gives `SESSION_NOT_REGISTERED`, one already revoked
+    /// `SESSION_REVOKED`.
+    ///
+    /// ```no_run
+    /// use chipi_sdk::{ChipiSdk, RevokeSessionKey};
+    /// # async fn example(sdk: ChipiSdk, wallet: chipi_sdk::WalletData,
+    /// #     session: chipi_sdk::SessionKeyData, user_pin: &str, bearer_token: &str)
+    /// #     -> Result<(), chipi_sdk::SessionError> {
+    /// // Revoke the session on logout, and make sure it happened.
+    /// let sent = sdk
+    ///     .sessions()
+    ///     .revoke_session_key(
+    ///         RevokeSessionKey { encrypt_key: user_pin, wallet: &wallet, session_public_key: &session.public_key },
+    ///         Some(bearer_token),
+    ///     )
+    ///     .await?;
+    /// sdk.wait_for_transaction(&sent).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke_session_key(
+        self,
+        params: RevokeSessionKey<'_>,
+        bearer_token: Option<&str>,
+    ) -> Result<Submitted, SessionError> {
+        let key = params.session_public_key;
+        self.owner_write(
+            params.encrypt_key,
+            params.wallet,
+            |wallet| revoke_call(wallet, key),
+            bearer_token,
+        )
+        .await
     }
 
-    /// The current unix time to count from (by default the system clock).
-    pub fn now(mut self, unix_seconds: u64) -> Self {
-        self.now = Some(unix_seconds);
-        self
+    /// `getSessionData`: the session's on-chain status, read through the node.
+    ///
+    /// ```no_run
+    /// use chipi_sdk::{ChipiSdk, GetSessionData};
+    /// # async fn example(sdk: ChipiSdk, wallet: chipi_sdk::WalletData,
+    /// #     session: chipi_sdk::SessionKeyData) -> Result<(), chipi_sdk::SessionError> {
+    /// let session_data = sdk
+    ///     .sessions()
+    ///     .get_session_data(GetSessionData {
+    ///         wallet_address: &wallet.public_key,
+    ///         session_public_key: &session.public_key,
+    ///     })
+    ///     .await?;
+    /// if !session_data.is_active {
+    ///     println!("Session expired or revoked - need to create new session");
+    /// } else if session_data.remaining_calls < 5 {
+    ///     println!("Warning: Only {} calls remaining", session_data.remaining_calls);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_session_data(
+        self,
+        params: GetSessionData<'_>,
+    ) -> Result<SessionDataResponse, SessionError> {
+        get_session_data(
+            self.sdk.provider(),
+            params.wallet_address,
+            params.session_public_key,
+        )
+        .await
     }
-}
 
-/// Generates a session key pair and encrypts its private key; stores nothing.
-pub fn create_session_key(params: CreateSessionKey<'_>) -> Result<SessionKeyData, SessionError> {
-    let failed = |message: &str| SessionError::new(ErrorCode::SessionCreationFailed, message);
-    if params.duration_seconds == 0 {
-        return Err(failed(
-            "durationSeconds must be a positive number of seconds",
-        ));
+    /// Sets a per-token spending limit for a session, signed by the owner. A policy the
+    /// contract would refuse gives `INVALID_SPENDING_POLICY` before anything is sent.
+    /// Changing an existing policy keeps its current window and what was spent in it.
+    pub async fn set_spending_policy(
+        self,
+        params: SetSpendingPolicy<'_>,
+        bearer_token: Option<&str>,
+    ) -> Result<Submitted, SessionError> {
+        let policy = params.policy;
+        self.owner_write(
+            params.encrypt_key,
+            params.wallet,
+            |wallet| set_policy_call(wallet, policy),
+            bearer_token,
+        )
+        .await
     }
-    if params.encrypt_key.is_empty() {
-        return Err(failed("encryptKey must not be empty"));
+
+    /// Removes a spending limit, signed by the owner.
+    pub async fn remove_spending_policy(
+        self,
+        params: RemoveSpendingPolicy<'_>,
+        bearer_token: Option<&str>,
+    ) -> Result<Submitted, SessionError> {
+        let (key, token) = (params.session_public_key, params.token);
+        self.owner_write(
+            params.encrypt_key,
+            params.wallet,
+            |wallet| remove_policy_call(wallet, key, token),
+            bearer_token,
+        )
+        .await
     }
-    let now = match params.now {
-        Some(now) => now,
-        None => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| failed("the system clock is before 1970"))?
-            .as_secs(),
-    };
-    let valid_until = now
-        .checked_add(params.duration_seconds)
-        .ok_or_else(|| failed("durationSeconds overflows the expiry time"))?;
-    let key = SecretKey::random();
-    let encrypted_private_key = encrypt_private_key(&key, params.encrypt_key, params.format)
-        .map_err(|e| failed(&e.to_string()))?;
-    Ok(SessionKeyData {
-        public_key: format!("{:#x}", key.public_key()),
-        encrypted_private_key,
-        valid_until,
-    })
+
+    /// Reads a spending policy (all zero when there is none).
+    pub async fn get_spending_policy(
+        self,
+        params: GetSpendingPolicy<'_>,
+    ) -> Result<SpendingPolicyData, SessionError> {
+        get_spending_policy(
+            self.sdk.provider(),
+            params.wallet_address,
+            params.session_public_key,
+            params.token,
+        )
+        .await
+    }
 }

@@ -1,107 +1,101 @@
-//! A session key as a starknet-rust account: direct INVOKE v3 transactions from the
-//! wallet, signed `[session_key, r, s, valid_until]` over the transaction hash.
+//! The one signer of the SDK: a wallet key in zeroizing memory and its role. Every
+//! write (direct or sponsored, owner or session) signs through it, with chipi-core's
+//! ECDSA; the key is never copied into another library's types.
 
-use async_trait::async_trait;
-use chipi_core::{sign_hash, Felt, SecretKey};
-use starknet_rust_accounts::{
-    Account, ConnectedAccount, ExecutionEncoder, RawDeclarationV3, RawExecutionV3,
-};
-use starknet_rust_core::types::{BlockId, BlockTag, Call};
-use starknet_rust_providers::Provider;
-use starknet_rust_signers::SignerInteractivityContext;
+use chipi_core::{sign_hash_recoverable, ErrorCode, Felt, SecretKey, UserSignature};
 
-/// The wallet driven by a session key (the wallet pays its fees).
-pub struct SessionAccount<P> {
-    provider: P,
-    address: Felt,
-    chain_id: Felt,
+use crate::SessionError;
+
+/// Who signs for the wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The owner: signatures `[r, s]`.
+    Owner,
+    /// A session registered until `valid_until`: signatures `[key, r, s, valid_until]`.
+    Session {
+        /// The session's expiry as registered on the wallet (unix seconds).
+        valid_until: u64,
+    },
+}
+
+/// A wallet key and its role. `Debug` shows the role and the public key only.
+///
+/// ```
+/// use chipi_core::{Felt, SecretKey, UserSignature};
+/// use chipi_sdk::WalletSigner;
+///
+/// let key = SecretKey::random();
+/// let digits = key.to_hex().trim_start_matches("0x").to_string();
+/// let signer = WalletSigner::session(key, 1_900_000_000);
+/// let signature = signer.sign(Felt::from(42u8))?;
+/// // The felts the wallet checks, and the paymaster API's `userSignature`.
+/// assert_eq!(signature.to_felts()[0], signer.public_key());
+/// assert!(matches!(signature, UserSignature::Session { .. }));
+/// assert!(!format!("{signer:?}").contains(&digits));
+/// # Ok::<(), chipi_sdk::SessionError>(())
+/// ```
+pub struct WalletSigner {
     key: SecretKey,
     public_key: Felt,
-    valid_until: u64,
+    role: Role,
 }
 
-impl<P> SessionAccount<P> {
-    /// The wallet at `address` on `chain_id`, signing with `key` until `valid_until`.
-    pub fn new(
-        provider: P,
-        address: Felt,
-        chain_id: Felt,
-        key: SecretKey,
-        valid_until: u64,
-    ) -> Self {
+impl WalletSigner {
+    /// The owner's signer.
+    pub fn owner(key: SecretKey) -> Self {
+        Self::new(key, Role::Owner)
+    }
+
+    /// A session's signer, for the session registered until `valid_until`.
+    pub fn session(key: SecretKey, valid_until: u64) -> Self {
+        Self::new(key, Role::Session { valid_until })
+    }
+
+    fn new(key: SecretKey, role: Role) -> Self {
         let public_key = key.public_key();
         Self {
-            provider,
-            address,
-            chain_id,
             key,
             public_key,
-            valid_until,
+            role,
         }
     }
-}
 
-/// A session cannot sign what it was asked to.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionSignError {
-    /// The hash was out of range (cannot happen for transaction hashes).
-    #[error("could not sign: {0}")]
-    Sign(String),
-    /// Sessions never declare classes.
-    #[error("a session cannot declare classes")]
-    Declare,
-}
+    /// The public key.
+    pub fn public_key(&self) -> Felt {
+        self.public_key
+    }
 
-impl<P: Send + Sync> ExecutionEncoder for SessionAccount<P> {
-    fn encode_calls(&self, calls: &[Call]) -> Vec<Felt> {
-        chipi_core::encode_calls(calls)
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Signs `hash` (an outside execution's SNIP-12 hash or a transaction hash).
+    pub fn sign(&self, hash: Felt) -> Result<UserSignature, SessionError> {
+        let (r, s, v) = sign_hash_recoverable(&self.key.to_felt(), hash).map_err(|e| {
+            SessionError::new(ErrorCode::SigningFailed, format!("cannot sign: {e}")).with_source(e)
+        })?;
+        Ok(match self.role {
+            Role::Owner => UserSignature::Owner {
+                r,
+                s,
+                recovery: Some(u8::from(v != Felt::ZERO)),
+            },
+            Role::Session { valid_until } => UserSignature::Session {
+                public_key: self.public_key,
+                r,
+                s,
+                valid_until: Felt::from(valid_until),
+            },
+        })
     }
 }
 
-#[async_trait]
-impl<P: Send + Sync> Account for SessionAccount<P> {
-    type SignError = SessionSignError;
-
-    fn address(&self) -> Felt {
-        self.address
-    }
-
-    fn chain_id(&self) -> Felt {
-        self.chain_id
-    }
-
-    async fn sign_execution_v3(
-        &self,
-        execution: &RawExecutionV3,
-        query_only: bool,
-    ) -> Result<Vec<Felt>, Self::SignError> {
-        let hash = execution.transaction_hash(self.chain_id, self.address, query_only, self);
-        let (r, s) = sign_hash(&self.key.to_felt(), hash)
-            .map_err(|e| SessionSignError::Sign(e.to_string()))?;
-        Ok(vec![self.public_key, r, s, Felt::from(self.valid_until)])
-    }
-
-    async fn sign_declaration_v3(
-        &self,
-        _declaration: &RawDeclarationV3,
-        _query_only: bool,
-    ) -> Result<Vec<Felt>, Self::SignError> {
-        Err(SessionSignError::Declare)
-    }
-
-    fn is_signer_interactive(&self, _context: SignerInteractivityContext<'_>) -> bool {
-        false
-    }
-}
-
-impl<P: Provider + Send + Sync> ConnectedAccount for SessionAccount<P> {
-    type Provider = P;
-
-    fn provider(&self) -> &Self::Provider {
-        &self.provider
-    }
-
-    fn block_id(&self) -> BlockId {
-        BlockId::Tag(BlockTag::Latest)
+impl std::fmt::Debug for WalletSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalletSigner")
+            .field("role", &self.role)
+            .field("public_key", &format_args!("{:#x}", self.public_key))
+            .finish_non_exhaustive()
     }
 }

@@ -1,4 +1,4 @@
-//! The sponsored transport: writes go through a paymaster (`../shared/spec/API.md`) as
+//! The sponsored transport: writes go through a paymaster (`docs/API.md`) as
 //! SNIP-9 v2 outside executions, so the wallet pays no gas.
 //!
 //! The paymaster picks the nonce and the time window and hands back typed data to sign.
@@ -8,9 +8,12 @@
 
 use std::time::Duration;
 
-use chipi_core::{ErrorCode, Felt, OutsideExecution};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use chipi_core::{
+    ErrorBody, ErrorCode, ExecuteSponsoredRequest, Felt, JsCall, OutsideExecution,
+    PrepareTypedDataRequest, TransactionHashResponse, UserSignature,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use starknet_rust_core::types::Call;
 use url::Url;
 
@@ -108,11 +111,9 @@ pub fn verify_outside_execution(
     Ok(execution)
 }
 
-/// What the client signs: the owner's `{r, s, recovery}` or a session's 4 felts.
-pub(crate) enum UserSignature {
-    Owner { r: Felt, s: Felt, recovery: Felt },
-    Session(Vec<Felt>),
-}
+/// The most bytes of a paymaster answer the SDK reads: typed data for a few dozen calls
+/// is a few KiB; a hostile server must not make the client buffer without bound.
+pub const MAX_PAYMASTER_RESPONSE_BYTES: usize = 256 * 1024;
 
 /// A paymaster client: the two calls of the sponsored write path.
 #[derive(Clone)]
@@ -125,20 +126,109 @@ pub(crate) struct Paymaster {
 impl std::fmt::Debug for Paymaster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Paymaster")
-            .field("url", &self.base.as_str())
+            .field("url", &crate::config::shown_url(self.base.as_str()))
             .field("api_key", &"<redacted>")
             .finish()
     }
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: Option<String>,
-    message: Option<String>,
-}
-
 fn hex(felt: Felt) -> String {
     format!("{felt:#x}")
+}
+
+/// A paymaster's answer to `path`: the JSON of a success, or the error its body
+/// carries (status 401/403 → `AUTHENTICATION_FAILED`, a known code → that code, else
+/// `PAYMASTER_ERROR`). `credentials` a careless server echoes never enter the message.
+pub(crate) fn read_answer(
+    path: &str,
+    status: u16,
+    text: &str,
+    credentials: &[&str],
+) -> Result<Value, SessionError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_str(text).map_err(|_| {
+            SessionError::new(
+                ErrorCode::PaymasterError,
+                format!("the paymaster answered {path} with malformed JSON"),
+            )
+        });
+    }
+    let body: Option<ErrorBody> = serde_json::from_str(text).ok();
+    let mut message = body
+        .as_ref()
+        .map(|b| b.message.clone())
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    for credential in credentials.iter().filter(|c| !c.is_empty()) {
+        message = message.replace(credential, "<redacted>");
+    }
+    let message: String = message.chars().take(500).collect();
+    let code = body.and_then(|b| b.code.parse::<ErrorCode>().ok());
+    let code = match (status, code) {
+        (401 | 403, _) => ErrorCode::AuthenticationFailed,
+        (_, Some(code)) => code,
+        _ => ErrorCode::PaymasterError,
+    };
+    Err(SessionError::new(
+        code,
+        format!("the paymaster refused ({status}): {message}"),
+    ))
+}
+
+/// The `typedData` of a `prepare-typed-data` answer.
+pub(crate) fn typed_data_of(mut answer: Value) -> Result<Value, SessionError> {
+    answer.get_mut("typedData").map(Value::take).ok_or_else(|| {
+        SessionError::new(
+            ErrorCode::PaymasterError,
+            "the paymaster's answer has no typedData",
+        )
+    })
+}
+
+/// The `transactionHash` of an `execute-sponsored-transaction` answer.
+pub(crate) fn transaction_hash_of(answer: &Value) -> Result<Felt, SessionError> {
+    TransactionHashResponse::deserialize(answer)
+        .ok()
+        .and_then(|answer| chipi_core::parse_felt_strict(&answer.transaction_hash))
+        .ok_or_else(|| {
+            SessionError::new(
+                ErrorCode::PaymasterError,
+                "the paymaster's answer has no valid transactionHash",
+            )
+        })
+}
+
+/// The body of `response`, refused past [`MAX_PAYMASTER_RESPONSE_BYTES`].
+async fn read_bounded(mut response: reqwest::Response, path: &str) -> Result<String, SessionError> {
+    let too_large = || {
+        SessionError::new(
+            ErrorCode::PaymasterError,
+            format!("the paymaster's answer to {path} is larger than {MAX_PAYMASTER_RESPONSE_BYTES} bytes"),
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_PAYMASTER_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        SessionError::new(
+            ErrorCode::NetworkError,
+            format!("paymaster response lost ({path}): {}", e.without_url()),
+        )
+    })? {
+        if body.len() + chunk.len() > MAX_PAYMASTER_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| {
+        SessionError::new(
+            ErrorCode::PaymasterError,
+            format!("the paymaster answered {path} with text that is not UTF-8"),
+        )
+    })
 }
 
 impl Paymaster {
@@ -168,14 +258,19 @@ impl Paymaster {
         Ok(url)
     }
 
-    async fn post(&self, path: &str, bearer: &str, body: Value) -> Result<Value, SessionError> {
+    async fn post(
+        &self,
+        path: &str,
+        bearer: &str,
+        body: &impl Serialize,
+    ) -> Result<Value, SessionError> {
         let url = self.endpoint(path)?;
         let response = self
             .http
             .post(url)
             .header("x-api-key", &self.api_key)
             .bearer_auth(bearer)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| {
@@ -185,42 +280,8 @@ impl Paymaster {
                 )
             })?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| {
-            SessionError::new(
-                ErrorCode::NetworkError,
-                format!("paymaster response lost ({path}): {}", e.without_url()),
-            )
-        })?;
-        if status.is_success() {
-            return serde_json::from_str(&text).map_err(|_| {
-                SessionError::new(
-                    ErrorCode::PaymasterError,
-                    format!("the paymaster answered {path} with malformed JSON"),
-                )
-            });
-        }
-        let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
-        let message = body
-            .as_ref()
-            .and_then(|b| b.message.clone())
-            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-        // A careless server may echo credentials back; they never enter our errors.
-        let message = message
-            .replace(bearer, "<redacted>")
-            .replace(&self.api_key, "<redacted>");
-        let message: String = message.chars().take(500).collect();
-        let code = body
-            .and_then(|b| b.code)
-            .and_then(|c| c.parse::<ErrorCode>().ok());
-        let code = match (status.as_u16(), code) {
-            (401 | 403, _) => ErrorCode::AuthenticationFailed,
-            (_, Some(code)) => code,
-            _ => ErrorCode::PaymasterError,
-        };
-        Err(SessionError::new(
-            code,
-            format!("the paymaster refused ({}): {message}", status.as_u16()),
-        ))
+        let text = read_bounded(response, path).await?;
+        read_answer(path, status.as_u16(), &text, &[bearer, &self.api_key])
     }
 
     /// `POST /v1/transactions/prepare-typed-data`: the typed data to sign for `calls`.
@@ -230,30 +291,16 @@ impl Paymaster {
         wallet: Felt,
         calls: &[Call],
     ) -> Result<Value, SessionError> {
-        let calls: Vec<Value> = calls
-            .iter()
-            .map(|call| {
-                json!({
-                    "contractAddress": hex(call.to),
-                    "entrypoint": hex(call.selector),
-                    "calldata": call.calldata.iter().map(|f| hex(*f)).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let body = json!({
-            "publicKey": hex(wallet),
-            "calls": calls,
-            "walletType": "CHIPI",
-        });
+        let body = PrepareTypedDataRequest {
+            public_key: hex(wallet),
+            calls: calls.iter().map(JsCall::from_call).collect(),
+            account_class_hash: None,
+            wallet_type: Some("CHIPI".into()),
+        };
         let answer = self
-            .post("v1/transactions/prepare-typed-data", bearer, body)
+            .post("v1/transactions/prepare-typed-data", bearer, &body)
             .await?;
-        answer.get("typedData").cloned().ok_or_else(|| {
-            SessionError::new(
-                ErrorCode::PaymasterError,
-                "the paymaster's answer has no typedData",
-            )
-        })
+        typed_data_of(answer)
     }
 
     /// `POST /v1/transactions/execute-sponsored-transaction`: the transaction hash.
@@ -263,44 +310,27 @@ impl Paymaster {
         wallet: Felt,
         execution: &OutsideExecution,
         chain_id: Felt,
-        signature: UserSignature,
+        signature: &UserSignature,
     ) -> Result<Felt, SessionError> {
-        let mut body = json!({
-            "publicKey": hex(wallet),
+        let body = ExecuteSponsoredRequest {
+            public_key: hex(wallet),
             // Our rendering of what was verified and signed, not the server's bytes.
-            "typedData": execution.to_typed_data(chain_id),
-            "saveToDatabase": true,
-            "walletType": "CHIPI",
-        });
-        match signature {
-            UserSignature::Owner { r, s, recovery } => {
-                body["userSignature"] = json!({
-                    "r": hex(r),
-                    "s": hex(s),
-                    "recovery": u64::try_from(recovery).unwrap_or(0),
-                });
-            }
-            UserSignature::Session(felts) => {
-                body["userSignature"] = json!(felts.iter().map(|f| hex(*f)).collect::<Vec<_>>());
-                body["isSessionSignature"] = json!(true);
-            }
-        }
+            typed_data: execution.to_typed_data(chain_id),
+            user_signature: *signature,
+            is_session_signature: signature.is_session().then_some(true),
+            save_to_database: Some(true),
+            wallet_type: Some("CHIPI".into()),
+        };
         let answer = self
             .post(
                 "v1/transactions/execute-sponsored-transaction",
                 bearer,
-                body,
+                &body,
             )
             .await?;
-        answer
-            .get("transactionHash")
-            .and_then(Value::as_str)
-            .and_then(chipi_core::parse_felt_strict)
-            .ok_or_else(|| {
-                SessionError::new(
-                    ErrorCode::PaymasterError,
-                    "the paymaster's answer has no valid transactionHash",
-                )
-            })
+        transaction_hash_of(&answer)
     }
 }
+
+#[cfg(test)]
+mod no_panic_tests;

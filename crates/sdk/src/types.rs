@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A session key as `createSessionKey` returns it: stored client side only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A session key as `createSessionKey` returns it: stored client side only. `Debug`
+/// hides the ciphertext (a compatible-format one falls to a PIN search in seconds).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionKeyData {
     /// Stark public key, `0x` hex.
@@ -47,7 +48,8 @@ impl From<WalletType> for String {
 }
 
 /// A user's wallet: `publicKey` is the wallet's contract address (Chipi's naming).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` hides the ciphertext.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletData {
     /// The wallet contract address.
@@ -77,18 +79,6 @@ pub struct SessionConfig {
     pub allowed_entrypoints: Vec<String>,
 }
 
-/// A contract call in the JS SDK's shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Call {
-    /// Target contract, `0x` hex.
-    pub contract_address: String,
-    /// Entry point name or hex selector.
-    pub entrypoint: String,
-    /// Arguments, hex or decimal strings.
-    pub calldata: Vec<String>,
-}
-
 /// What `getSessionData` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,4 +91,24 @@ pub struct SessionDataResponse {
     pub remaining_calls: u32,
     /// Whitelisted selectors (hex); empty allows all.
     pub allowed_entrypoints: Vec<String>,
+}
+
+impl std::fmt::Debug for SessionKeyData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionKeyData")
+            .field("public_key", &self.public_key)
+            .field("encrypted_private_key", &"<redacted>")
+            .field("valid_until", &self.valid_until)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for WalletData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalletData")
+            .field("public_key", &self.public_key)
+            .field("encrypted_private_key", &"<redacted>")
+            .field("wallet_type", &self.wallet_type)
+            .finish()
+    }
 }

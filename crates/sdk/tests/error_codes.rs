@@ -47,7 +47,6 @@ async fn each_code_of_section_5_from_a_real_scenario() {
             max_calls,
             allowed_entrypoints: vec!["transfer".into()],
         };
-        let w = &w;
         async move {
             let hash = sdk
                 .sessions()
@@ -60,7 +59,7 @@ async fn each_code_of_section_5_from_a_real_scenario() {
                     None,
                 )
                 .await?;
-            w.devnet.wait_for_success(hash).await.unwrap();
+            sdk.wait_for_transaction(&hash).await.unwrap();
             Ok::<_, SessionError>(())
         }
     };
@@ -81,7 +80,7 @@ async fn each_code_of_section_5_from_a_real_scenario() {
             .await
         }
     };
-    let code = |r: Result<Felt, SessionError>| r.map(|_| ()).unwrap_err().code();
+    let code = |r: Result<Submitted, SessionError>| r.map(|_| ()).unwrap_err().code();
 
     let session = new_session(3600);
     register(&session, 1).await.unwrap();
@@ -115,7 +114,7 @@ async fn each_code_of_section_5_from_a_real_scenario() {
     let hash = execute(&session, SESSION_PIN, &wallet, transfer("transfer"))
         .await
         .unwrap();
-    w.devnet.wait_for_success(hash).await.unwrap();
+    sdk.wait_for_transaction(&hash).await.unwrap();
     assert_eq!(
         code(execute(&session, SESSION_PIN, &wallet, transfer("transfer")).await),
         ErrorCode::SessionMaxCallsExceeded
@@ -131,8 +130,7 @@ async fn each_code_of_section_5_from_a_real_scenario() {
             None,
         )
     };
-    w.devnet
-        .wait_for_success(revoke().await.unwrap())
+    sdk.wait_for_transaction(&revoke().await.unwrap())
         .await
         .unwrap();
     assert_eq!(

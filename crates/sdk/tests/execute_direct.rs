@@ -1,9 +1,12 @@
-//! `execute_with_session_direct` end to end on the embedded devnet.
+//! `execute_transaction_with_session` over the direct transport, end to end on the
+//! embedded devnet.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chipi_contract_tests::*;
 use chipi_core::{ErrorCode, Felt};
 use chipi_sdk::*;
+
+mod common;
 
 const PIN: &str = "user-secure-pin";
 
@@ -11,8 +14,8 @@ const PIN: &str = "user-secure-pin";
 async fn a_session_made_by_the_sdk_transfers_and_each_failure_has_its_code() {
     let w = TestWallet::new().await;
     let provider = w.devnet.provider();
-    let chain_id = w.devnet.chain_id();
     let now = w.now().await;
+    let sdk = common::direct_sdk(&w, now);
     let session =
         create_session_key(CreateSessionKey::new(PIN).duration_seconds(3600).now(now)).unwrap();
     let harness_session = Session {
@@ -42,7 +45,7 @@ async fn a_session_made_by_the_sdk_transfers_and_each_failure_has_its_code() {
         calldata: vec!["0x77".into(), amount.to_string(), "0".into()],
     };
     let run = |calls: Vec<Call>, pin: &'static str, wallet: WalletData, session: SessionKeyData| {
-        let provider = provider.clone();
+        let sdk = sdk.clone();
         async move {
             let params = ExecuteWithSession {
                 encrypt_key: pin,
@@ -50,7 +53,9 @@ async fn a_session_made_by_the_sdk_transfers_and_each_failure_has_its_code() {
                 session: &session,
                 calls: &calls,
             };
-            execute_with_session_direct(&provider, chain_id, params, now).await
+            sdk.execute_transaction_with_session(params, None)
+                .await
+                .map(|sent| sent.transaction_hash)
         }
     };
 

@@ -13,9 +13,37 @@ const PIN: &str = "owner-pin";
 async fn the_owner_registers_and_revokes_a_session_made_by_the_sdk() {
     let w = TestWallet::new().await;
     let provider = w.devnet.provider();
-    let chain_id = w.devnet.chain_id();
     let wallet = common::wallet_data(&w, PIN);
     let now = w.now().await;
+    let sdk = common::direct_sdk(&w, now);
+    let add = |pin: &'static str, wallet: WalletData, config: SessionConfig| {
+        let sdk = sdk.clone();
+        async move {
+            let params = AddSessionKey {
+                encrypt_key: pin,
+                wallet: &wallet,
+                session_config: &config,
+            };
+            sdk.sessions()
+                .add_session_key_to_contract(params, None)
+                .await
+                .map(|sent| sent.transaction_hash)
+        }
+    };
+    let revoke = |key: String| {
+        let (sdk, wallet) = (sdk.clone(), wallet.clone());
+        async move {
+            let params = RevokeSessionKey {
+                encrypt_key: PIN,
+                wallet: &wallet,
+                session_public_key: &key,
+            };
+            sdk.sessions()
+                .revoke_session_key(params, None)
+                .await
+                .map(|sent| sent.transaction_hash)
+        }
+    };
     let session = create_session_key(CreateSessionKey::new("session-pin").now(now)).unwrap();
     let config = SessionConfig {
         session_public_key: session.public_key.clone(),
@@ -23,9 +51,7 @@ async fn the_owner_registers_and_revokes_a_session_made_by_the_sdk() {
         max_calls: 7,
         allowed_entrypoints: vec!["transfer".into(), format!("{:#x}", selectors::APPROVE)],
     };
-    let hash = add_session_key_direct(&provider, chain_id, PIN, &wallet, &config, now)
-        .await
-        .unwrap();
+    let hash = add(PIN, wallet.clone(), config.clone()).await.unwrap();
     w.devnet.wait_for_success(hash).await.unwrap();
     let data = get_session_data(&provider, &wallet.public_key, &session.public_key)
         .await
@@ -43,7 +69,7 @@ async fn the_owner_registers_and_revokes_a_session_made_by_the_sdk() {
     // Bad input and wrong PIN are caught before anything is sent.
     let code = |r: Result<Felt, SessionError>| r.unwrap_err().code();
     assert_eq!(
-        code(add_session_key_direct(&provider, chain_id, "wrong", &wallet, &config, now).await),
+        code(add("wrong", wallet.clone(), config.clone()).await),
         ErrorCode::SessionDecryptionFailed
     );
     let ready = WalletData {
@@ -51,7 +77,7 @@ async fn the_owner_registers_and_revokes_a_session_made_by_the_sdk() {
         ..wallet.clone()
     };
     assert_eq!(
-        code(add_session_key_direct(&provider, chain_id, PIN, &ready, &config, now).await),
+        code(add(PIN, ready.clone(), config.clone()).await),
         ErrorCode::InvalidWalletTypeForSession
     );
     let bad_configs = [
@@ -74,7 +100,7 @@ async fn the_owner_registers_and_revokes_a_session_made_by_the_sdk() {
     ];
     for bad in bad_configs {
         assert_eq!(
-            code(add_session_key_direct(&provider, chain_id, PIN, &wallet, &bad, now).await),
+            code(add(PIN, wallet.clone(), bad.clone()).await),
             ErrorCode::InvalidInput
         );
     }
@@ -83,14 +109,12 @@ async fn the_owner_registers_and_revokes_a_session_made_by_the_sdk() {
         ..config.clone()
     };
     assert_eq!(
-        code(add_session_key_direct(&provider, chain_id, PIN, &wallet, &past, now).await),
+        code(add(PIN, wallet.clone(), past.clone()).await),
         ErrorCode::SessionExpired
     );
 
     // Revoke, then revoking again comes back as SESSION_REVOKED from the chain.
-    let hash = revoke_session_key_direct(&provider, chain_id, PIN, &wallet, &session.public_key)
-        .await
-        .unwrap();
+    let hash = revoke(session.public_key.clone()).await.unwrap();
     w.devnet.wait_for_success(hash).await.unwrap();
     assert!(
         !get_session_data(&provider, &wallet.public_key, &session.public_key)
@@ -99,13 +123,11 @@ async fn the_owner_registers_and_revokes_a_session_made_by_the_sdk() {
             .is_active
     );
     assert_eq!(
-        code(
-            revoke_session_key_direct(&provider, chain_id, PIN, &wallet, &session.public_key).await
-        ),
+        code(revoke(session.public_key.clone()).await),
         ErrorCode::SessionRevoked
     );
     assert_eq!(
-        code(revoke_session_key_direct(&provider, chain_id, PIN, &wallet, "0x999").await),
+        code(revoke("0x999".into()).await),
         ErrorCode::SessionNotRegistered
     );
 }

@@ -13,11 +13,40 @@ const PIN: &str = "owner-pin";
 async fn the_owner_sets_reads_and_removes_a_policy_that_the_chain_enforces() {
     let w = TestWallet::new().await;
     let provider = w.devnet.provider();
-    let chain_id = w.devnet.chain_id();
     let wallet = common::wallet_data(&w, PIN);
     let session = w.new_session(10, &[]).await;
     let key = format!("{:#x}", session.public_key);
     let token = format!("{:#x}", chipi_devnet::STRK_ADDRESS);
+    let sdk = common::direct_sdk(&w, w.now().await);
+    let set = |config: &SpendingPolicyConfig| {
+        let (sdk, wallet, config) = (sdk.clone(), wallet.clone(), config.clone());
+        async move {
+            let params = SetSpendingPolicy {
+                encrypt_key: PIN,
+                wallet: &wallet,
+                policy: &config,
+            };
+            sdk.sessions()
+                .set_spending_policy(params, None)
+                .await
+                .map(|sent| sent.transaction_hash)
+        }
+    };
+    let remove = || {
+        let (sdk, wallet, key, token) = (sdk.clone(), wallet.clone(), key.clone(), token.clone());
+        async move {
+            let params = RemoveSpendingPolicy {
+                encrypt_key: PIN,
+                wallet: &wallet,
+                session_public_key: &key,
+                token: &token,
+            };
+            sdk.sessions()
+                .remove_spending_policy(params, None)
+                .await
+                .map(|sent| sent.transaction_hash)
+        }
+    };
     let config = SpendingPolicyConfig {
         session_public_key: key.clone(),
         token: token.clone(),
@@ -25,9 +54,7 @@ async fn the_owner_sets_reads_and_removes_a_policy_that_the_chain_enforces() {
         max_per_window: "0x100000000000000000000000000000000".into(), // 2^128: a wide policy
         window_seconds: 3600,
     };
-    let hash = set_spending_policy_direct(&provider, chain_id, PIN, &wallet, &config)
-        .await
-        .unwrap();
+    let hash = set(&config).await.unwrap();
     w.devnet.wait_for_success(hash).await.unwrap();
     let policy = get_spending_policy(&provider, &wallet.public_key, &key, &token)
         .await
@@ -73,15 +100,11 @@ async fn the_owner_sets_reads_and_removes_a_policy_that_the_chain_enforces() {
         },
     ];
     for config in bad {
-        let error = set_spending_policy_direct(&provider, chain_id, PIN, &wallet, &config)
-            .await
-            .unwrap_err();
+        let error = set(&config).await.unwrap_err();
         assert_eq!(error.code(), ErrorCode::InvalidSpendingPolicy, "{config:?}");
     }
 
-    let hash = remove_spending_policy_direct(&provider, chain_id, PIN, &wallet, &key, &token)
-        .await
-        .unwrap();
+    let hash = remove().await.unwrap();
     w.devnet.wait_for_success(hash).await.unwrap();
     assert_eq!(
         get_spending_policy(&provider, &wallet.public_key, &key, &token)
@@ -94,9 +117,7 @@ async fn the_owner_sets_reads_and_removes_a_policy_that_the_chain_enforces() {
         .await
         .unwrap();
     // Removing it again: the chain says there is none.
-    let error = remove_spending_policy_direct(&provider, chain_id, PIN, &wallet, &key, &token)
-        .await
-        .unwrap_err();
+    let error = remove().await.unwrap_err();
     assert_eq!(error.code(), ErrorCode::InvalidSpendingPolicy);
     assert!(error.message().contains("Policy: not found"));
 }

@@ -11,7 +11,7 @@ mod common;
 #[path = "common/paymaster_double.rs"]
 mod paymaster_double;
 
-use paymaster_double::{PaymasterDouble, API_KEY, BEARER};
+use paymaster_double::{Lie, PaymasterDouble, API_KEY, BEARER};
 
 const OWNER_PIN: &str = "owner-pin";
 const SESSION_PIN: &str = "session-pin";
@@ -30,6 +30,8 @@ async fn setup() -> Setup {
     let paymaster = PaymasterDouble::start(w.devnet.account(3)).await;
     let sdk = ChipiSdk::builder(w.devnet.rpc_url().as_str())
         .paymaster(&paymaster.url, API_KEY)
+        // The devnet mines at once: a receipt missing after seconds is not coming.
+        .confirmation_timeout(std::time::Duration::from_secs(5))
         .build()
         .unwrap();
     assert_eq!(sdk.transport(), Transport::Sponsored);
@@ -77,10 +79,10 @@ impl Setup {
             )
             .await
             .unwrap();
-        self.w.devnet.wait_for_success(hash).await.unwrap();
+        self.sdk.wait_for_transaction(&hash).await.unwrap();
     }
 
-    async fn execute(&self, calls: &[Call]) -> Result<Felt, SessionError> {
+    async fn execute(&self, calls: &[Call]) -> Result<Submitted, SessionError> {
         self.sdk
             .execute_transaction_with_session(
                 ExecuteWithSession {
@@ -94,7 +96,7 @@ impl Setup {
             .await
     }
 
-    async fn revoke(&self) -> Result<Felt, SessionError> {
+    async fn revoke(&self) -> Result<Submitted, SessionError> {
         self.sdk
             .sessions()
             .revoke_session_key(
@@ -131,7 +133,7 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
     assert_eq!(data.remaining_calls, 5);
 
     let hash = s.execute(&[transfer(&s.token, "0x77", 250)]).await.unwrap();
-    s.w.devnet.wait_for_success(hash).await.unwrap();
+    s.sdk.wait_for_transaction(&hash).await.unwrap();
     assert_eq!(s.w.balance(Felt::from(0x77u8)).await, 250);
     assert_eq!(s.data().await.remaining_calls, 4);
 
@@ -157,7 +159,7 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
         )
         .await
         .unwrap();
-    s.w.devnet.wait_for_success(hash).await.unwrap();
+    s.sdk.wait_for_transaction(&hash).await.unwrap();
     let error = s
         .execute(&[transfer(&s.token, "0x77", 101)])
         .await
@@ -166,7 +168,7 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
     assert_eq!(s.data().await.remaining_calls, 4);
 
     let hash = s.revoke().await.unwrap();
-    s.w.devnet.wait_for_success(hash).await.unwrap();
+    s.sdk.wait_for_transaction(&hash).await.unwrap();
     assert!(!s.data().await.is_active);
     let error = s
         .execute(&[transfer(&s.token, "0x77", 1)])
@@ -283,7 +285,7 @@ async fn typed_data_that_differs_from_the_request_is_never_signed() {
     // The same requests go through once the paymaster is honest.
     s.paymaster.honest();
     let hash = s.execute(&[transfer(&s.token, "0x77", 100)]).await.unwrap();
-    s.w.devnet.wait_for_success(hash).await.unwrap();
+    s.sdk.wait_for_transaction(&hash).await.unwrap();
     assert_eq!(s.data().await.remaining_calls, before - 1);
 }
 
@@ -324,7 +326,7 @@ async fn auth_and_transport_failures_have_their_codes() {
         .execute_transaction_with_session(params.clone(), None)
         .await
         .unwrap();
-    s.w.devnet.wait_for_success(hash).await.unwrap();
+    s.sdk.wait_for_transaction(&hash).await.unwrap();
     // A wrong API key.
     let bad_key = ChipiSdk::builder(s.w.devnet.rpc_url().as_str())
         .paymaster(&s.paymaster.url, "pk_dev_wrongwrongwrongwrongwrongwrongwr")
@@ -389,7 +391,7 @@ async fn the_client_reads_the_chain_id_and_switches_to_direct() {
         )
         .await
         .unwrap();
-    s.w.devnet.wait_for_success(hash).await.unwrap();
+    s.sdk.wait_for_transaction(&hash).await.unwrap();
     let after = s.w.balance(s.w.address).await;
     assert!(after < before - 5, "the wallet paid a fee");
     assert_eq!(s.paymaster.executes(), executes_before);
@@ -401,4 +403,41 @@ async fn the_client_reads_the_chain_id_and_switches_to_direct() {
     assert_eq!(error.code(), ErrorCode::InvalidInput);
     let error = ChipiSdk::builder("not a url").build().unwrap_err();
     assert_eq!(error.code(), ErrorCode::InvalidInput);
+}
+
+#[tokio::test]
+async fn a_paymaster_that_lies_about_what_it_sent_is_caught_by_the_wait() {
+    let s = setup().await;
+    s.register(5, &[]).await;
+    for lie in [Lie::InventedHash, Lie::OtherTransaction] {
+        s.paymaster.lie(lie);
+        // The revoke is dropped, and the answer looks like success...
+        let sent = s.revoke().await.unwrap();
+        assert!(sent.outside_nonce.is_some());
+        // ...until the SDK checks the chain.
+        let error = s.sdk.wait_for_transaction(&sent).await.unwrap_err();
+        assert_eq!(error.code(), ErrorCode::PaymasterError, "{lie:?}: {error}");
+        assert!(
+            s.data().await.is_active,
+            "{lie:?}: the session was not revoked"
+        );
+    }
+    // A wait for an honest revoke succeeds and the session is gone.
+    s.paymaster.honest();
+    let sent = s.revoke().await.unwrap();
+    s.sdk.wait_for_transaction(&sent).await.unwrap();
+    assert!(!s.data().await.is_active);
+}
+
+#[tokio::test]
+async fn a_paymaster_answer_past_the_size_bound_is_refused() {
+    let s = setup().await;
+    s.register(5, &[]).await;
+    s.paymaster.lie(Lie::HugeAnswer);
+    let error = s
+        .execute(&[transfer(&s.token, "0x77", 1)])
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::PaymasterError);
+    assert!(error.message().contains("larger than"), "{error}");
 }

@@ -44,7 +44,7 @@ async fn strong_format_keys_register_and_sign() {
         .add_session_key_to_contract(add, None)
         .await
         .unwrap();
-    w.devnet.wait_for_success(hash).await.unwrap();
+    sdk.wait_for_transaction(&hash).await.unwrap();
 
     let calls = [Call {
         contract_address: format!("{:#x}", chipi_devnet::STRK_ADDRESS),
@@ -61,7 +61,7 @@ async fn strong_format_keys_register_and_sign() {
         .execute_transaction_with_session(params.clone(), None)
         .await
         .unwrap();
-    w.devnet.wait_for_success(hash).await.unwrap();
+    sdk.wait_for_transaction(&hash).await.unwrap();
     assert_eq!(w.balance(0x31u8.into()).await, 7);
 
     let wrong = ExecuteWithSession {

@@ -23,8 +23,22 @@ const COMPILER: &str = "cairo-lang 2.16.0";
 const CORELIB: &str = "cairo-native 0.9.0-rc.5 corelib (Cairo 2.16.0)";
 const CONTRACT: &str = "session_account";
 
+/// What is compiled: `(project under contracts/, contract name, manifest file)`. The
+/// test contracts are deployed only by tests (e.g. a third party that reverts with a
+/// message imitating the wallet's).
+const PROJECTS: [(&str, &str, &str); 2] = [
+    (CONTRACT, "SessionAccount", "manifest.json"),
+    (
+        "test_contracts",
+        "RevertWith",
+        "test_contracts.manifest.json",
+    ),
+];
+
 #[derive(Parser)]
-#[command(about = "Compile contracts/session_account into contracts/artifacts")]
+#[command(
+    about = "Compile contracts/session_account (and the test contracts) into contracts/artifacts"
+)]
 struct Args {
     /// Compile, compare with the committed artifacts, write nothing; fail on a difference.
     #[arg(long)]
@@ -57,19 +71,24 @@ fn run(args: Args) -> Result<()> {
         Some(path) => path,
         None => locate_corelib(&tool_dir)?,
     };
-    let project = repo.join("contracts").join(CONTRACT);
     let out_dir = repo.join("contracts").join("artifacts");
-    let artifacts = compile(&project, &corelib)?;
-    let files = [
-        (format!("{CONTRACT}.sierra.json"), &artifacts.sierra),
-        (format!("{CONTRACT}.casm.json"), &artifacts.casm),
-        ("manifest.json".to_string(), &artifacts.manifest),
-    ];
+    let mut files = Vec::new();
+    for (project, contract, manifest) in PROJECTS {
+        let artifacts = compile(
+            &repo.join("contracts").join(project),
+            &corelib,
+            project,
+            contract,
+        )?;
+        files.push((format!("{project}.sierra.json"), artifacts.sierra));
+        files.push((format!("{project}.casm.json"), artifacts.casm));
+        files.push((manifest.to_string(), artifacts.manifest));
+    }
     if args.check {
         let mut stale = Vec::new();
         for (name, content) in files {
             let committed = std::fs::read_to_string(out_dir.join(&name)).unwrap_or_default();
-            if committed != *content {
+            if committed != content {
                 stale.push(name);
             }
         }
@@ -79,13 +98,13 @@ fn run(args: Args) -> Result<()> {
                 stale.join(", ")
             );
         }
-        println!("artifacts up to date\n{}", artifacts.manifest);
+        println!("artifacts up to date");
     } else {
         std::fs::create_dir_all(&out_dir)?;
         for (name, content) in files {
             std::fs::write(out_dir.join(name), content)?;
         }
-        println!("wrote {}\n{}", out_dir.display(), artifacts.manifest);
+        println!("wrote {}", out_dir.display());
     }
     Ok(())
 }
@@ -143,7 +162,7 @@ fn locate_corelib(tool_dir: &Path) -> Result<PathBuf> {
     Ok(corelib)
 }
 
-fn compile(project: &Path, corelib: &Path) -> Result<Artifacts> {
+fn compile(project: &Path, corelib: &Path, name: &str, contract: &str) -> Result<Artifacts> {
     let mut db = RootDatabase::builder()
         .with_optimizations(Optimizations::enabled_with_default_movable_functions(
             InliningStrategy::Default,
@@ -168,13 +187,13 @@ fn compile(project: &Path, corelib: &Path) -> Result<Artifacts> {
     let sierra_class: SierraClass = serde_json::from_str(&sierra)?;
     let class_hash = sierra_class.flatten()?.class_hash();
     let manifest = serde_json::json!({
-        "contract": "SessionAccount",
+        "contract": contract,
         "class_hash": format!("{class_hash:#066x}"),
         "compiled_class_hash": format!("{:#066x}", compiled_class_hash.to_biguint()),
         "compiler": COMPILER,
         "corelib": CORELIB,
-        "sierra": format!("{CONTRACT}.sierra.json"),
-        "casm": format!("{CONTRACT}.casm.json"),
+        "sierra": format!("{name}.sierra.json"),
+        "casm": format!("{name}.casm.json"),
     });
     Ok(Artifacts {
         sierra,

@@ -8,28 +8,30 @@
 
 #[starknet::contract(account)]
 pub mod SessionAccount {
-    use core::ecdsa::check_ecdsa_signature;
     use core::num::traits::Zero;
-    use core::poseidon::poseidon_hash_span;
     use starknet::account::Call;
-    use starknet::storage::{
-        Map, StorageMapReadAccess, StorageMapWriteAccess, StoragePointerReadAccess,
-        StoragePointerWriteAccess,
-    };
     use starknet::syscalls::call_contract_syscall;
     use starknet::{SyscallResultTrait, get_execution_info};
-    use crate::components::owner::OwnerCheck;
+    use crate::components::outside_execution::OutsideExecutionComponent;
+    use crate::components::owner::OwnerComponent;
     use crate::components::session_key::SessionKeyComponent;
     use crate::components::spending_policy::SpendingPolicyComponent;
     use crate::errors;
     use crate::interfaces::{
-        ANY_CALLER, IDeclarer, IDeployable, IPublicKey, ISESSION_KEY_MANAGER_ID, ISRC5,
-        ISRC5_ID, ISRC6, ISRC6_ID, ISRC9V2, ISRC9_V2_ID, OutsideExecution, VALIDATED,
+        IDeclarer, IDeployable, ISESSION_KEY_MANAGER_ID, ISRC5, ISRC5_ID, ISRC6, ISRC6_ID,
+        ISRC9V2, ISRC9_V2_ID, OutsideExecution, VALIDATED,
     };
     use crate::snip12::outside_execution_hash;
 
+    component!(path: OwnerComponent, storage: owner, event: OwnerEvent);
+    component!(path: OutsideExecutionComponent, storage: src9, event: OutsideExecutionEvent);
     component!(path: SessionKeyComponent, storage: session, event: SessionKeyEvent);
     component!(path: SpendingPolicyComponent, storage: policy, event: SpendingPolicyEvent);
+
+    #[abi(embed_v0)]
+    impl PublicKeyImpl = OwnerComponent::PublicKeyImpl<ContractState>;
+    impl OwnerInternal = OwnerComponent::InternalImpl<ContractState>;
+    impl OutsideExecutionInternal = OutsideExecutionComponent::InternalImpl<ContractState>;
 
     #[abi(embed_v0)]
     impl SessionKeyManagerImpl =
@@ -43,44 +45,36 @@ pub mod SessionAccount {
     impl SessionInternal = SessionKeyComponent::InternalImpl<ContractState>;
     impl PolicyInternal = SpendingPolicyComponent::InternalImpl<ContractState>;
 
+    // Substorage v0 keeps each component's variable names as the slots' names, so the
+    // layout is the one docs/storage.md lists (and, with no upgrade entry point, final).
     #[storage]
     struct Storage {
+        #[substorage(v0)]
+        owner: OwnerComponent::Storage,
+        #[substorage(v0)]
+        src9: OutsideExecutionComponent::Storage,
         #[substorage(v0)]
         session: SessionKeyComponent::Storage,
         #[substorage(v0)]
         policy: SpendingPolicyComponent::Storage,
-        Account_public_key: felt252,
-        SRC9_nonces: Map<felt252, bool>,
     }
 
     #[event]
     #[derive(Drop, starknet::Event)]
     enum Event {
         #[flat]
+        OwnerEvent: OwnerComponent::Event,
+        #[flat]
+        OutsideExecutionEvent: OutsideExecutionComponent::Event,
+        #[flat]
         SessionKeyEvent: SessionKeyComponent::Event,
         #[flat]
         SpendingPolicyEvent: SpendingPolicyComponent::Event,
-        OwnerAdded: OwnerAdded,
-        OwnerRemoved: OwnerRemoved,
-    }
-
-    #[derive(Drop, PartialEq, starknet::Event)]
-    pub struct OwnerAdded {
-        #[key]
-        pub new_owner_guid: felt252,
-    }
-
-    #[derive(Drop, PartialEq, starknet::Event)]
-    pub struct OwnerRemoved {
-        #[key]
-        pub removed_owner_guid: felt252,
     }
 
     #[constructor]
     fn constructor(ref self: ContractState, public_key: felt252) {
-        assert(public_key != 0, errors::ZERO_PUBLIC_KEY);
-        self.Account_public_key.write(public_key);
-        self.emit(OwnerAdded { new_owner_guid: public_key });
+        self.owner.initializer(public_key);
     }
 
     impl SpendingPolicyHooksImpl of SpendingPolicyComponent::SpendingPolicyHooksTrait<ContractState> {
@@ -96,13 +90,6 @@ pub mod SessionAccount {
         ) {
             let mut contract = self.get_contract_mut();
             contract.session.adjust_policy_count(session_key, false);
-        }
-    }
-
-    impl OwnerCheckImpl of OwnerCheck<ContractState> {
-        fn assert_only_owner(self: @ContractState) {
-            let info = get_execution_info().unbox();
-            assert(info.caller_address == info.contract_address, errors::UNAUTHORIZED);
         }
     }
 
@@ -136,7 +123,7 @@ pub mod SessionAccount {
             let len = signature.len();
             if len == 2 {
                 assert(
-                    self.is_valid_owner_signature(tx_info.transaction_hash, signature),
+                    self.owner.is_valid_owner_signature(tx_info.transaction_hash, signature),
                     errors::INVALID_SIGNATURE,
                 );
                 return VALIDATED;
@@ -164,7 +151,7 @@ pub mod SessionAccount {
             let signature = signature.span();
             let valid = match signature.len() {
                 0 | 1 => false,
-                2 => self.is_valid_owner_signature(hash, signature),
+                2 => self.owner.is_valid_owner_signature(hash, signature),
                 3 => false,
                 4 => {
                     let now = starknet::get_block_timestamp();
@@ -187,23 +174,17 @@ pub mod SessionAccount {
         ) -> Array<Span<felt252>> {
             let info = get_execution_info().unbox();
             let account = info.contract_address;
-            let caller: felt252 = outside_execution.caller.into();
-            if caller != ANY_CALLER {
-                assert(info.caller_address == outside_execution.caller, errors::SRC9_INVALID_CALLER);
-            }
             let now = info.block_info.unbox().block_timestamp;
-            assert(outside_execution.execute_after < now, errors::SRC9_TOO_EARLY);
-            assert(now < outside_execution.execute_before, errors::SRC9_TOO_LATE);
-            let nonce = outside_execution.nonce;
-            assert(!self.SRC9_nonces.read(nonce), errors::SRC9_DUPLICATED_NONCE);
-            self.SRC9_nonces.write(nonce, true);
+            self.src9.use_outside_execution(@outside_execution, info.caller_address, now);
 
             let chain_id = info.tx_info.unbox().chain_id;
             let hash = outside_execution_hash(@outside_execution, chain_id, account);
             let calls = outside_execution.calls;
             let len = signature.len();
             if len == 2 {
-                assert(self.is_valid_owner_signature(hash, signature), errors::INVALID_SIGNATURE);
+                assert(
+                    self.owner.is_valid_owner_signature(hash, signature), errors::INVALID_SIGNATURE,
+                );
             } else if len == 4 {
                 let session_key = *signature.at(0);
                 let record = self.session.validate_session(hash, signature, calls, account, now);
@@ -218,7 +199,7 @@ pub mod SessionAccount {
         }
 
         fn is_valid_outside_execution_nonce(self: @ContractState, nonce: felt252) -> bool {
-            !self.SRC9_nonces.read(nonce)
+            self.src9.is_nonce_available(nonce)
         }
     }
 
@@ -233,39 +214,9 @@ pub mod SessionAccount {
     }
 
     #[abi(embed_v0)]
-    impl PublicKeyImpl of IPublicKey<ContractState> {
-        fn get_public_key(self: @ContractState) -> felt252 {
-            self.Account_public_key.read()
-        }
-
-        fn set_public_key(
-            ref self: ContractState, new_public_key: felt252, signature: Span<felt252>,
-        ) {
-            self.assert_only_owner();
-            assert(new_public_key != 0, errors::ZERO_PUBLIC_KEY);
-            let current = self.Account_public_key.read();
-            let account: felt252 = starknet::get_contract_address().into();
-            // Proof that the new key's holder exists, so a typo cannot lock the wallet.
-            let message = poseidon_hash_span(
-                ['StarkNet Message', 'accept_ownership', account, current].span(),
-            );
-            assert(
-                signature.len() == 2
-                    && check_ecdsa_signature(
-                        message, new_public_key, *signature.at(0), *signature.at(1),
-                    ),
-                errors::INVALID_NEW_KEY_SIGNATURE,
-            );
-            self.Account_public_key.write(new_public_key);
-            self.emit(OwnerRemoved { removed_owner_guid: current });
-            self.emit(OwnerAdded { new_owner_guid: new_public_key });
-        }
-    }
-
-    #[abi(embed_v0)]
     impl DeclarerImpl of IDeclarer<ContractState> {
         fn __validate_declare__(self: @ContractState, class_hash: felt252) -> felt252 {
-            self.validate_owner_transaction()
+            self.owner.validate_owner_transaction()
         }
     }
 
@@ -277,29 +228,7 @@ pub mod SessionAccount {
             contract_address_salt: felt252,
             public_key: felt252,
         ) -> felt252 {
-            self.validate_owner_transaction()
-        }
-    }
-
-    #[generate_trait]
-    impl InternalImpl of InternalTrait {
-        fn is_valid_owner_signature(
-            self: @ContractState, hash: felt252, signature: Span<felt252>,
-        ) -> bool {
-            signature.len() == 2
-                && check_ecdsa_signature(
-                    hash, self.Account_public_key.read(), *signature.at(0), *signature.at(1),
-                )
-        }
-
-        /// Declares and deploy-account transactions: the owner only.
-        fn validate_owner_transaction(self: @ContractState) -> felt252 {
-            let tx_info = starknet::get_tx_info().unbox();
-            assert(
-                self.is_valid_owner_signature(tx_info.transaction_hash, tx_info.signature),
-                errors::INVALID_SIGNATURE,
-            );
-            VALIDATED
+            self.owner.validate_owner_transaction()
         }
     }
 

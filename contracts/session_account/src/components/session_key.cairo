@@ -93,7 +93,7 @@ pub fn is_blocked_selector(selector: felt252) -> bool {
 pub mod SessionKeyComponent {
     use core::ecdsa::check_ecdsa_signature;
     use starknet::storage::{Map, StorageMapReadAccess, StorageMapWriteAccess};
-    use crate::components::owner::OwnerCheck;
+    use crate::components::owner::assert_only_self;
     use crate::interfaces::{ISessionKeyInspector, ISessionKeyManager, SessionData};
     use super::{
         Call, ContractAddress, MAX_ALLOWED_ENTRYPOINTS, SessionRecord, errors,
@@ -143,7 +143,7 @@ pub mod SessionKeyComponent {
 
     #[embeddable_as(SessionKeyManagerImpl)]
     impl SessionKeyManager<
-        TContractState, +HasComponent<TContractState>, +OwnerCheck<TContractState>, +Drop<TContractState>,
+        TContractState, +HasComponent<TContractState>, +Drop<TContractState>,
     > of ISessionKeyManager<ComponentState<TContractState>> {
         fn add_or_update_session_key(
             ref self: ComponentState<TContractState>,
@@ -152,7 +152,7 @@ pub mod SessionKeyComponent {
             max_calls: u32,
             allowed_entrypoints: Array<felt252>,
         ) {
-            self.get_contract().assert_only_owner();
+            assert_only_self();
             assert(session_key != 0, errors::SESSION_ZERO_KEY);
             assert(valid_until > starknet::get_block_timestamp(), errors::SESSION_VALID_UNTIL_PAST);
             assert(max_calls != 0, errors::SESSION_ZERO_MAX_CALLS);
@@ -193,7 +193,7 @@ pub mod SessionKeyComponent {
         }
 
         fn revoke_session_key(ref self: ComponentState<TContractState>, session_key: felt252) {
-            self.get_contract().assert_only_owner();
+            assert_only_self();
             let record = self.SessionKey_records.read(session_key);
             if record.valid_until == 0 {
                 if record.revoked {
@@ -351,17 +351,25 @@ pub mod SessionKeyComponent {
             self.SessionKey_records.read(session_key).policy_count != 0
         }
 
-        /// `is_valid_signature` for a session: steps 1-4 and 7, never writes.
+        /// `is_valid_signature` for a session: steps 1-4, the opt-in, then 7; never writes.
+        ///
+        /// A signature over an arbitrary hash escapes the whitelist, blocklist, policy and
+        /// budget (an ERC-20 `Permit`, an off-chain order), so a session answers for it
+        /// only when its whitelist names `is_valid_signature` itself (PROTOCOL.md 3.3).
+        /// An empty whitelist does not grant it.
         fn is_valid_session_signature(
             self: @ComponentState<TContractState>, hash: felt252, signature: Span<felt252>, now: u64,
         ) -> bool {
             let session_key = *signature.at(0);
-            match self.session_state(session_key, *signature.at(3), now) {
-                Ok(_) => check_ecdsa_signature(
-                    hash, session_key, *signature.at(1), *signature.at(2),
-                ),
-                Err(_) => false,
-            }
+            let Ok(record) = self.session_state(session_key, *signature.at(3), now) else {
+                return false;
+            };
+            // Entries of an older registration carry an older generation; the map's
+            // default (0) never equals a registered record's generation (>= 1).
+            let opted_in = self
+                .SessionKey_allowed
+                .read((session_key, selector!("is_valid_signature"))) == record.generation;
+            opted_in && check_ecdsa_signature(hash, session_key, *signature.at(1), *signature.at(2))
         }
     }
 }

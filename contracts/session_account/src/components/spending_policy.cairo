@@ -4,7 +4,8 @@
 //! real token amount): `PolicyLimits` (written only by the owner) and `PolicyWindow`
 //! (window length, window start and amount spent, the one slot a spend rewrites).
 //! Larger limits set a `wide` flag and keep exact u256 values in extra slots, so the
-//! semantics are the full u256 ones either way.
+//! semantics are the full u256 ones either way. Changing a policy keeps its window (PROTOCOL.md 3.5);
+//! a spend carried over that does not fit the compact slot makes the new policy wide.
 
 use core::num::traits::{OverflowingAdd, Zero};
 use starknet::ContractAddress;
@@ -99,7 +100,7 @@ pub fn tracked_amount(calldata: Span<felt252>) -> u256 {
 #[starknet::component]
 pub mod SpendingPolicyComponent {
     use starknet::storage::{Map, StorageMapReadAccess, StorageMapWriteAccess};
-    use crate::components::owner::OwnerCheck;
+    use crate::components::owner::assert_only_self;
     use crate::interfaces::{ISpendingPolicy, SpendingPolicy};
     use super::{
         COMPACT_BOUND, Call, ContractAddress, OverflowingAdd, PolicyLimits, PolicyWindow, Zero,
@@ -152,7 +153,7 @@ pub mod SpendingPolicyComponent {
     impl SpendingPolicyExternal<
         TContractState,
         +HasComponent<TContractState>,
-        +OwnerCheck<TContractState>,
+       
         impl Hooks: SpendingPolicyHooksTrait<TContractState>,
         +Drop<TContractState>,
     > of ISpendingPolicy<ComponentState<TContractState>> {
@@ -164,12 +165,33 @@ pub mod SpendingPolicyComponent {
             max_per_window: u256,
             window_seconds: u64,
         ) {
-            self.get_contract().assert_only_owner();
+            assert_only_self();
             assert(token.is_non_zero(), errors::POLICY_ZERO_TOKEN);
             assert(window_seconds != 0, errors::POLICY_ZERO_WINDOW);
             assert(max_per_call <= max_per_window, errors::POLICY_CALL_ABOVE_WINDOW);
             let key = (session_key, token);
-            let compact = max_per_window.high == 0 && max_per_window.low < COMPACT_BOUND;
+            let window = self.SpendingPolicy_window.read(key);
+            let existed = window.window_seconds != 0;
+            // Changing a policy keeps its window (start and amount spent): otherwise
+            // tightening 100/day to 50/day after 100 were spent would free 50 at once.
+            // A new policy starts empty; its first spend opens the window.
+            let (window_start, spent): (u64, u256) = if existed {
+                let limits = self.SpendingPolicy_limits.read(key);
+                let spent = if limits.wide {
+                    let (_, _, spent) = self.SpendingPolicy_wide.read(key);
+                    spent
+                } else {
+                    window.spent.into()
+                };
+                (window.window_start, spent)
+            } else {
+                (0, 0)
+            };
+            // Compact needs the limits and the carried spend below 2^122 (see `record_spend`).
+            let compact = max_per_window.high == 0
+                && max_per_window.low < COMPACT_BOUND
+                && spent.high == 0
+                && spent.low < COMPACT_BOUND;
             if compact {
                 self
                     .SpendingPolicy_limits
@@ -181,17 +203,18 @@ pub mod SpendingPolicyComponent {
                             wide: false,
                         },
                     );
+                self
+                    .SpendingPolicy_window
+                    .write(key, PolicyWindow { window_seconds, window_start, spent: spent.low });
             } else {
                 self
                     .SpendingPolicy_limits
                     .write(key, PolicyLimits { max_per_call: 0, max_per_window: 0, wide: true });
-                self.SpendingPolicy_wide.write(key, (max_per_call, max_per_window, 0));
+                self.SpendingPolicy_wide.write(key, (max_per_call, max_per_window, spent));
+                self
+                    .SpendingPolicy_window
+                    .write(key, PolicyWindow { window_seconds, window_start, spent: 0 });
             }
-            let existed = self.SpendingPolicy_window.read(key).window_seconds != 0;
-            // A new policy starts with nothing spent; the first spend opens the window.
-            self
-                .SpendingPolicy_window
-                .write(key, PolicyWindow { window_seconds, window_start: 0, spent: 0 });
             if !existed {
                 Hooks::on_policy_added(ref self, session_key);
             }
@@ -221,7 +244,7 @@ pub mod SpendingPolicyComponent {
         fn remove_spending_policy(
             ref self: ComponentState<TContractState>, session_key: felt252, token: ContractAddress,
         ) {
-            self.get_contract().assert_only_owner();
+            assert_only_self();
             let key = (session_key, token);
             let window = self.SpendingPolicy_window.read(key);
             assert(window.window_seconds != 0, errors::POLICY_NOT_FOUND);

@@ -1,4 +1,5 @@
-//! Shared by the SDK's devnet tests.
+//! Shared by the SDK's devnet tests (each test binary uses a part).
+#![allow(dead_code)]
 
 use chipi_contract_tests::TestWallet;
 use chipi_core::{encrypt_private_key, KeyFormat, SecretKey};
@@ -13,4 +14,14 @@ pub fn wallet_data(w: &TestWallet, pin: &str) -> WalletData {
             .expect("encrypts"),
         wallet_type: WalletType::Chipi,
     }
+}
+
+/// A client of the test wallet's devnet over the direct transport, its clock fixed at `now`.
+pub fn direct_sdk(w: &TestWallet, now: u64) -> chipi_sdk::ChipiSdk {
+    chipi_sdk::ChipiSdk::builder(w.devnet.rpc_url().as_str())
+        .chain_id(w.devnet.chain_id())
+        .transport(chipi_sdk::Transport::Direct)
+        .clock(move || now)
+        .build()
+        .expect("client builds")
 }

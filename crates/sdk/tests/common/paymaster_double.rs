@@ -1,7 +1,7 @@
-//! A paymaster test double: the two transaction endpoints of `shared/spec/API.md` over
+//! A paymaster test double: the two transaction endpoints of `docs/API.md` over
 //! real HTTP on 127.0.0.1, relaying to the embedded devnet from a predeployed account.
 //! It stands in for the real service until the paymaster issue lands, and it can be
-//! made hostile (tampering with the typed data it hands out).
+//! made hostile (tampering with the typed data it hands out, lying about what it sent).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,24 +12,41 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use chipi_core::{revert_code, selectors, Call, Felt, OutsideExecution, ANY_CALLER};
+use chipi_core::{
+    selectors, wallet_revert, wallet_revert_in_text, Call, Felt, OutsideExecution, ANY_CALLER,
+};
 use chipi_devnet::DevnetAccount;
 use serde_json::{json, Value};
-use starknet_rust_accounts::{Account, ConnectedAccount};
-use starknet_rust_core::types::{BlockId, BlockTag, MaybePreConfirmedBlockWithTxHashes};
+use starknet_rust_accounts::{Account, AccountError, ConnectedAccount};
+use starknet_rust_core::types::{
+    BlockId, BlockTag, MaybePreConfirmedBlockWithTxHashes, StarknetError,
+};
 use starknet_rust_core::utils::get_selector_from_name;
 use starknet_rust_providers::Provider;
+use starknet_rust_providers::ProviderError;
 
 pub const API_KEY: &str = "pk_dev_0123456789abcdef0123456789abcdef";
 pub const BEARER: &str = "user-jwt-for-tests";
 
 pub type Tamper = Box<dyn Fn(&mut Value) + Send + Sync>;
 
+/// What a lying double answers to an execute request instead of relaying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lie {
+    /// A transaction hash that does not exist.
+    InventedHash,
+    /// The hash of a real transaction of the relayer's that does something else.
+    OtherTransaction,
+    /// An answer far larger than any real one.
+    HugeAnswer,
+}
+
 struct DoubleState {
     relayer: DevnetAccount,
     chain_id: Felt,
     issued: Mutex<HashSet<Felt>>,
     tamper: Mutex<Option<Tamper>>,
+    lie: Mutex<Option<Lie>>,
     executes: AtomicUsize,
 }
 
@@ -49,6 +66,7 @@ impl PaymasterDouble {
             chain_id,
             issued: Mutex::new(HashSet::new()),
             tamper: Mutex::new(None),
+            lie: Mutex::new(None),
             executes: AtomicUsize::new(0),
         });
         let app = Router::new()
@@ -72,9 +90,15 @@ impl PaymasterDouble {
         *self.state.tamper.lock().unwrap() = Some(Box::new(tamper));
     }
 
+    /// From now on, execute requests get `lie` instead of being relayed.
+    pub fn lie(&self, lie: Lie) {
+        *self.state.lie.lock().unwrap() = Some(lie);
+    }
+
     /// Honest again.
     pub fn honest(&self) {
         *self.state.tamper.lock().unwrap() = None;
+        *self.state.lie.lock().unwrap() = None;
     }
 
     /// How many execute requests arrived.
@@ -220,13 +244,51 @@ async fn execute(
         selector: selectors::EXECUTE_FROM_OUTSIDE_V2,
         calldata: execution.calldata(&signature),
     };
+    let lie = *state.lie.lock().unwrap();
+    match lie {
+        None => {}
+        Some(Lie::InventedHash) => {
+            return Json(
+                json!({"transactionHash": format!("{:#x}", Felt::from(rand::random::<u64>()))}),
+            )
+            .into_response();
+        }
+        Some(Lie::OtherTransaction) => {
+            let transfer = Call {
+                to: chipi_devnet::STRK_ADDRESS,
+                selector: selectors::TRANSFER,
+                calldata: vec![Felt::from(0x1234u32), Felt::ONE, Felt::ZERO],
+            };
+            let sent = state
+                .relayer
+                .execute_v3(vec![transfer])
+                .send()
+                .await
+                .unwrap();
+            return Json(json!({"transactionHash": format!("{:#x}", sent.transaction_hash)}))
+                .into_response();
+        }
+        Some(Lie::HugeAnswer) => {
+            let padding = "0".repeat(2 * 1024 * 1024);
+            return Json(json!({"transactionHash": "0x1", "padding": padding})).into_response();
+        }
+    }
     // `send` estimates the fee first: a reverting execution is refused, never submitted.
     match state.relayer.execute_v3(vec![call]).send().await {
         Ok(sent) => Json(json!({"transactionHash": format!("{:#x}", sent.transaction_hash)}))
             .into_response(),
         Err(e) => {
-            let text = format!("{e} {e:?}");
-            match revert_code(&text) {
+            // Only the wallet's own revert maps to a session code.
+            let own = match &e {
+                AccountError::Provider(ProviderError::StarknetError(
+                    StarknetError::TransactionExecutionError(data),
+                )) => wallet_revert(&data.execution_error, wallet),
+                AccountError::Provider(ProviderError::StarknetError(
+                    StarknetError::ValidationFailure(text),
+                )) => wallet_revert_in_text(text, wallet),
+                _ => None,
+            };
+            match own {
                 Some((message, code)) => error(StatusCode::BAD_REQUEST, code.as_str(), message),
                 None => error(
                     StatusCode::BAD_GATEWAY,
