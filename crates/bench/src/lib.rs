@@ -1,8 +1,8 @@
-//! Shared pieces of the chipi benchmarks (`bench-table`, `cargo bench -p chipi-bench`)
-//! and of the JS interop tests: the fixed inputs, the three implementations of "sign one
-//! session outside execution" that are compared (chipi, the starknet-crypto floor, and
-//! starknet.js 9 through Node), a timing loop, and the Node runner that installs the
-//! pinned npm packages of `crates/bench/js` when they are missing.
+//! Shared pieces of the chipi benchmarks (`bench-table`, `cargo bench -p chipi-bench`):
+//! the fixed inputs, the three implementations of "sign one session outside execution"
+//! that are compared (chipi, the starknet-crypto floor, and starknet.js 9 through Node,
+//! run by `chipi-js-interop`), and a timing loop. chipi's column parses the user's
+//! strings with the core's own parser (`JsCall::parse`), as the SDK and the paymaster do.
 //!
 //! What is measured, in every implementation: from the strings a user hands the SDK
 //! (contract address, entrypoint name, calldata), build a SNIP-9 v2 OutsideExecution,
@@ -11,19 +11,15 @@
 
 use std::fmt;
 use std::hint::black_box;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use chipi_core::JsCall;
 use chipi_core::{
-    session_signature, Call, Felt, OutsideExecution, CALL_TYPE_HASH, OUTSIDE_EXECUTION_DOMAIN_NAME,
-    OUTSIDE_EXECUTION_TYPE_HASH, STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX,
+    parse_felt_strict, session_signature, Call, Felt, OutsideExecution, CALL_TYPE_HASH,
+    OUTSIDE_EXECUTION_DOMAIN_NAME, OUTSIDE_EXECUTION_TYPE_HASH, STARKNET_DOMAIN_TYPE_HASH,
+    STARKNET_MESSAGE_PREFIX,
 };
-use serde::Serialize;
 use serde_json::{json, Value};
-use starknet_rust_core::utils::get_selector_from_name;
 use starknet_rust_crypto::{
     get_public_key, poseidon_hash_many, rfc6979_generate_k, sign, PoseidonHasher,
 };
@@ -62,20 +58,14 @@ impl fmt::Display for BenchError {
 
 impl std::error::Error for BenchError {}
 
-fn err(message: impl Into<String>) -> BenchError {
-    BenchError(message.into())
+impl From<chipi_js_interop::JsError> for BenchError {
+    fn from(error: chipi_js_interop::JsError) -> Self {
+        BenchError(error.0)
+    }
 }
 
-/// A call as a JS user writes it (starknet.js `Call`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct JsCall {
-    /// Contract address, hex.
-    #[serde(rename = "contractAddress")]
-    pub contract_address: String,
-    /// Entry-point name.
-    pub entrypoint: String,
-    /// Calldata as decimal or `0x` hex strings.
-    pub calldata: Vec<String>,
+fn err(message: impl Into<String>) -> BenchError {
+    BenchError(message.into())
 }
 
 /// `n` STRK transfers of 100 (u256 `low = 100, high = 0`) to `RECIPIENT + i`.
@@ -94,14 +84,9 @@ pub fn transfer_calls(n: usize) -> Result<Vec<JsCall>, BenchError> {
         .collect())
 }
 
-/// A felt from `0x` hex or decimal text, as starknet.js takes `BigNumberish` strings.
+/// A felt from `0x` hex or decimal text, strictly (the SDK's parser).
 pub fn parse_felt(text: &str) -> Result<Felt, BenchError> {
-    let parsed = if text.starts_with("0x") || text.starts_with("0X") {
-        Felt::from_hex(text)
-    } else {
-        Felt::from_dec_str(text)
-    };
-    parsed.map_err(|_| err(format!("not a felt: {text:?}")))
+    parse_felt_strict(text).ok_or_else(|| err(format!("not a felt: {text:?}")))
 }
 
 /// What the session signer holds and the per-request values, as text: the same strings
@@ -150,23 +135,9 @@ pub struct Signed {
     pub signature: Vec<Felt>,
 }
 
-/// The user's JS calls as Starknet calls (what the SDK does with them).
+/// The user's JS calls as Starknet calls: the core's one parser, as in the SDK.
 fn parse_calls(calls: &[JsCall]) -> Result<Vec<Call>, BenchError> {
-    calls
-        .iter()
-        .map(|call| {
-            Ok(Call {
-                to: parse_felt(&call.contract_address)?,
-                selector: get_selector_from_name(&call.entrypoint)
-                    .map_err(|_| err(format!("bad entrypoint {:?}", call.entrypoint)))?,
-                calldata: call
-                    .calldata
-                    .iter()
-                    .map(|value| parse_felt(value))
-                    .collect::<Result<_, _>>()?,
-            })
-        })
-        .collect()
+    chipi_core::parse_calls(calls).map_err(|e| err(e.to_string()))
 }
 
 /// chipi's hashing half: parse the user's strings, build the [`OutsideExecution`] and
@@ -390,127 +361,6 @@ pub fn measure<T>(time: Duration, f: impl FnMut() -> T) -> f64 {
     let mut sampler = Sampler::new(vec![timed(f)]);
     sampler.run(time);
     sampler.medians()[0]
-}
-
-/// `crates/bench/js`: the pinned npm packages and the Node scripts.
-pub fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
-}
-
-fn tool_version(tool: &str) -> Result<String, BenchError> {
-    let missing = || {
-        err(format!(
-            "`{tool}` was not found on PATH. The starknet.js comparison and the JS interop \
-             tests need Node.js (20 or newer) and npm with access to the npm registry \
-             (Debian: `apt-get install nodejs npm`)."
-        ))
-    };
-    let output = Command::new(tool)
-        .arg("--version")
-        .output()
-        .map_err(|_| missing())?;
-    if !output.status.success() {
-        return Err(missing());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-fn install_js_deps(dir: &Path) -> Result<(), BenchError> {
-    tool_version("node")?;
-    let installed = dir.join("node_modules/.package-lock.json");
-    let fresh = match (
-        modified(&installed),
-        modified(&dir.join("package-lock.json")),
-    ) {
-        (Some(installed), Some(lock)) => installed >= lock,
-        _ => false,
-    };
-    if fresh
-        && dir.join("node_modules/starknet/package.json").exists()
-        && dir
-            .join("node_modules/@chipi-stack/backend/package.json")
-            .exists()
-    {
-        return Ok(());
-    }
-    tool_version("npm")?;
-    eprintln!(
-        "installing the pinned npm packages: npm ci --prefix {}",
-        dir.display()
-    );
-    let output = Command::new("npm")
-        .arg("ci")
-        .arg("--prefix")
-        .arg(dir)
-        .args(["--no-audit", "--no-fund"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| err(format!("could not run npm: {e}")))?;
-    if !output.status.success() {
-        return Err(err(format!(
-            "`npm ci --prefix {}` failed ({}):\n{}{}",
-            dir.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
-    Ok(())
-}
-
-/// Installs `crates/bench/js`'s npm packages (`npm ci`) unless `node_modules` is already
-/// there and newer than the lock file; fails clearly without Node.js or npm. Once per
-/// process.
-pub fn ensure_js_deps() -> Result<(), BenchError> {
-    static DONE: OnceLock<Result<(), BenchError>> = OnceLock::new();
-    DONE.get_or_init(|| install_js_deps(&js_dir())).clone()
-}
-
-/// Runs `node js/<script> <args>` with `input` as JSON on stdin, and parses the JSON it
-/// prints. Installs the npm packages first if needed.
-pub fn run_node(script: &str, args: &[&str], input: &Value) -> Result<Value, BenchError> {
-    ensure_js_deps()?;
-    let dir = js_dir();
-    let mut child = Command::new("node")
-        .arg(dir.join(script))
-        .args(args)
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| err(format!("could not start node: {e}")))?;
-    let stdin = child.stdin.take();
-    if let Some(mut stdin) = stdin {
-        stdin
-            .write_all(input.to_string().as_bytes())
-            .map_err(|e| err(format!("could not write to node: {e}")))?;
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| err(format!("node failed: {e}")))?;
-    if !output.status.success() {
-        return Err(err(format!(
-            "node {script} failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
-    serde_json::from_slice(&output.stdout).map_err(|e| {
-        err(format!(
-            "node {script} printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&output.stdout)
-        ))
-    })
-}
-
-/// The Node.js version (`v20...`), or a clear error when Node.js is missing.
-pub fn node_version() -> Result<String, BenchError> {
-    tool_version("node")
 }
 
 #[cfg(test)]

@@ -15,13 +15,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chipi_bench::{
-    chipi_sign, floor_sign, js_bench_input, node_version, parse_felt, run_node, timed,
-    transfer_calls, BenchError, Fixture, FloorEcdsa, FloorInput, JsCall, Sampler, Signed, PIN,
+    chipi_sign, floor_sign, js_bench_input, parse_felt, timed, transfer_calls, BenchError, Fixture,
+    FloorEcdsa, FloorInput, JsCall, Sampler, Signed, PIN,
 };
 use chipi_core::{
     decrypt_private_key, decrypt_text, encrypt_private_key, verify_signature, Argon2Settings, Felt,
     KeyFormat, SecretKey,
 };
+use chipi_js_interop::{node_version, run_node};
 use serde_json::Value;
 
 /// chipi must be at least this many times faster than starknet.js.

@@ -1,5 +1,5 @@
-//! Interop with the real JS libraries, through Node (`crates/bench/js`, pinned by its
-//! package-lock.json and installed with `npm ci` on first use):
+//! Interop with the real JS libraries, through Node (`crates/js-interop/js`, pinned by
+//! its package-lock.json and installed with `npm ci` on first use):
 //!
 //! - the compatible key format against @chipi-stack/backend 14.4.0's own
 //!   `encryptPrivateKey` / `decryptPrivateKey` (crypto-es AES), both directions;
@@ -10,13 +10,23 @@
 //!   starknet.js builds itself.
 //!
 //! Needs Node.js and npm: without them these tests fail, saying so.
-use chipi_bench::{parse_felt, run_node, BenchError, JsCall, ACCOUNT, NONCE, STRK};
 use chipi_core::{
-    chain_id, decrypt_private_key, decrypt_text, encrypt_private_key, Argon2Settings, Call,
-    KeyFormat, KeystoreError, OutsideExecution, SecretKey, ANY_CALLER,
+    chain_id, decrypt_private_key, decrypt_text, encrypt_private_key, parse_calls, Argon2Settings,
+    Felt, JsCall, KeyFormat, KeystoreError, OutsideExecution, SecretKey, ANY_CALLER,
 };
+use chipi_js_interop::run_node;
 use serde_json::{json, Value};
-use starknet_rust_core::utils::get_selector_from_name;
+
+/// STRK on Starknet.
+const STRK: &str = "0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d";
+/// The account of the hashed outside executions.
+const ACCOUNT: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// Their nonce.
+const NONCE: &str = "0x4c6a3d9e0b7f21a5";
+
+fn parse_felt(text: &str) -> Result<Felt, String> {
+    chipi_core::parse_felt_strict(text).ok_or_else(|| format!("not a felt: {text:?}"))
+}
 
 /// PINs (encryptKeys) the JS SDK accepts: anything but the empty string.
 fn pins() -> Vec<String> {
@@ -165,19 +175,6 @@ fn js_calls(n: usize) -> Vec<JsCall> {
     all[..n].to_vec()
 }
 
-fn to_call(call: &JsCall) -> Result<Call, BenchError> {
-    Ok(Call {
-        to: parse_felt(&call.contract_address)?,
-        selector: get_selector_from_name(&call.entrypoint)
-            .map_err(|e| BenchError(e.to_string()))?,
-        calldata: call
-            .calldata
-            .iter()
-            .map(|value| parse_felt(value))
-            .collect::<Result<_, _>>()?,
-    })
-}
-
 #[test]
 fn starknet_js_hashes_outside_executions_like_chipi() {
     let account = parse_felt(ACCOUNT).unwrap();
@@ -196,7 +193,7 @@ fn starknet_js_hashes_outside_executions_like_chipi() {
             nonce: parse_felt(NONCE).unwrap(),
             execute_after: 1_767_225_600,
             execute_before: 1_767_229_200,
-            calls: calls.iter().map(to_call).collect::<Result<_, _>>().unwrap(),
+            calls: parse_calls(&calls).unwrap(),
         };
         ours.push((execution.clone(), chain));
         typed.push(json!({
