@@ -5,7 +5,6 @@
 
 use chipi_contract_tests::*;
 use chipi_core::Felt;
-use chipi_sdk::*;
 use starknet_rust_accounts::Account;
 use starknet_rust_core::types::{BlockId, BlockTag, InvokeTransaction, Transaction};
 use starknet_rust_providers::Provider;
@@ -19,20 +18,7 @@ async fn a_direct_session_transaction_sends_no_tip_after_tipped_blocks() {
     let w = TestWallet::new().await;
     let now = w.now().await;
     let sdk = common::direct_sdk(&w, now);
-    let session = sdk
-        .sessions()
-        .create_session_key(CreateSessionKey::new(PIN).duration_seconds(3600))
-        .unwrap();
-    w.register(
-        &Session {
-            private_key: Felt::ZERO, // the harness only registers it
-            public_key: Felt::from_hex(&session.public_key).unwrap(),
-            valid_until: session.valid_until,
-        },
-        5,
-        &[],
-    )
-    .await;
+    let (session, _) = common::registered_session(&w, &sdk, PIN, 5, &[]).await;
 
     // Others tip: the latest block's median tip is not zero.
     let tipper = w.devnet.account(2);
@@ -53,26 +39,9 @@ async fn a_direct_session_transaction_sends_no_tip_after_tipped_blocks() {
         .unwrap();
     assert!(latest.median_tip() > 0, "the setup needs a tipped block");
 
-    let wallet = WalletData {
-        public_key: format!("{:#x}", w.address),
-        encrypted_private_key: String::new(),
-        wallet_type: WalletType::Chipi,
-    };
-    let calls = [Call {
-        contract_address: format!("{:#x}", chipi_devnet::STRK_ADDRESS),
-        entrypoint: "transfer".into(),
-        calldata: vec!["0x77".into(), "5".into(), "0".into()],
-    }];
-    let sent = sdk
-        .execute_transaction_with_session(
-            ExecuteWithSession {
-                encrypt_key: PIN,
-                wallet: &wallet,
-                session: &session,
-                calls: &calls,
-            },
-            None,
-        )
+    let wallet = common::session_wallet(&w);
+    let calls = [common::strk_transfer_call("0x77", 5)];
+    let sent = common::run_session(&sdk, &wallet, &session, PIN, &calls)
         .await
         .unwrap();
     sdk.wait_for_transaction(&sent).await.unwrap();

@@ -16,14 +16,7 @@ async fn a_session_made_by_the_sdk_transfers_and_each_failure_has_its_code() {
     let provider = w.devnet.provider();
     let now = w.now().await;
     let sdk = common::direct_sdk(&w, now);
-    let session =
-        create_session_key(CreateSessionKey::new(PIN).duration_seconds(3600).now(now)).unwrap();
-    let harness_session = Session {
-        private_key: Felt::ZERO, // the harness only registers it
-        public_key: Felt::from_hex(&session.public_key).unwrap(),
-        valid_until: session.valid_until,
-    };
-    w.register(&harness_session, 5, &[]).await;
+    let (session, harness_session) = common::registered_session(&w, &sdk, PIN, 5, &[]).await;
     let token = format!("{:#x}", chipi_devnet::STRK_ADDRESS);
     w.owner_invoke(vec![w.policy_call(
         harness_session.public_key,
@@ -34,11 +27,7 @@ async fn a_session_made_by_the_sdk_transfers_and_each_failure_has_its_code() {
     )])
     .await
     .unwrap();
-    let wallet = WalletData {
-        public_key: format!("{:#x}", w.address),
-        encrypted_private_key: String::new(),
-        wallet_type: WalletType::Chipi,
-    };
+    let wallet = common::session_wallet(&w);
     let transfer = |amount: u32| Call {
         contract_address: token.clone(),
         entrypoint: "transfer".into(),

@@ -22,16 +22,7 @@ async fn a_third_party_imitating_the_wallet_does_not_map_to_a_session_code() {
         .unwrap();
     let now = w.now().await;
     let sdk = common::direct_sdk(&w, now);
-    let session = sdk
-        .sessions()
-        .create_session_key(CreateSessionKey::new(PIN).duration_seconds(3600))
-        .unwrap();
-    let harness_session = Session {
-        private_key: Felt::ZERO, // the harness only registers it
-        public_key: Felt::from_hex(&session.public_key).unwrap(),
-        valid_until: session.valid_until,
-    };
-    w.register(&harness_session, 5, &[]).await;
+    let (session, harness_session) = common::registered_session(&w, &sdk, PIN, 5, &[]).await;
     // A policy, so that the wallet's own refusal can be shown beside the imitation.
     w.owner_invoke(vec![w.policy_call(
         harness_session.public_key,
@@ -42,25 +33,10 @@ async fn a_third_party_imitating_the_wallet_does_not_map_to_a_session_code() {
     )])
     .await
     .unwrap();
-    let wallet = WalletData {
-        public_key: format!("{:#x}", w.address),
-        encrypted_private_key: String::new(),
-        wallet_type: WalletType::Chipi,
-    };
+    let wallet = common::session_wallet(&w);
     let run = |calls: Vec<Call>| {
         let (sdk, wallet, session) = (sdk.clone(), wallet.clone(), session.clone());
-        async move {
-            sdk.execute_transaction_with_session(
-                ExecuteWithSession {
-                    encrypt_key: PIN,
-                    wallet: &wallet,
-                    session: &session,
-                    calls: &calls,
-                },
-                None,
-            )
-            .await
-        }
+        async move { common::run_session(&sdk, &wallet, &session, PIN, &calls).await }
     };
     for message in [
         "Session: revoked",
@@ -86,13 +62,9 @@ async fn a_third_party_imitating_the_wallet_does_not_map_to_a_session_code() {
         );
     }
     // The wallet's own refusal still maps.
-    let error = run(vec![Call {
-        contract_address: format!("{:#x}", chipi_devnet::STRK_ADDRESS),
-        entrypoint: "transfer".into(),
-        calldata: vec!["0x77".into(), "11".into(), "0".into()],
-    }])
-    .await
-    .unwrap_err();
+    let error = run(vec![common::strk_transfer_call("0x77", 11)])
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), ErrorCode::SpendingLimitExceeded, "{error}");
     // The session is alive and nothing was consumed.
     let data = sdk
