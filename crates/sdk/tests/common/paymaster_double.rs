@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chipi_core::{
-    selectors, wallet_revert, wallet_revert_in_text, Call, Felt, OutsideExecution, ANY_CALLER,
+    parse_calls, selectors, wallet_revert, wallet_revert_in_text, Call, ExecuteSponsoredRequest,
+    Felt, OutsideExecution, PrepareTypedDataRequest, ANY_CALLER,
 };
 use chipi_devnet::DevnetAccount;
 use serde_json::{json, Value};
@@ -21,7 +22,6 @@ use starknet_rust_accounts::{Account, AccountError, ConnectedAccount};
 use starknet_rust_core::types::{
     BlockId, BlockTag, MaybePreConfirmedBlockWithTxHashes, StarknetError,
 };
-use starknet_rust_core::utils::get_selector_from_name;
 use starknet_rust_providers::Provider;
 use starknet_rust_providers::ProviderError;
 
@@ -129,35 +129,6 @@ fn authorized(headers: &HeaderMap) -> Option<Response> {
     None
 }
 
-fn felt(value: &Value) -> Option<Felt> {
-    chipi_core::parse_felt_strict(value.as_str()?)
-}
-
-fn parse_calls(body: &Value) -> Option<Vec<Call>> {
-    body.get("calls")?
-        .as_array()?
-        .iter()
-        .map(|call| {
-            let entrypoint = call.get("entrypoint")?.as_str()?;
-            let selector = if entrypoint.starts_with("0x") {
-                chipi_core::parse_felt_strict(entrypoint)?
-            } else {
-                get_selector_from_name(entrypoint).ok()?
-            };
-            Some(Call {
-                to: felt(call.get("contractAddress")?)?,
-                selector,
-                calldata: call
-                    .get("calldata")?
-                    .as_array()?
-                    .iter()
-                    .map(felt)
-                    .collect::<Option<_>>()?,
-            })
-        })
-        .collect()
-}
-
 async fn chain_time(state: &DoubleState) -> u64 {
     match state
         .relayer
@@ -179,7 +150,10 @@ async fn prepare(
     if let Some(response) = authorized(&headers) {
         return response;
     }
-    let Some(calls) = parse_calls(&body) else {
+    let calls = serde_json::from_value::<PrepareTypedDataRequest>(body)
+        .ok()
+        .and_then(|request| parse_calls(&request.calls).ok());
+    let Some(calls) = calls else {
         return error(StatusCode::BAD_REQUEST, "INVALID_INPUT", "bad calls");
     };
     let nonce = Felt::from(rand::random::<u64>());
@@ -208,12 +182,13 @@ async fn execute(
     if let Some(response) = authorized(&headers) {
         return response;
     }
-    let Some(wallet) = body.get("publicKey").and_then(felt) else {
+    let Ok(request) = serde_json::from_value::<ExecuteSponsoredRequest>(body) else {
+        return error(StatusCode::BAD_REQUEST, "INVALID_INPUT", "bad request");
+    };
+    let Some(wallet) = chipi_core::parse_felt_strict(&request.public_key) else {
         return error(StatusCode::BAD_REQUEST, "INVALID_INPUT", "bad publicKey");
     };
-    let Ok((execution, chain)) =
-        OutsideExecution::from_typed_data(body.get("typedData").unwrap_or(&Value::Null))
-    else {
+    let Ok((execution, chain)) = OutsideExecution::from_typed_data(&request.typed_data) else {
         return error(StatusCode::BAD_REQUEST, "INVALID_INPUT", "bad typedData");
     };
     if chain != state.chain_id || !state.issued.lock().unwrap().remove(&execution.nonce) {
@@ -223,22 +198,7 @@ async fn execute(
             "nonce not issued here",
         );
     }
-    let signature = body.get("userSignature").unwrap_or(&Value::Null);
-    let is_session = body.get("isSessionSignature") == Some(&json!(true));
-    let signature: Option<Vec<Felt>> = if is_session {
-        signature
-            .as_array()
-            .and_then(|items| items.iter().map(felt).collect())
-    } else {
-        (|| Some(vec![felt(signature.get("r")?)?, felt(signature.get("s")?)?]))()
-    };
-    let Some(signature) = signature else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_INPUT",
-            "bad userSignature",
-        );
-    };
+    let signature = request.user_signature.to_felts();
     let call = Call {
         to: wallet,
         selector: selectors::EXECUTE_FROM_OUTSIDE_V2,
