@@ -58,6 +58,13 @@ impl fmt::Display for BenchError {
 
 impl std::error::Error for BenchError {}
 
+/// The user's JS calls go through the core's one parser, as in the SDK.
+impl From<chipi_core::WireError> for BenchError {
+    fn from(error: chipi_core::WireError) -> Self {
+        BenchError(error.to_string())
+    }
+}
+
 impl From<chipi_js_interop::JsError> for BenchError {
     fn from(error: chipi_js_interop::JsError) -> Self {
         BenchError(error.0)
@@ -135,15 +142,10 @@ pub struct Signed {
     pub signature: Vec<Felt>,
 }
 
-/// The user's JS calls as Starknet calls: the core's one parser, as in the SDK.
-fn parse_calls(calls: &[JsCall]) -> Result<Vec<Call>, BenchError> {
-    chipi_core::parse_calls(calls).map_err(|e| err(e.to_string()))
-}
-
 /// chipi's hashing half: parse the user's strings, build the [`OutsideExecution`] and
 /// take [`OutsideExecution::message_hash`].
 pub fn chipi_message_hash(fixture: &Fixture, calls: &[JsCall]) -> Result<Felt, BenchError> {
-    let calls = parse_calls(calls)?;
+    let calls = chipi_core::parse_calls(calls)?;
     let execution = OutsideExecution {
         caller: parse_felt(&fixture.caller)?,
         nonce: parse_felt(&fixture.nonce)?,
@@ -188,7 +190,7 @@ pub struct FloorInput {
 impl FloorInput {
     /// Parses the fixture and calls once, outside the timed region.
     pub fn new(fixture: &Fixture, calls: &[JsCall]) -> Result<Self, BenchError> {
-        let calls = parse_calls(calls)?;
+        let calls = chipi_core::parse_calls(calls)?;
         Ok(Self {
             chain_id: parse_felt(&fixture.chain_id)?,
             account: parse_felt(&fixture.account)?,
