@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+pub mod paymaster;
+
 use async_trait::async_trait;
 use chipi_core::{owner_signature, public_key_of, sign_hash, OutsideExecution, ANY_CALLER};
 use chipi_devnet::{Devnet, DevnetAccount, DevnetProvider, STRK_ADDRESS};

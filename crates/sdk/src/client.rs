@@ -162,7 +162,7 @@ impl ChipiSdk {
     }
 
     /// The paymaster and bearer token to use, or `None` for the direct transport.
-    fn sponsor<'a>(
+    pub(crate) fn sponsor<'a>(
         &'a self,
         bearer_token: Option<&'a str>,
     ) -> Result<Option<(&'a Paymaster, &'a str)>, SessionError> {

@@ -116,6 +116,7 @@ mod sessions;
 mod signer;
 mod sponsored;
 mod types;
+mod wallets;
 
 pub use account::WalletAccount;
 /// A contract call in the JS SDK's shape (`{contractAddress, entrypoint, calldata}`).
@@ -146,3 +147,4 @@ pub use sponsored::{
     MAX_CLOCK_SKEW_SECONDS, MAX_PAYMASTER_RESPONSE_BYTES,
 };
 pub use types::{SessionConfig, SessionDataResponse, SessionKeyData, WalletData, WalletType};
+pub use wallets::{CreateWallet, CreatedWallet};

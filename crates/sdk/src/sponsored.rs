@@ -332,5 +332,40 @@ impl Paymaster {
     }
 }
 
+impl Paymaster {
+    /// `POST /v1/chipi-wallets/prepare-creation`: the typed data the new owner key signs
+    /// and the class the paymaster will deploy.
+    pub(crate) async fn prepare_wallet_creation(
+        &self,
+        bearer: &str,
+        request: &chipi_core::PrepareWalletCreationRequest,
+    ) -> Result<chipi_core::PrepareWalletCreationResponse, SessionError> {
+        let answer = self
+            .post("v1/chipi-wallets/prepare-creation", bearer, request)
+            .await?;
+        serde_json::from_value(answer).map_err(|_| {
+            SessionError::new(
+                ErrorCode::PaymasterError,
+                "the paymaster's answer to prepare-creation is malformed",
+            )
+        })
+    }
+
+    /// `POST /v1/chipi-wallets`: deploys the wallet; its record.
+    pub(crate) async fn create_wallet(
+        &self,
+        bearer: &str,
+        request: &chipi_core::CreateWalletRequest,
+    ) -> Result<chipi_core::WalletRecord, SessionError> {
+        let answer = self.post("v1/chipi-wallets", bearer, request).await?;
+        serde_json::from_value(answer).map_err(|_| {
+            SessionError::new(
+                ErrorCode::PaymasterError,
+                "the paymaster's wallet record is malformed",
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod no_panic_tests;

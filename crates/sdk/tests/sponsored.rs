@@ -1,5 +1,6 @@
-//! The sponsored transport end to end: the SDK client, a paymaster double over real HTTP,
-//! the embedded devnet. The wallet pays no gas; a hostile paymaster gets no signature.
+//! The sponsored transport end to end: the SDK client, the real paymaster service over
+//! real HTTP (behind a front that can turn hostile), the embedded devnet. The wallet
+//! pays no gas; a hostile paymaster gets no signature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chipi_contract_tests::*;
@@ -8,10 +9,11 @@ use chipi_sdk::*;
 use serde_json::{json, Value};
 
 mod common;
-#[path = "common/paymaster_double.rs"]
-mod paymaster_double;
+#[path = "common/hostile.rs"]
+mod hostile;
 
-use paymaster_double::{Lie, PaymasterDouble, API_KEY, BEARER};
+use chipi_contract_tests::paymaster::{user_token, LocalPaymaster, API_KEY, USER};
+use hostile::{Hostile, Lie};
 
 const OWNER_PIN: &str = "owner-pin";
 const SESSION_PIN: &str = "session-pin";
@@ -19,7 +21,9 @@ const SESSION_PIN: &str = "session-pin";
 struct Setup {
     w: TestWallet,
     sdk: ChipiSdk,
-    paymaster: PaymasterDouble,
+    service: LocalPaymaster,
+    paymaster: Hostile,
+    bearer: String,
     wallet: WalletData,
     session: SessionKeyData,
     token: String,
@@ -27,7 +31,8 @@ struct Setup {
 
 async fn setup() -> Setup {
     let w = TestWallet::new().await;
-    let paymaster = PaymasterDouble::start(w.devnet.account(3)).await;
+    let service = LocalPaymaster::start(&w.devnet).await;
+    let paymaster = Hostile::start(&service.url, w.devnet.account(4)).await;
     let sdk = ChipiSdk::builder(w.devnet.rpc_url().as_str())
         .paymaster(&paymaster.url, API_KEY)
         // The devnet mines at once: a receipt missing after seconds is not coming.
@@ -43,7 +48,9 @@ async fn setup() -> Setup {
     Setup {
         w,
         sdk,
+        service,
         paymaster,
+        bearer: user_token(USER),
         wallet,
         session,
         token: format!("{:#x}", chipi_devnet::STRK_ADDRESS),
@@ -75,7 +82,7 @@ impl Setup {
                     wallet: &self.wallet,
                     session_config: &config,
                 },
-                Some(BEARER),
+                Some(self.bearer.as_str()),
             )
             .await
             .unwrap();
@@ -91,7 +98,7 @@ impl Setup {
                     session: &self.session,
                     calls,
                 },
-                Some(BEARER),
+                Some(self.bearer.as_str()),
             )
             .await
     }
@@ -105,7 +112,7 @@ impl Setup {
                     wallet: &self.wallet,
                     session_public_key: &self.session.public_key,
                 },
-                Some(BEARER),
+                Some(self.bearer.as_str()),
             )
             .await
     }
@@ -155,7 +162,7 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
                 wallet: &s.wallet,
                 policy: &policy,
             },
-            Some(BEARER),
+            Some(s.bearer.as_str()),
         )
         .await
         .unwrap();
@@ -178,6 +185,14 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
 
     // The wallet paid for the transfer and nothing else: the relayer paid every fee.
     assert_eq!(s.w.balance(s.w.address).await, wallet_before - 250);
+    // The service recorded each transaction it sent, with the fee it paid, and the
+    // refusal it simulated.
+    let rows = s.service.state.store().transactions().await.unwrap();
+    let sent: Vec<_> = rows.iter().filter(|r| r.hash.is_some()).collect();
+    assert_eq!(sent.len(), 4, "register, execute, policy, revoke");
+    assert!(rows
+        .iter()
+        .any(|r| r.code.as_deref() == Some("SPENDING_LIMIT_EXCEEDED")));
 }
 
 fn set_last_calldata(typed_data: &mut Value, value: Value) {
@@ -188,7 +203,7 @@ fn set_last_calldata(typed_data: &mut Value, value: Value) {
 }
 
 /// Ways a hostile paymaster could try to get a signature over something else.
-fn tampers() -> Vec<(&'static str, paymaster_double::Tamper)> {
+fn tampers() -> Vec<(&'static str, hostile::Tamper)> {
     vec![
         (
             "amount",
@@ -319,7 +334,7 @@ async fn auth_and_transport_failures_have_their_codes() {
     // The configured default token is used when none is passed.
     let with_default = ChipiSdk::builder(s.w.devnet.rpc_url().as_str())
         .paymaster(&s.paymaster.url, API_KEY)
-        .bearer_token(BEARER)
+        .bearer_token(&s.bearer)
         .build()
         .unwrap();
     let hash = with_default
@@ -333,7 +348,7 @@ async fn auth_and_transport_failures_have_their_codes() {
         .build()
         .unwrap();
     let error = bad_key
-        .execute_transaction_with_session(params.clone(), Some(BEARER))
+        .execute_transaction_with_session(params.clone(), Some(s.bearer.as_str()))
         .await
         .unwrap_err();
     assert_eq!(error.code(), ErrorCode::AuthenticationFailed);
@@ -345,7 +360,7 @@ async fn auth_and_transport_failures_have_their_codes() {
         .build()
         .unwrap();
     let error = gone
-        .execute_transaction_with_session(params.clone(), Some(BEARER))
+        .execute_transaction_with_session(params.clone(), Some(s.bearer.as_str()))
         .await
         .unwrap_err();
     assert_eq!(error.code(), ErrorCode::NetworkError);
@@ -358,7 +373,7 @@ async fn auth_and_transport_failures_have_their_codes() {
                 encrypt_key: "wrong",
                 ..params.clone()
             },
-            Some(BEARER),
+            Some(s.bearer.as_str()),
         )
         .await
         .unwrap_err();
@@ -440,4 +455,97 @@ async fn a_paymaster_answer_past_the_size_bound_is_refused() {
         .unwrap_err();
     assert_eq!(error.code(), ErrorCode::PaymasterError);
     assert!(error.message().contains("larger than"), "{error}");
+}
+
+#[tokio::test]
+async fn create_wallet_deploys_a_wallet_that_pays_no_gas_and_takes_sessions() {
+    let s = setup().await;
+    let class_hash = s.w.devnet.session_class_hash();
+    let params = CreateWallet {
+        encrypt_key: "new-pin",
+        external_user_id: USER,
+        class_hash,
+    };
+    let created = s.sdk.create_wallet(params, Some(&s.bearer)).await.unwrap();
+    s.sdk.wait_for_wallet(&created).await.unwrap();
+    assert!(created.transaction_hash.is_some());
+    // The standard counterfactual address of the encrypted owner key.
+    let owner = chipi_core::decrypt_text(&created.wallet.encrypted_private_key, "new-pin").unwrap();
+    let owner = chipi_core::SecretKey::from_hex(std::str::from_utf8(&owner).unwrap()).unwrap();
+    let address = chipi_core::wallet_address(owner.public_key(), class_hash);
+    assert_eq!(created.wallet.public_key, format!("{address:#x}"));
+    assert_eq!(
+        s.w.balance(address).await,
+        0,
+        "deployed at the paymaster's cost"
+    );
+
+    // One wallet per user: a second creation (a new key, so another address) is refused.
+    let error = s
+        .sdk
+        .create_wallet(params, Some(&s.bearer))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::PaymasterError);
+    assert!(error.message().contains("already has a wallet"), "{error}");
+
+    // A front that slips a call into the creation typed data gets no signature.
+    s.paymaster.tamper(|td: &mut Value| {
+        let call = json!({"To": "0x1", "Selector": "0x2", "Calldata": []});
+        td["message"]["Calls"].as_array_mut().unwrap().push(call);
+    });
+    let bearer = user_token("user-2");
+    let params = CreateWallet {
+        external_user_id: "user-2",
+        ..params
+    };
+    let error = s
+        .sdk
+        .create_wallet(params, Some(&bearer))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::TypedDataMismatch, "{error}");
+    s.paymaster.honest();
+
+    // The new wallet registers a session and uses it, without a single STRK.
+    let session = s
+        .sdk
+        .sessions()
+        .create_session_key(CreateSessionKey::new("s-pin").duration_seconds(3600))
+        .unwrap();
+    let config = SessionConfig {
+        session_public_key: session.public_key.clone(),
+        valid_until: session.valid_until,
+        max_calls: 2,
+        allowed_entrypoints: vec!["transfer".into()],
+    };
+    let sent = s
+        .sdk
+        .sessions()
+        .add_session_key_to_contract(
+            AddSessionKey {
+                encrypt_key: "new-pin",
+                wallet: &created.wallet,
+                session_config: &config,
+            },
+            Some(&s.bearer),
+        )
+        .await
+        .unwrap();
+    s.sdk.wait_for_transaction(&sent).await.unwrap();
+    let calls = [transfer(&s.token, "0x77", 0)];
+    let sent = s
+        .sdk
+        .execute_transaction_with_session(
+            ExecuteWithSession {
+                encrypt_key: "s-pin",
+                wallet: &created.wallet,
+                session: &session,
+                calls: &calls,
+            },
+            Some(&s.bearer),
+        )
+        .await
+        .unwrap();
+    s.sdk.wait_for_transaction(&sent).await.unwrap();
 }

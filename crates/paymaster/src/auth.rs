@@ -1,0 +1,387 @@
+//! Who is calling (API.md section 2): the app named by `x-api-key`, and either a user
+//! (a JWT checked against the app's verifier) or the app itself (its secret key).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::RwLock;
+
+use crate::config::{is_public_key, is_secret_key, AppConfig, ConfigError, JwtConfig, RpcUrl};
+use crate::error::ApiError;
+
+/// SHA-256 of a secret key, hex: what the configuration stores.
+///
+/// ```
+/// assert_eq!(
+///     chipi_paymaster::hash_secret("test"),
+///     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+/// );
+/// ```
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// An app allowed to use the service.
+#[derive(Debug)]
+pub struct App {
+    /// Its name (logs, records).
+    pub name: String,
+    /// Its `pk_...` key.
+    pub public_key: String,
+    secret_hash: Option<[u8; 32]>,
+    verifier: Option<Verifier>,
+}
+
+/// The caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The app.
+    pub app: Arc<App>,
+    /// The user, when a user token was presented (its `sub`); `None` for the app's secret key.
+    pub user: Option<String>,
+}
+
+impl Caller {
+    /// The user a request acts for: the token's subject, else `fallback` (the body's
+    /// `externalUserId` or the wallet address, API.md section 2).
+    pub fn user_or(&self, fallback: &str) -> String {
+        self.user.clone().unwrap_or_else(|| fallback.to_string())
+    }
+}
+
+/// Every app, by public key.
+#[derive(Debug, Default)]
+pub struct Apps {
+    by_key: HashMap<String, Arc<App>>,
+}
+
+#[derive(Debug)]
+enum Verifier {
+    Hs256 {
+        key: DecodingKey,
+        validation: Box<Validation>,
+    },
+    Jwks {
+        source: JwksSource,
+        config: JwtSettings,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct JwtSettings {
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: u64,
+}
+
+impl JwtSettings {
+    fn validation(&self, algorithm: Algorithm) -> Validation {
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        match &self.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
+        validation
+    }
+}
+
+#[derive(Debug)]
+enum JwksSource {
+    Fixed(JwkSet),
+    Url {
+        url: RpcUrl,
+        client: reqwest::Client,
+        ttl: Duration,
+        cache: RwLock<Option<(Instant, JwkSet)>>,
+    },
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+}
+
+impl Apps {
+    /// The apps of the configuration (JWKS files are read here).
+    pub fn from_config(apps: &[AppConfig]) -> Result<Self, ConfigError> {
+        let mut by_key = HashMap::new();
+        for (i, app) in apps.iter().enumerate() {
+            let secret_hash = match &app.secret_key_sha256 {
+                Some(hash) => {
+                    let bytes = hex::decode(hash)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                    Some(bytes.ok_or_else(|| {
+                        ConfigError(format!("`apps[{i}].secret_key_sha256`: not 64 hex digits"))
+                    })?)
+                }
+                None => None,
+            };
+            let verifier = match &app.jwt {
+                Some(jwt) => Some(Verifier::new(jwt, i)?),
+                None => None,
+            };
+            by_key.insert(
+                app.public_key.clone(),
+                Arc::new(App {
+                    name: app.name.clone(),
+                    public_key: app.public_key.clone(),
+                    secret_hash,
+                    verifier,
+                }),
+            );
+        }
+        Ok(Self { by_key })
+    }
+
+    /// The caller of a request with `headers`, or a 401 that echoes nothing it was sent.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let api_key = headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("missing x-api-key header"))?;
+        if !is_public_key(api_key) {
+            return Err(ApiError::unauthorized("malformed API key"));
+        }
+        let app = self
+            .by_key
+            .get(api_key)
+            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?
+            .clone();
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        if token.starts_with("sk_") {
+            // The app's own secret key: compare hashes in constant time.
+            let expected = app
+                .secret_hash
+                .ok_or_else(|| ApiError::unauthorized("secret key not accepted for this app"))?;
+            let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            let shaped = is_secret_key(token);
+            if !(bool::from(given.ct_eq(&expected)) && shaped) {
+                return Err(ApiError::unauthorized("invalid secret key"));
+            }
+            return Ok(Caller { app, user: None });
+        }
+        let verifier = app
+            .verifier
+            .as_ref()
+            .ok_or_else(|| ApiError::unauthorized("user tokens are not accepted for this app"))?;
+        let user = verifier.verify(token).await?;
+        Ok(Caller {
+            app: app.clone(),
+            user: Some(user),
+        })
+    }
+}
+
+fn token_error(error: jsonwebtoken::errors::Error) -> ApiError {
+    use jsonwebtoken::errors::ErrorKind;
+    let why = match error.kind() {
+        ErrorKind::ExpiredSignature => "expired token",
+        ErrorKind::ImmatureSignature => "token not valid yet",
+        ErrorKind::InvalidAudience => "token for another audience",
+        ErrorKind::InvalidIssuer => "token from another issuer",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "token algorithm not accepted"
+        }
+        ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
+        ErrorKind::InvalidSignature => "invalid token signature",
+        _ => "invalid token",
+    };
+    ApiError::unauthorized(why)
+}
+
+/// The algorithm a JWKS key may verify: RS256 for RSA, ES256 for P-256, nothing else
+/// (no HMAC key from a key set: that is the algorithm-confusion door).
+fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    let algorithm = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(ec)
+            if ec.curve == jsonwebtoken::jwk::EllipticCurve::P256 =>
+        {
+            Algorithm::ES256
+        }
+        _ => return None,
+    };
+    match jwk.common.key_algorithm {
+        None => Some(algorithm),
+        Some(KeyAlgorithm::RS256) if algorithm == Algorithm::RS256 => Some(algorithm),
+        Some(KeyAlgorithm::ES256) if algorithm == Algorithm::ES256 => Some(algorithm),
+        Some(_) => None,
+    }
+}
+
+impl Verifier {
+    fn new(jwt: &JwtConfig, i: usize) -> Result<Self, ConfigError> {
+        let settings = JwtSettings {
+            issuer: jwt.issuer.clone(),
+            audience: jwt.audience.clone(),
+            leeway: jwt.leeway_seconds,
+        };
+        if let Some(secret) = &jwt.hs256_secret {
+            return Ok(Self::Hs256 {
+                key: DecodingKey::from_secret(secret.expose().as_bytes()),
+                validation: Box::new(settings.validation(Algorithm::HS256)),
+            });
+        }
+        let source = if let Some(path) = &jwt.jwks_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!(
+                    "`apps[{i}].jwt.jwks_file`: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
+                ConfigError(format!(
+                    "`apps[{i}].jwt.jwks_file`: not a JWKS document: {e}"
+                ))
+            })?;
+            if !set.keys.iter().any(|k| jwk_algorithm(k).is_some()) {
+                return Err(ConfigError(format!(
+                    "`apps[{i}].jwt.jwks_file`: no RS256 or ES256 key in it"
+                )));
+            }
+            JwksSource::Fixed(set)
+        } else if let Some(url) = &jwt.jwks_url {
+            JwksSource::Url {
+                url: url.clone(),
+                client: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|_| ConfigError("cannot build an HTTP client".into()))?,
+                ttl: Duration::from_secs(jwt.jwks_cache_seconds),
+                cache: RwLock::new(None),
+            }
+        } else {
+            return Err(ConfigError(format!(
+                "`apps[{i}].jwt`: set one of hs256_secret, jwks_file, jwks_url"
+            )));
+        };
+        Ok(Self::Jwks {
+            source,
+            config: settings,
+        })
+    }
+
+    async fn verify(&self, token: &str) -> Result<String, ApiError> {
+        // `alg: none` and unknown algorithms fail here, before any key is chosen.
+        let header = jsonwebtoken::decode_header(token).map_err(token_error)?;
+        let (key, validation) = match self {
+            Self::Hs256 { key, validation } => {
+                if header.alg != Algorithm::HS256 {
+                    return Err(ApiError::unauthorized("token algorithm not accepted"));
+                }
+                (key.clone(), (**validation).clone())
+            }
+            Self::Jwks { source, config } => {
+                let jwk = source.find(header.kid.as_deref()).await?;
+                let algorithm = jwk_algorithm(&jwk)
+                    .ok_or_else(|| ApiError::unauthorized("token key not usable"))?;
+                if header.alg != algorithm {
+                    return Err(ApiError::unauthorized("token algorithm not accepted"));
+                }
+                let key = DecodingKey::from_jwk(&jwk)
+                    .map_err(|_| ApiError::unauthorized("token key not usable"))?;
+                (key, config.validation(algorithm))
+            }
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(token_error)?;
+        if data.claims.sub.is_empty() || data.claims.sub.len() > 256 {
+            return Err(ApiError::unauthorized("token subject not usable"));
+        }
+        Ok(data.claims.sub)
+    }
+}
+
+impl JwksSource {
+    async fn find(&self, kid: Option<&str>) -> Result<Jwk, ApiError> {
+        let pick = |set: &JwkSet| -> Option<Jwk> {
+            match kid {
+                Some(kid) => set.find(kid).cloned(),
+                None => {
+                    let usable: Vec<&Jwk> = set
+                        .keys
+                        .iter()
+                        .filter(|k| jwk_algorithm(k).is_some())
+                        .collect();
+                    (usable.len() == 1).then(|| usable[0].clone())
+                }
+            }
+        };
+        match self {
+            Self::Fixed(set) => {
+                pick(set).ok_or_else(|| ApiError::unauthorized("token key not found"))
+            }
+            Self::Url {
+                url,
+                client,
+                ttl,
+                cache,
+            } => {
+                {
+                    let cached = cache.read().await;
+                    if let Some((at, set)) = cached.as_ref() {
+                        let fresh = at.elapsed() < *ttl;
+                        // A key rotated in: refetch, at most every 10 s.
+                        let recent = at.elapsed() < Duration::from_secs(10);
+                        match pick(set) {
+                            Some(jwk) if fresh => return Ok(jwk),
+                            None if recent => {
+                                return Err(ApiError::unauthorized("token key not found"))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                let mut cached = cache.write().await;
+                let set = fetch_jwks(client, url).await?;
+                let found = pick(&set);
+                *cached = Some((Instant::now(), set));
+                found.ok_or_else(|| ApiError::unauthorized("token key not found"))
+            }
+        }
+    }
+}
+
+async fn fetch_jwks(client: &reqwest::Client, url: &RpcUrl) -> Result<JwkSet, ApiError> {
+    let unavailable = || {
+        tracing::warn!(url = ?url, "JWKS endpoint unavailable");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "AUTHENTICATION_UNAVAILABLE",
+            "the token keys cannot be fetched; retry later",
+        )
+    };
+    let response = client
+        .get(url.0.clone())
+        .send()
+        .await
+        .map_err(|_| unavailable())?;
+    if !response.status().is_success() {
+        return Err(unavailable());
+    }
+    response.json::<JwkSet>().await.map_err(|_| unavailable())
+}

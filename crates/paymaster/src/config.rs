@@ -1,0 +1,645 @@
+//! The service's configuration: one TOML file, environment overrides, validated at start
+//! with messages that name the wrong key.
+//!
+//! Every top-level key can be overridden by `CHIPI_PAYMASTER_<KEY>`, and a nested one by
+//! `CHIPI_PAYMASTER_<TABLE>__<KEY>` (e.g. `CHIPI_PAYMASTER_WINDOW__VALIDITY_SECONDS=300`).
+//! The value is read as a TOML value when it is one (`[{address = "0x1", ...}]`,
+//! `300`), otherwise as a string (`http://localhost:5050`).
+//!
+//! ```
+//! use chipi_paymaster::Config;
+//!
+//! let config = Config::from_toml_str(r#"
+//!     rpc_url = "http://127.0.0.1:5050/rpc"
+//!     account_classes = ["0x561fd5a"]
+//!     [[relayers]]
+//!     address = "0x1234"
+//!     private_key = "0x5678"
+//!     [[apps]]
+//!     name = "demo"
+//!     public_key = "pk_dev_0123456789abcdef0123456789abcdef"
+//!     secret_key_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//!     [apps.jwt]
+//!     hs256_secret = "a-long-shared-secret-of-the-demo-app"
+//! "#, [("CHIPI_PAYMASTER_FEE_MARGIN_PERCENT", "20")])?;
+//! assert_eq!(config.fee_margin_percent, 20);
+//! assert!(!format!("{config:?}").contains("0x5678"));
+//! # Ok::<(), chipi_paymaster::ConfigError>(())
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chipi_core::Felt;
+use serde::Deserialize;
+use url::Url;
+use zeroize::Zeroizing;
+
+/// The environment prefix of overrides.
+pub const ENV_PREFIX: &str = "CHIPI_PAYMASTER_";
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn wrong(key: impl fmt::Display, why: impl fmt::Display) -> ConfigError {
+    ConfigError(format!("`{key}`: {why}"))
+}
+
+/// A secret from the configuration: zeroized on drop, never shown.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| Self(Zeroizing::new(s)))
+    }
+}
+
+impl Secret {
+    /// The secret's text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Self {
+        Self(Zeroizing::new(text.to_string()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// The Starknet node's JSON-RPC URL (it may hold a key: never logged).
+    pub rpc_url: RpcUrl,
+    /// `sqlite://path` (created when missing) or `sqlite::memory:`.
+    #[serde(default = "defaults::database_url")]
+    pub database_url: String,
+    /// The account classes this paymaster deploys and relays for; the first is the default.
+    pub account_classes: Vec<String>,
+    /// Margin over the fee estimate, in percent, for the transaction's resource bounds.
+    #[serde(default = "defaults::fee_margin_percent")]
+    pub fee_margin_percent: u32,
+    /// The largest fee (in fri) one sponsored transaction may be bounded by.
+    #[serde(default = "defaults::max_fee_fri", deserialize_with = "amount")]
+    pub max_fee_fri: u128,
+    /// The token relayers pay fees in (STRK).
+    #[serde(default = "defaults::fee_token")]
+    pub fee_token: String,
+    /// Outside-execution windows handed out.
+    #[serde(default)]
+    pub window: WindowConfig,
+    /// HTTP limits.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// How relayers are leased, retried and parked.
+    #[serde(default)]
+    pub relaying: RelayingConfig,
+    /// The accounts that pay.
+    pub relayers: Vec<RelayerConfig>,
+    /// The apps allowed to use the service.
+    pub apps: Vec<AppConfig>,
+}
+
+/// A URL that may hold a key (a node's, a JWKS endpoint's): `Debug` shows
+/// `scheme://host:port/…` only, and a malformed one is not echoed.
+#[derive(Clone)]
+pub struct RpcUrl(pub Url);
+
+impl<'de> Deserialize<'de> for RpcUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(deserializer)?);
+        match Url::parse(&text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Self(url)),
+            _ => Err(serde::de::Error::custom("not an http(s) URL")),
+        }
+    }
+}
+
+impl fmt::Debug for RpcUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", redact_url(&self.0))
+    }
+}
+
+/// `scheme://host:port/…`: what may be shown of a URL that could hold a key.
+pub fn redact_url(url: &Url) -> String {
+    format!(
+        "{}://{}:{}/…",
+        url.scheme(),
+        url.host_str().unwrap_or("?"),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// Outside-execution time windows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowConfig {
+    /// `execute_after` = chain time minus this.
+    pub after_slack_seconds: u64,
+    /// `execute_before` = chain time plus this; also how long an issued nonce is honoured.
+    pub validity_seconds: u64,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self {
+            after_slack_seconds: 60,
+            validity_seconds: 600,
+        }
+    }
+}
+
+/// HTTP limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body.
+    pub body_limit_bytes: usize,
+    /// A request not answered by then gets a 503 (its work, once started, still finishes).
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 64 * 1024,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
+/// Relayer leasing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayingConfig {
+    /// Retries after an invalid-nonce answer (each after a re-sync from the node).
+    pub nonce_retries: u32,
+    /// Consecutive failures after which a relayer is parked.
+    pub park_after_failures: u32,
+    /// How long a parked relayer rests.
+    pub park_seconds: u64,
+    /// Health requires every relayer to hold at least this (fri of the fee token).
+    #[serde(deserialize_with = "amount")]
+    pub min_balance_fri: u128,
+    /// How often sent transactions are followed.
+    pub follow_interval_ms: u64,
+    /// A transaction the node never reports after this long is marked `FAILED`.
+    pub drop_after_seconds: u64,
+}
+
+impl Default for RelayingConfig {
+    fn default() -> Self {
+        Self {
+            nonce_retries: 3,
+            park_after_failures: 3,
+            park_seconds: 30,
+            min_balance_fri: 10u128.pow(18),
+            follow_interval_ms: 250,
+            drop_after_seconds: 300,
+        }
+    }
+}
+
+/// One relayer account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayerConfig {
+    /// The account's address.
+    pub address: String,
+    /// Its signing key.
+    pub private_key: Secret,
+}
+
+/// One app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// A name for logs and records.
+    pub name: String,
+    /// `pk_dev_...` / `pk_prod_...`.
+    pub public_key: String,
+    /// SHA-256 (hex) of the app's `sk_...` secret key (`chipi-paymaster hash-secret`).
+    pub secret_key_sha256: Option<String>,
+    /// How user tokens are verified; without it only the secret key is accepted.
+    pub jwt: Option<JwtConfig>,
+}
+
+/// A user-token verifier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// HS256 shared secret.
+    pub hs256_secret: Option<Secret>,
+    /// A JWKS document on disk (RS256/ES256 keys).
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS document by URL, cached.
+    pub jwks_url: Option<RpcUrl>,
+    /// How long a fetched JWKS is used.
+    #[serde(default = "defaults::jwks_cache_seconds")]
+    pub jwks_cache_seconds: u64,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Required `aud`.
+    pub audience: Option<String>,
+    /// Clock leeway for `exp`/`nbf`.
+    #[serde(default = "defaults::leeway_seconds")]
+    pub leeway_seconds: u64,
+}
+
+/// An amount in fri: a TOML integer, or a decimal string for amounts past 2^63.
+fn amount<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Amount {
+        Integer(u64),
+        Text(String),
+    }
+    match Amount::deserialize(deserializer)? {
+        Amount::Integer(n) => Ok(n as u128),
+        Amount::Text(text) => text
+            .parse()
+            .map_err(|_| serde::de::Error::custom("not an amount (a decimal integer)")),
+    }
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8787))
+    }
+    pub fn database_url() -> String {
+        "sqlite://chipi-paymaster.db".into()
+    }
+    pub fn fee_margin_percent() -> u32 {
+        50
+    }
+    pub fn max_fee_fri() -> u128 {
+        // 100 STRK.
+        100 * 10u128.pow(18)
+    }
+    pub fn fee_token() -> String {
+        "0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d".into()
+    }
+    pub fn jwks_cache_seconds() -> u64 {
+        300
+    }
+    pub fn leeway_seconds() -> u64 {
+        30
+    }
+}
+
+fn is_api_key(text: &str, kind: &str) -> bool {
+    ["dev", "prod"].iter().any(|env| {
+        text.strip_prefix(&format!("{kind}_{env}_"))
+            .is_some_and(|rest| rest.len() >= 32 && rest.chars().all(|c| c.is_ascii_alphanumeric()))
+    })
+}
+
+/// Whether `text` has the shape of a public API key (`pk_dev_`/`pk_prod_` + 32+ alphanumerics).
+pub fn is_public_key(text: &str) -> bool {
+    is_api_key(text, "pk")
+}
+
+/// Whether `text` has the shape of a secret API key (`sk_dev_`/`sk_prod_` + 32+ alphanumerics).
+pub fn is_secret_key(text: &str) -> bool {
+    is_api_key(text, "sk")
+}
+
+fn felt(key: &str, text: &str) -> Result<Felt, ConfigError> {
+    chipi_core::parse_felt_strict(text).ok_or_else(|| wrong(key, "not a felt (hex or decimal)"))
+}
+
+impl Config {
+    /// Reads `path` and applies the process environment's overrides.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml_str(&text, std::env::vars())
+    }
+
+    /// Parses `text`, applies the overrides among `env`, and validates.
+    pub fn from_toml_str<K: AsRef<str>, V: AsRef<str>>(
+        text: &str,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError(e.message().to_string()))?;
+        for (name, value) in env {
+            let Some(path) = name.as_ref().strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
+            let value = env_value(value.as_ref());
+            set(&mut table, &keys, value)
+                .map_err(|why| wrong(format!("{ENV_PREFIX}{path}"), why))?;
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.inner().message().to_string();
+                if path == "." {
+                    ConfigError(message)
+                } else {
+                    wrong(path, message)
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The checks serde cannot make.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.account_classes.is_empty() {
+            return Err(wrong("account_classes", "name at least one class hash"));
+        }
+        for (i, class) in self.account_classes.iter().enumerate() {
+            felt(&format!("account_classes[{i}]"), class)?;
+        }
+        felt("fee_token", &self.fee_token)?;
+        if self.relayers.is_empty() {
+            return Err(wrong("relayers", "configure at least one relayer account"));
+        }
+        for (i, relayer) in self.relayers.iter().enumerate() {
+            felt(&format!("relayers[{i}].address"), &relayer.address)?;
+            let key = chipi_core::parse_felt_strict(relayer.private_key.expose())
+                .filter(|k| *k != Felt::ZERO);
+            if key.is_none() {
+                return Err(wrong(
+                    format!("relayers[{i}].private_key"),
+                    "not a private key (a non-zero felt)",
+                ));
+            }
+        }
+        if self.apps.is_empty() {
+            return Err(wrong("apps", "configure at least one app"));
+        }
+        for (i, app) in self.apps.iter().enumerate() {
+            if !is_public_key(&app.public_key) {
+                return Err(wrong(
+                    format!("apps[{i}].public_key"),
+                    "expected pk_dev_ or pk_prod_ and 32+ letters or digits",
+                ));
+            }
+            if self.apps[..i]
+                .iter()
+                .any(|a| a.public_key == app.public_key)
+            {
+                return Err(wrong(format!("apps[{i}].public_key"), "used by two apps"));
+            }
+            if let Some(hash) = &app.secret_key_sha256 {
+                if hex::decode(hash).map(|h| h.len()) != Ok(32) {
+                    return Err(wrong(
+                        format!("apps[{i}].secret_key_sha256"),
+                        "expected 64 hex digits (chipi-paymaster hash-secret prints them)",
+                    ));
+                }
+            }
+            if app.secret_key_sha256.is_none() && app.jwt.is_none() {
+                return Err(wrong(
+                    format!("apps[{i}]"),
+                    "set secret_key_sha256, jwt, or both: otherwise nobody can use the app",
+                ));
+            }
+            if let Some(jwt) = &app.jwt {
+                let sources = [
+                    jwt.hs256_secret.is_some(),
+                    jwt.jwks_file.is_some(),
+                    jwt.jwks_url.is_some(),
+                ];
+                if sources.iter().filter(|s| **s).count() != 1 {
+                    return Err(wrong(
+                        format!("apps[{i}].jwt"),
+                        "set exactly one of hs256_secret, jwks_file, jwks_url",
+                    ));
+                }
+                if jwt
+                    .hs256_secret
+                    .as_ref()
+                    .is_some_and(|s| s.expose().len() < 32)
+                {
+                    return Err(wrong(
+                        format!("apps[{i}].jwt.hs256_secret"),
+                        "too short: use 32 bytes or more",
+                    ));
+                }
+            }
+        }
+        if self.window.validity_seconds == 0 || self.window.validity_seconds > 24 * 3600 {
+            return Err(wrong(
+                "window.validity_seconds",
+                "between 1 and 86400 seconds",
+            ));
+        }
+        if self.window.after_slack_seconds > 3600 {
+            return Err(wrong("window.after_slack_seconds", "at most 3600 seconds"));
+        }
+        if self.fee_margin_percent > 1000 {
+            return Err(wrong("fee_margin_percent", "at most 1000"));
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err(wrong("http.body_limit_bytes", "at least 1024"));
+        }
+        if self.http.request_timeout_seconds == 0 {
+            return Err(wrong("http.request_timeout_seconds", "at least 1"));
+        }
+        if !self.database_url.starts_with("sqlite:") {
+            return Err(wrong(
+                "database_url",
+                "only sqlite: URLs are supported by this version",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The served account classes, parsed.
+    pub fn classes(&self) -> Vec<Felt> {
+        self.account_classes
+            .iter()
+            .filter_map(|c| chipi_core::parse_felt_strict(c))
+            .collect()
+    }
+}
+
+fn env_value(text: &str) -> toml::Value {
+    let parsed = format!("v = {text}").parse::<toml::Table>();
+    match parsed.ok().and_then(|mut t| t.remove("v")) {
+        Some(value) => value,
+        None => toml::Value::String(text.to_string()),
+    }
+}
+
+fn set(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    match keys {
+        [] => Err("empty key".into()),
+        [last] => {
+            // A number-looking override of a string key stays a string (a felt, a path).
+            let value = match (table.get(last), value) {
+                (Some(toml::Value::String(_)), toml::Value::Integer(n)) => {
+                    toml::Value::String(n.to_string())
+                }
+                (_, value) => value,
+            };
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set(inner, rest, value),
+                _ => Err(format!("`{first}` is not a table")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const BASE: &str = r#"
+        rpc_url = "http://127.0.0.1:5050/rpc/SECRET"
+        account_classes = ["0x561fd5a"]
+        [[relayers]]
+        address = "0x1234"
+        private_key = "0x5678"
+        [[apps]]
+        name = "demo"
+        public_key = "pk_dev_0123456789abcdef0123456789abcdef"
+        secret_key_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    "#;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, env.iter().copied())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let config = load(BASE, &[]).unwrap();
+        assert_eq!(config.listen.port(), 8787);
+        assert_eq!(config.window.validity_seconds, 600);
+        let config = load(
+            BASE,
+            &[
+                ("CHIPI_PAYMASTER_LISTEN", "0.0.0.0:9000"),
+                ("CHIPI_PAYMASTER_WINDOW__VALIDITY_SECONDS", "120"),
+                ("CHIPI_PAYMASTER_DATABASE_URL", "sqlite::memory:"),
+                ("CHIPI_PAYMASTER_RPC_URL", "http://node:9545/"),
+                (
+                    "CHIPI_PAYMASTER_RELAYERS",
+                    r#"[{address = "0x9", private_key = "0x10"}, {address = "0xa", private_key = "0x11"}]"#,
+                ),
+                ("OTHER_VARIABLE", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.window.validity_seconds, 120);
+        assert_eq!(config.database_url, "sqlite::memory:");
+        assert_eq!(config.rpc_url.0.host_str(), Some("node"));
+        assert_eq!(config.relayers.len(), 2);
+    }
+
+    #[test]
+    fn each_wrong_key_is_named() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            ("", &[("CHIPI_PAYMASTER_LISTEN", "nowhere")], "listen"),
+            ("", &[("CHIPI_PAYMASTER_RPC_URL", "not a url")], "rpc_url"),
+            (
+                "",
+                &[("CHIPI_PAYMASTER_FEE_MARGIN_PERCENT", "5000")],
+                "fee_margin_percent",
+            ),
+            (
+                "",
+                &[("CHIPI_PAYMASTER_WINDOW__VALIDITY_SECONDS", "0")],
+                "window.validity_seconds",
+            ),
+            ("", &[("CHIPI_PAYMASTER_RELAYERS", "[]")], "relayers"),
+            (
+                "",
+                &[(
+                    "CHIPI_PAYMASTER_RELAYERS",
+                    r#"[{address = "0xzz", private_key = "0x1"}]"#,
+                )],
+                "relayers[0].address",
+            ),
+            (
+                "",
+                &[(
+                    "CHIPI_PAYMASTER_RELAYERS",
+                    r#"[{address = "0x1", private_key = "0x0"}]"#,
+                )],
+                "relayers[0].private_key",
+            ),
+            (
+                "",
+                &[("CHIPI_PAYMASTER_ACCOUNT_CLASSES", "[]")],
+                "account_classes",
+            ),
+            (
+                "",
+                &[("CHIPI_PAYMASTER_DATABASE_URL", "postgres://x")],
+                "database_url",
+            ),
+            ("typo = 1\n", &[], "typo"),
+        ];
+        for (extra, env, key) in cases {
+            let error = load(&format!("{extra}{BASE}"), env).unwrap_err();
+            assert!(error.0.contains(key), "{key}: {error}");
+            assert!(!error.0.contains("SECRET"), "{error}");
+        }
+        let bad_app = BASE.replace("pk_dev_0123", "pk_test_0123");
+        assert!(load(&bad_app, &[])
+            .unwrap_err()
+            .0
+            .contains("apps[0].public_key"));
+        let bad_hash = BASE.replace("9f86d0", "zz");
+        assert!(load(&bad_hash, &[])
+            .unwrap_err()
+            .0
+            .contains("secret_key_sha256"));
+        let both = format!("{BASE}\n[apps.jwt]\nhs256_secret = \"0123456789abcdef0123456789abcdef\"\njwks_file = \"k.json\"\n");
+        assert!(load(&both, &[]).unwrap_err().0.contains("apps[0].jwt"));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let config = load(BASE, &[]).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("0x5678"), "{shown}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("127.0.0.1:5050"), "{shown}");
+    }
+
+    #[test]
+    fn api_key_shapes() {
+        assert!(is_public_key("pk_dev_0123456789abcdef0123456789abcdef"));
+        assert!(is_public_key("pk_prod_0123456789abcdef0123456789abcdefXYZ"));
+        assert!(!is_public_key("pk_dev_short"));
+        assert!(!is_public_key("pk_dev_0123456789abcdef0123456789abcde!"));
+        assert!(!is_public_key("sk_dev_0123456789abcdef0123456789abcdef"));
+        assert!(is_secret_key("sk_prod_0123456789abcdef0123456789abcdef"));
+    }
+}

@@ -1,0 +1,255 @@
+//! The HTTP surface: routes, the JSON body reader, the caller extractor, and the layers
+//! (body limit, timeout, panic catcher, metrics). Every failure is the JSON error body,
+//! the framework's own rejections included.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chipi_core::Felt;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use starknet_rust_core::types::{BlockId, BlockTag, FunctionCall};
+use starknet_rust_providers::Provider;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::{selector, AppState};
+use crate::{transactions, wallets};
+
+/// The service's routes and layers over `state`.
+pub fn app(state: AppState) -> Router {
+    let limit = state.0.config.http.body_limit_bytes;
+    Router::new()
+        .route(
+            "/v1/transactions/prepare-typed-data",
+            post(transactions::prepare),
+        )
+        .route(
+            "/v1/transactions/execute-sponsored-transaction",
+            post(transactions::execute),
+        )
+        .route("/v1/transactions/{hash}/status", get(transactions::status))
+        .route(
+            "/v1/chipi-wallets/prepare-creation",
+            post(wallets::prepare_creation),
+        )
+        .route("/v1/chipi-wallets", post(wallets::create))
+        .route("/v1/chipi-wallets/by-user", get(wallets::by_user))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "method not allowed on this route",
+    )
+}
+
+/// The code a response carries, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeTag(pub &'static str);
+
+/// Times out slow requests (their started work still finishes on its own task) and
+/// counts every request by route, status and code.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let timeout = Duration::from_secs(state.0.config.http.request_timeout_seconds);
+    let response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            "the request took too long; an execute may still complete: retry the same request",
+        )
+        .into_response(),
+    };
+    let code = response
+        .extensions()
+        .get::<CodeTag>()
+        .map(|c| c.0)
+        .unwrap_or("ok");
+    let metrics = &state.0.metrics;
+    metrics
+        .requests
+        .with_label_values(&[route.as_str(), response.status().as_str(), code])
+        .inc();
+    metrics
+        .latency
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A JSON request body: 415 without a JSON content type, 413 past the size limit, 400
+/// for malformed JSON or a wrong field (the message names the field, never its value).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json")
+                    || (v.starts_with("application/") && v.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "PAYLOAD_TOO_LARGE",
+                        "the request body is too large",
+                    )
+                } else {
+                    ApiError::invalid("the request body could not be read")
+                }
+            })?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            let what = match inner.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    "the body is not valid JSON".to_string()
+                }
+                _ if path == "." => "the body does not have the expected fields".to_string(),
+                _ => format!("`{path}` is missing or has the wrong type"),
+            };
+            ApiError::invalid(what)
+        })?;
+        deserializer
+            .end()
+            .map_err(|_| ApiError::invalid("trailing characters after the JSON body"))?;
+        Ok(Self(value))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.0.apps.authenticate(&parts.headers).await
+    }
+}
+
+/// `GET /health`: the node answers and every relayer holds at least the floor.
+async fn health(State(state): State<AppState>) -> Response {
+    let inner = &state.0;
+    let node_ok = inner.node.block_number().await.is_ok();
+    let floor = inner.config.relaying.min_balance_fri;
+    let mut relayers = Vec::new();
+    let mut funded = true;
+    for address in inner.relayers.addresses() {
+        let balance = if node_ok {
+            balance_of(&state, inner.fee_token, address).await
+        } else {
+            None
+        };
+        let ok = balance.is_some_and(|b| b >= floor);
+        funded &= ok;
+        relayers.push(json!({
+            "address": format!("{address:#x}"),
+            "balance": balance.map(|b| b.to_string()),
+            "funded": ok,
+        }));
+    }
+    let healthy = node_ok && funded;
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "node": if node_ok { "reachable" } else { "unreachable" },
+        "chainId": format!("{:#x}", inner.chain_id),
+        "relayers": relayers,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// A relayer's balance in `token`, also published as a gauge.
+async fn balance_of(state: &AppState, token: Felt, address: Felt) -> Option<u128> {
+    let result = state
+        .0
+        .node
+        .call(
+            FunctionCall {
+                contract_address: token,
+                entry_point_selector: selector("balance_of"),
+                calldata: vec![address],
+            },
+            BlockId::Tag(BlockTag::Latest),
+        )
+        .await
+        .ok()?;
+    let low = u128::try_from(*result.first()?).ok()?;
+    let high = result.get(1).copied().unwrap_or_default();
+    let balance = if high == Felt::ZERO { low } else { u128::MAX };
+    state
+        .0
+        .metrics
+        .relayer_balance
+        .with_label_values(&[format!("{address:#x}").as_str()])
+        .set(balance as f64);
+    Some(balance)
+}
+
+/// `GET /metrics`: Prometheus text, relayer balances read fresh.
+async fn metrics(State(state): State<AppState>) -> Response {
+    for address in state.0.relayers.addresses() {
+        balance_of(&state, state.0.fee_token, address).await;
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.0.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,74 @@
+//! A self-hosted paymaster speaking the HTTP API of Chipi's SDKs (`docs/API.md`
+//! sections 1-6 and 8): it issues outside-execution nonces, simulates every sponsored
+//! transaction before a relayer pays for it, sends each (wallet, nonce) at most once,
+//! deploys wallets, and follows what it sent to the end.
+//!
+//! The library gives the router ([`app`]) so tests drive it with or without a socket;
+//! the `chipi-paymaster` binary is a thin shell around [`serve`].
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use chipi_paymaster::{serve, AppState, Config};
+//!
+//! let config = Config::load(std::path::Path::new("paymaster.toml"))?;
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! let state = AppState::new(config).await?;
+//! serve(listener, state, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod auth;
+mod config;
+mod error;
+mod follower;
+mod http;
+mod metrics;
+mod node;
+mod relayers;
+mod state;
+mod store;
+mod transactions;
+mod wallets;
+
+use std::future::Future;
+
+pub use auth::{hash_secret, App, Apps, Caller};
+pub use config::{
+    is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, HttpConfig,
+    JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, WindowConfig, ENV_PREFIX,
+};
+pub use error::ApiError;
+pub use http::{app, ApiJson};
+pub use metrics::Metrics;
+pub use node::{classify, classify_provider, Failure};
+pub use relayers::{Lease, NoRelayer, Node, RelayerAccount, RelayerKey, Relayers};
+pub use state::{AppState, StartError};
+pub use store::{felt_text, IssuedNonce, Store, TxRecord, TxStatus, WalletRow};
+pub use transactions::{calls_hash, Bounds, MAX_CALLS};
+pub use wallets::UDC_ADDRESS;
+
+/// Serves `state` on `listener` until `shutdown` resolves, with the follower running
+/// beside it. On shutdown: no new connections, in-flight requests finish, started
+/// sends finish and are recorded, the follower stops, the database closes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let follower = tokio::spawn(follower::follow(state.clone(), stop.clone()));
+    let result = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    state.drain().await;
+    stop.cancel();
+    let _ = follower.await;
+    state.store().close().await;
+    result
+}
+
+/// Runs the follower until `stop` is cancelled (for embedding without [`serve`]).
+pub async fn follow(state: AppState, stop: tokio_util::sync::CancellationToken) {
+    follower::follow(state, stop).await
+}

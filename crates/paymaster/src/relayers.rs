@@ -1,0 +1,267 @@
+//! The accounts that pay. A request leases one relayer exclusively; the relayer's nonce
+//! lives inside the lease, so two requests never race for it. A relayer that keeps
+//! failing is parked for a while.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chipi_core::{Felt, SecretKey};
+use starknet_rust_accounts::{ExecutionEncoding, SingleOwnerAccount};
+use starknet_rust_core::crypto::Signature;
+use starknet_rust_core::types::{BlockId, BlockTag};
+use starknet_rust_providers::jsonrpc::{HttpTransport, JsonRpcClient};
+use starknet_rust_providers::{Provider, ProviderError};
+use starknet_rust_signers::{Signer, SignerInteractivityContext, VerifyingKey};
+use tokio::sync::Notify;
+
+use crate::config::{ConfigError, RelayerConfig, RelayingConfig};
+
+/// The node client every part of the service shares.
+pub type Node = Arc<JsonRpcClient<HttpTransport>>;
+
+/// A relayer's account as starknet-rust sends with it.
+pub type RelayerAccount = SingleOwnerAccount<Node, RelayerKey>;
+
+/// A relayer's signing key, signing through chipi-core's constant-time ECDSA.
+/// `Debug` shows the public key only.
+pub struct RelayerKey {
+    key: SecretKey,
+    public_key: Felt,
+}
+
+impl std::fmt::Debug for RelayerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayerKey")
+            .field("public_key", &self.public_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A hash the key cannot sign.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign: {0}")]
+pub struct SignError(String);
+
+#[async_trait::async_trait]
+impl Signer for RelayerKey {
+    type GetPublicKeyError = SignError;
+    type SignError = SignError;
+
+    async fn get_public_key(&self) -> Result<VerifyingKey, Self::GetPublicKeyError> {
+        Ok(VerifyingKey::from_scalar(self.public_key))
+    }
+
+    async fn sign_hash(&self, hash: &Felt) -> Result<Signature, Self::SignError> {
+        let (r, s) = chipi_core::sign_hash(&self.key.to_felt(), *hash)
+            .map_err(|e| SignError(e.to_string()))?;
+        Ok(Signature { r, s })
+    }
+
+    fn is_interactive(&self, _context: SignerInteractivityContext<'_>) -> bool {
+        false
+    }
+}
+
+struct Slot {
+    address: Felt,
+    account: Arc<RelayerAccount>,
+    state: Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    nonce: Option<Felt>,
+    failures: u32,
+    parked_until: Option<Instant>,
+}
+
+/// Every relayer, and which are idle.
+pub struct Relayers {
+    slots: Vec<Slot>,
+    idle: Mutex<VecDeque<usize>>,
+    freed: Notify,
+    policy: RelayingConfig,
+}
+
+impl std::fmt::Debug for Relayers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relayers")
+            .field("addresses", &self.addresses())
+            .finish_non_exhaustive()
+    }
+}
+
+/// No relayer can be leased (all parked).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("no relayer is available")]
+pub struct NoRelayer;
+
+impl Relayers {
+    /// The relayers of the configuration, sending through `node` on `chain_id`.
+    pub fn new(
+        configs: &[RelayerConfig],
+        policy: RelayingConfig,
+        node: Node,
+        chain_id: Felt,
+    ) -> Result<Arc<Self>, ConfigError> {
+        let mut slots = Vec::with_capacity(configs.len());
+        for (i, config) in configs.iter().enumerate() {
+            let wrong = |what: &str| ConfigError(format!("`relayers[{i}].{what}`: not usable"));
+            let address =
+                chipi_core::parse_felt_strict(&config.address).ok_or_else(|| wrong("address"))?;
+            let digits = chipi_core::parse_felt_strict(config.private_key.expose())
+                .ok_or_else(|| wrong("private_key"))?;
+            let key =
+                SecretKey::from_hex(&format!("{digits:#x}")).map_err(|_| wrong("private_key"))?;
+            let public_key = key.public_key();
+            let mut account = SingleOwnerAccount::new(
+                node.clone(),
+                RelayerKey { key, public_key },
+                address,
+                chain_id,
+                ExecutionEncoding::New,
+            );
+            account.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
+            slots.push(Slot {
+                address,
+                account: Arc::new(account),
+                state: Mutex::new(SlotState::default()),
+            });
+        }
+        Ok(Arc::new(Self {
+            idle: Mutex::new((0..slots.len()).collect()),
+            slots,
+            freed: Notify::new(),
+            policy,
+        }))
+    }
+
+    /// The relayers' addresses.
+    pub fn addresses(&self) -> Vec<Felt> {
+        self.slots.iter().map(|s| s.address).collect()
+    }
+
+    fn try_lease(self: &Arc<Self>) -> Result<Option<Lease>, NoRelayer> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let position = idle.iter().position(|&i| {
+            let state = self.slots[i]
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            state.parked_until.is_none_or(|until| until <= now)
+        });
+        match position {
+            Some(p) => {
+                let index = idle.remove(p).unwrap_or_default();
+                let state = std::mem::take(
+                    &mut *self.slots[index]
+                        .state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()),
+                );
+                Ok(Some(Lease {
+                    relayers: self.clone(),
+                    index,
+                    state,
+                }))
+            }
+            // Every relayer idle and parked: waiting would not help.
+            None if idle.len() == self.slots.len() => Err(NoRelayer),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for an idle, unparked relayer.
+    pub async fn lease(self: &Arc<Self>) -> Result<Lease, NoRelayer> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(lease) = self.try_lease()? {
+                return Ok(lease);
+            }
+            freed.await;
+        }
+    }
+
+    fn release(&self, index: usize, state: SlotState) {
+        *self.slots[index]
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = state;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Least recently used first: spreads load and lets a relayer's block settle.
+        idle.push_back(index);
+        drop(idle);
+        self.freed.notify_one();
+    }
+}
+
+/// One relayer, exclusively, until dropped; its nonce travels with it.
+pub struct Lease {
+    relayers: Arc<Relayers>,
+    index: usize,
+    state: SlotState,
+}
+
+impl Lease {
+    /// The relayer's address.
+    pub fn address(&self) -> Felt {
+        self.relayers.slots[self.index].address
+    }
+
+    /// The relayer's account.
+    pub fn account(&self) -> Arc<RelayerAccount> {
+        self.relayers.slots[self.index].account.clone()
+    }
+
+    /// The nonce the next transaction uses: cached, or read from the node.
+    pub async fn nonce(&mut self, node: &Node) -> Result<Felt, ProviderError> {
+        if let Some(nonce) = self.state.nonce {
+            return Ok(nonce);
+        }
+        let nonce = node
+            .get_nonce(BlockId::Tag(BlockTag::PreConfirmed), self.address())
+            .await?;
+        self.state.nonce = Some(nonce);
+        Ok(nonce)
+    }
+
+    /// Forget the cached nonce (the node said it is wrong, or a send's fate is unknown).
+    pub fn resync(&mut self) {
+        self.state.nonce = None;
+    }
+
+    /// A transaction was taken by the node with the current nonce.
+    pub fn sent(&mut self) {
+        self.state.nonce = self.state.nonce.map(|n| n + Felt::ONE);
+        self.state.failures = 0;
+    }
+
+    /// The relayer worked (a simulation ran, whatever its outcome).
+    pub fn worked(&mut self) {
+        self.state.failures = 0;
+    }
+
+    /// The relayer failed; after enough failures in a row it is parked.
+    pub fn failed(&mut self) {
+        self.state.nonce = None;
+        self.state.failures += 1;
+        let policy = &self.relayers.policy;
+        if self.state.failures >= policy.park_after_failures.max(1) {
+            tracing::warn!(relayer = %format!("{:#x}", self.address()), "relayer parked");
+            self.state.parked_until =
+                Some(Instant::now() + Duration::from_secs(policy.park_seconds));
+            self.state.failures = 0;
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.relayers
+            .release(self.index, std::mem::take(&mut self.state));
+    }
+}

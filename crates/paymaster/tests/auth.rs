@@ -1,0 +1,276 @@
+//! API.md section 2, as a matrix: every way a caller can be wrong is a JSON 401 that
+//! echoes nothing it was sent, records nothing and sends nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use base64::Engine;
+use chipi_contract_tests::paymaster::{
+    now, token, Options, API_KEY, JWT_SECRET, OTHER_SECRET_KEY, SECRET_KEY,
+};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+
+const JWKS_APP: &str = "pk_prod_jwksjwksjwksjwksjwksjwksjwksjwks";
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "chipi-tests";
+
+fn keys(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/keys")
+        .join(name)
+}
+
+fn jwks_options() -> Options {
+    Options {
+        extra: format!(
+            "[[apps]]\nname = \"jwks\"\npublic_key = \"{JWKS_APP}\"\n[apps.jwt]\njwks_file = \"{}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n",
+            keys("jwks.json").display()
+        ),
+        ..Options::default()
+    }
+}
+
+fn claims() -> Value {
+    json!({ "sub": "user-9", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "iat": now() })
+}
+
+fn rs256(claims: &Value, kid: &str) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    let key = EncodingKey::from_rsa_der(&std::fs::read(keys("rsa-private.der")).unwrap());
+    encode(&header, claims, &key).unwrap()
+}
+
+fn es256(claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("ec-1".into());
+    let key = EncodingKey::from_ec_der(&std::fs::read(keys("ec-private.der")).unwrap());
+    encode(&header, claims, &key).unwrap()
+}
+
+fn hs256_with(secret: &[u8], claims: &Value, kid: Option<&str>) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = kid.map(str::to_string);
+    encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+fn unsigned(claims: &Value) -> String {
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(claims)
+    )
+}
+
+#[tokio::test]
+async fn every_bad_caller_gets_a_json_401_and_nothing_happens() {
+    let e = common::env_with(jwks_options()).await;
+    let body = json!({ "publicKey": e.wallet(), "calls": [e.transfer("0x77", 1)] });
+    // One good prepare, so the execute cases have a real body to carry.
+    let prepared = e.prepare(json!([e.transfer("0x77", 1)])).await;
+    assert_eq!(prepared.status, 200);
+    let execute = e.execute_body(&prepared.body["typedData"]);
+    let relayer_nonce = e.relayer_nonce(3).await;
+    let issued = e.pm.state.store().issued_count().await.unwrap();
+
+    let hs = |claims: Value| token(claims);
+    let user = |extra: Value| {
+        let mut c = json!({ "sub": "user-1", "exp": now() + 600 });
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let rsa_public = std::fs::read(keys("rsa-public.pem")).unwrap();
+    let cases: Vec<(&str, Option<&str>, Option<String>)> = vec![
+        ("no API key", None, Some(e.token.clone())),
+        (
+            "malformed API key",
+            Some("pk_dev_short"),
+            Some(e.token.clone()),
+        ),
+        (
+            "unknown API key",
+            Some("pk_dev_unknownunknownunknownunknown00"),
+            Some(e.token.clone()),
+        ),
+        (
+            "secret key as API key",
+            Some(SECRET_KEY),
+            Some(e.token.clone()),
+        ),
+        ("no token", Some(API_KEY), None),
+        ("garbage token", Some(API_KEY), Some("not-a-token".into())),
+        (
+            "expired",
+            Some(API_KEY),
+            Some(hs(user(json!({ "exp": now() - 120 })))),
+        ),
+        (
+            "not yet valid",
+            Some(API_KEY),
+            Some(hs(user(json!({ "nbf": now() + 600 })))),
+        ),
+        (
+            "no subject",
+            Some(API_KEY),
+            Some(hs(json!({ "exp": now() + 600 }))),
+        ),
+        (
+            "wrong signature",
+            Some(API_KEY),
+            Some(hs256_with(
+                b"another-secret-another-secret-another",
+                &user(json!({})),
+                None,
+            )),
+        ),
+        ("alg none", Some(API_KEY), Some(unsigned(&user(json!({}))))),
+        (
+            "RS256 for an HS256 app",
+            Some(API_KEY),
+            Some(rs256(&claims(), "rsa-1")),
+        ),
+        (
+            "another app's secret key",
+            Some(API_KEY),
+            Some(OTHER_SECRET_KEY.into()),
+        ),
+        (
+            "a wrong secret key",
+            Some(API_KEY),
+            Some("sk_dev_00000000000000000000000000000000".into()),
+        ),
+        // The JWKS app.
+        (
+            "HS256 signed with the RSA public key (confusion)",
+            Some(JWKS_APP),
+            Some(hs256_with(&rsa_public, &claims(), Some("rsa-1"))),
+        ),
+        (
+            "HS256 with the app's HS secret of another app",
+            Some(JWKS_APP),
+            Some(hs256_with(JWT_SECRET.as_bytes(), &claims(), None)),
+        ),
+        ("alg none (JWKS)", Some(JWKS_APP), Some(unsigned(&claims()))),
+        (
+            "wrong audience",
+            Some(JWKS_APP),
+            Some(rs256(
+                &{
+                    let mut c = claims();
+                    c["aud"] = json!("someone-else");
+                    c
+                },
+                "rsa-1",
+            )),
+        ),
+        (
+            "no audience",
+            Some(JWKS_APP),
+            Some(rs256(
+                &{
+                    let mut c = claims();
+                    c.as_object_mut().unwrap().remove("aud");
+                    c
+                },
+                "rsa-1",
+            )),
+        ),
+        (
+            "wrong issuer",
+            Some(JWKS_APP),
+            Some(rs256(
+                &{
+                    let mut c = claims();
+                    c["iss"] = json!("https://evil.test");
+                    c
+                },
+                "rsa-1",
+            )),
+        ),
+        (
+            "RSA token naming the EC key",
+            Some(JWKS_APP),
+            Some(rs256(&claims(), "ec-1")),
+        ),
+        (
+            "unknown key id",
+            Some(JWKS_APP),
+            Some(rs256(&claims(), "rsa-9")),
+        ),
+        (
+            "expired (JWKS)",
+            Some(JWKS_APP),
+            Some(es256(&{
+                let mut c = claims();
+                c["exp"] = json!(now() - 120);
+                c
+            })),
+        ),
+        (
+            "the app's secret key where none is configured",
+            Some(JWKS_APP),
+            Some(SECRET_KEY.into()),
+        ),
+    ];
+    for (name, api_key, bearer) in &cases {
+        for (path, body) in [
+            ("/v1/transactions/prepare-typed-data", &body),
+            ("/v1/transactions/execute-sponsored-transaction", &execute),
+        ] {
+            let mut request = e.http.post(format!("{}{path}", e.pm.url)).json(body);
+            if let Some(key) = api_key {
+                request = request.header("x-api-key", *key);
+            }
+            if let Some(bearer) = bearer {
+                request = request.bearer_auth(bearer);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{name} on {path}");
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(answer["statusCode"], 401, "{name}");
+            assert_eq!(answer["code"], "AUTHENTICATION_FAILED", "{name}");
+            let message = answer["message"].as_str().unwrap();
+            if let Some(bearer) = bearer {
+                assert!(!message.contains(bearer.as_str()), "{name}: {message}");
+            }
+            assert!(!message.contains("pk_"), "{name}: {message}");
+        }
+    }
+    assert_eq!(
+        e.pm.state.store().issued_count().await.unwrap(),
+        issued,
+        "nothing issued"
+    );
+    assert!(
+        e.pm.state.store().transactions().await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+    assert_eq!(e.relayer_nonce(3).await, relayer_nonce, "nothing sent");
+
+    // The good tokens of the JWKS app work: RS256 and ES256, with iss and aud.
+    for good in [rs256(&claims(), "rsa-1"), es256(&claims())] {
+        let answer = e
+            .post_as(
+                "/v1/transactions/prepare-typed-data",
+                &body,
+                JWKS_APP,
+                Some(&good),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    // And the app's secret key works for its own app.
+    let answer = e
+        .post_as(
+            "/v1/transactions/prepare-typed-data",
+            &body,
+            API_KEY,
+            Some(SECRET_KEY),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+}

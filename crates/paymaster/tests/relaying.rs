@@ -1,0 +1,317 @@
+//! Relaying under load and under faults: many wallets at once over two relayers, a
+//! restart with a transaction pending, a node that goes away mid-request.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chipi_contract_tests::paymaster::{user_token, LocalPaymaster, Options, API_KEY, USER};
+use chipi_contract_tests::{random_key, STRK};
+use chipi_core::{public_key_of, Felt, OutsideExecution};
+use chipi_paymaster::TxStatus;
+use serde_json::{json, Value};
+
+struct Wallet {
+    key: Felt,
+    address: Felt,
+}
+
+fn transfer(to: u64, amount: u64) -> Value {
+    json!({
+        "contractAddress": format!("{:#x}", chipi_devnet::STRK_ADDRESS),
+        "entrypoint": "transfer",
+        "calldata": [format!("{to:#x}"), amount.to_string(), "0"],
+    })
+}
+
+async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let response = http
+        .post(url)
+        .header("x-api-key", API_KEY)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// Prepare, sign as the owner, execute: the execute's answer.
+async fn sponsored(
+    http: &reqwest::Client,
+    base: &str,
+    wallet: &Wallet,
+    call: Value,
+) -> (u16, Value) {
+    let token = user_token(USER);
+    let address = format!("{:#x}", wallet.address);
+    let (status, prepared) = post(
+        http,
+        &format!("{base}/v1/transactions/prepare-typed-data"),
+        &token,
+        &json!({ "publicKey": address, "calls": [call] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{prepared}");
+    let typed_data = &prepared["typedData"];
+    let (execution, chain) = OutsideExecution::from_typed_data(typed_data).unwrap();
+    let (r, s) =
+        chipi_core::sign_hash(&wallet.key, execution.message_hash(chain, wallet.address)).unwrap();
+    post(
+        http,
+        &format!("{base}/v1/transactions/execute-sponsored-transaction"),
+        &token,
+        &json!({
+            "publicKey": address,
+            "typedData": typed_data,
+            "userSignature": { "r": format!("{r:#x}"), "s": format!("{s:#x}") },
+        }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn fifty_transactions_from_ten_wallets_over_two_relayers_all_land_once() {
+    let e = common::env_with(Options {
+        relayers: vec![3, 4],
+        ..Options::default()
+    })
+    .await;
+    let mut wallets = vec![Wallet {
+        key: e.w.owner_key,
+        address: e.w.address,
+    }];
+    for _ in 0..9 {
+        let key = random_key();
+        let address =
+            e.w.devnet
+                .deploy_session_wallet(public_key_of(&key).unwrap(), 10 * STRK)
+                .await
+                .unwrap();
+        wallets.push(Wallet { key, address });
+    }
+    let nonces_before = e.relayer_nonce(3).await + e.relayer_nonce(4).await;
+    let wallets = Arc::new(wallets);
+    let mut tasks = Vec::new();
+    for i in 0..50usize {
+        let wallets = wallets.clone();
+        let http = e.http.clone();
+        let base = e.pm.url.clone();
+        tasks.push(tokio::spawn(async move {
+            // Recipient 0xabc0000 + i receives i + 1.
+            sponsored(
+                &http,
+                &base,
+                &wallets[i % 10],
+                transfer(0xabc_0000 + i as u64, i as u64 + 1),
+            )
+            .await
+        }));
+    }
+    let mut hashes = HashSet::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        hashes.insert(body["transactionHash"].as_str().unwrap().to_string());
+    }
+    assert_eq!(hashes.len(), 50);
+    for hash in &hashes {
+        e.settled(hash).await;
+    }
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    assert_eq!(rows.len(), 50);
+    assert!(rows.iter().all(|r| r.status() == TxStatus::Accepted
+        && r.fee
+            .as_deref()
+            .is_some_and(|f| f.parse::<u128>().unwrap() > 0)));
+    let relayers: HashSet<_> = rows.iter().map(|r| r.relayer.clone().unwrap()).collect();
+    assert_eq!(relayers.len(), 2, "both relayers paid");
+    assert_eq!(
+        e.relayer_nonce(3).await + e.relayer_nonce(4).await,
+        nonces_before + Felt::from(50u8)
+    );
+    for i in 0..50u64 {
+        assert_eq!(e.balance(Felt::from(0xabc_0000 + i)).await, i as u128 + 1);
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
+    let w = chipi_contract_tests::TestWallet::new().await;
+    let database = chipi_contract_tests::paymaster::temp_database();
+    // A follower that, after its first pass, sleeps for an hour: nothing gets followed.
+    let sleepy = Options {
+        database: Some(database.clone()),
+        extra: "[relaying]\nfollow_interval_ms = 3600000\n".into(),
+        ..Options::default()
+    };
+    let pm = LocalPaymaster::start_with(&w.devnet, sleepy).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let wallet = Wallet {
+        key: w.owner_key,
+        address: w.address,
+    };
+    let http = reqwest::Client::new();
+    let (status, body) = sponsored(&http, &pm.url, &wallet, transfer(0x99, 3)).await;
+    assert_eq!(status, 200, "{body}");
+    let hash = body["transactionHash"].as_str().unwrap().to_string();
+    pm.stop().await;
+
+    // The row is still pending on disk.
+    let store = chipi_paymaster::Store::open(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let row = store.transactions().await.unwrap().pop().unwrap();
+    assert_eq!(row.status(), TxStatus::Pending);
+    assert!(row.fee.is_none());
+    store.close().await;
+
+    // A new service on the same database follows it to its end.
+    let pm = LocalPaymaster::start_with(
+        &w.devnet,
+        Options {
+            database: Some(database),
+            ..Options::default()
+        },
+    )
+    .await;
+    let e = common::Env {
+        w,
+        pm,
+        http,
+        token: user_token(USER),
+    };
+    let row = e.settled(&hash).await;
+    assert_eq!(row.status(), TxStatus::Accepted);
+    assert!(row.fee.is_some());
+    // And a replay of the same request is still the same transaction, across the restart.
+    let status = e.get(&format!("/v1/transactions/{hash}/status")).await;
+    assert_eq!(status.body["status"], "ACCEPTED");
+}
+
+/// A TCP relay to the devnet that can be cut and restored.
+struct Cable {
+    url: String,
+    down: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Cable {
+    async fn to(target: &url::Url) -> Self {
+        let address: SocketAddr = format!(
+            "{}:{}",
+            target.host_str().unwrap(),
+            target.port_or_known_default().unwrap()
+        )
+        .parse()
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut url = target.clone();
+        url.set_port(Some(listener.local_addr().unwrap().port()))
+            .unwrap();
+        let down = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let (flag, list) = (down.clone(), connections.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if flag.load(Ordering::SeqCst) {
+                    continue; // dropped: connection reset
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(address).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                list.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self {
+            url: url.to_string(),
+            down,
+            connections,
+        }
+    }
+
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_node_gone_mid_request_is_a_503_and_the_record_says_so() {
+    let w = chipi_contract_tests::TestWallet::new().await;
+    let cable = Cable::to(w.devnet.rpc_url()).await;
+    let pm = LocalPaymaster::start_with(
+        &w.devnet,
+        Options {
+            rpc_url: Some(cable.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let e = common::Env {
+        w,
+        pm,
+        http: reqwest::Client::new(),
+        token: user_token(USER),
+    };
+    let prepared = e.prepare(json!([e.transfer("0x55", 4)])).await;
+    assert_eq!(prepared.status, 200);
+    let body = e.execute_body(&prepared.body["typedData"]);
+
+    cable.cut();
+    let answer = e.execute(&body).await;
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert_eq!(answer.code(), "NETWORK_ERROR");
+    let message = answer.body["message"].as_str().unwrap();
+    assert!(!message.contains("127.0.0.1"), "{message}");
+    let row =
+        e.pm.state
+            .store()
+            .transactions()
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+    assert_eq!(row.status(), TxStatus::Failed);
+    assert_eq!(row.reason.as_deref(), Some("node unreachable"));
+    assert!(row.hash.is_none());
+    // A new prepare cannot read the chain either.
+    assert_eq!(e.prepare(json!([e.transfer("0x55", 1)])).await.status, 503);
+    let health = e
+        .http
+        .get(format!("{}/health", e.pm.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+
+    // Back: the same request goes through, once.
+    cable.restore();
+    let answer = e.execute(&body).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    e.settled(answer.body["transactionHash"].as_str().unwrap())
+        .await;
+    assert_eq!(e.balance(Felt::from(0x55u8)).await, 4);
+    let health = e
+        .http
+        .get(format!("{}/health", e.pm.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
