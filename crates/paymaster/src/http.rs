@@ -74,6 +74,7 @@ pub(crate) struct CodeTag(pub &'static str);
 /// Times out slow requests (their started work still finishes on its own task) and
 /// counts every request by route, status and code.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -100,10 +101,20 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .requests
         .with_label_values(&[route.as_str(), response.status().as_str(), code])
         .inc();
+    let elapsed = started.elapsed();
     metrics
         .latency
         .with_label_values(&[route.as_str()])
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
+    // The route pattern, never the path or query (which may name a user).
+    tracing::info!(
+        %method,
+        route = %route,
+        status = response.status().as_u16(),
+        code,
+        ms = elapsed.as_millis() as u64,
+        "request"
+    );
     response
 }
 

@@ -12,14 +12,10 @@ use tracing_subscriber::EnvFilter;
 /// A self-hosted gasless relayer for Chipi wallets, speaking the paymaster HTTP API of
 /// Chipi's SDKs.
 ///
-/// Every configuration key can be overridden by an environment variable:
-/// `CHIPI_PAYMASTER_<KEY>` for a top-level key (`CHIPI_PAYMASTER_RPC_URL`,
-/// `CHIPI_PAYMASTER_DATABASE_URL`, `CHIPI_PAYMASTER_LISTEN`, `CHIPI_PAYMASTER_RELAYERS`,
-/// `CHIPI_PAYMASTER_APPS`, `CHIPI_PAYMASTER_FEE_MARGIN_PERCENT`, ...) and
-/// `CHIPI_PAYMASTER_<TABLE>__<KEY>` for a nested one
-/// (`CHIPI_PAYMASTER_WINDOW__VALIDITY_SECONDS`). Values are TOML values or plain strings.
+/// It reads one TOML file (`--config`); every key can be overridden from the environment
+/// (below).
 #[derive(Debug, Parser)]
-#[command(name = "chipi-paymaster", version)]
+#[command(name = "chipi-paymaster", version, after_long_help = CONFIG_HELP)]
 struct Cli {
     /// The configuration file (TOML).
     #[arg(
@@ -38,6 +34,41 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+const CONFIG_HELP: &str = "\
+Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example):
+  listen                            address to serve on [127.0.0.1:8787]
+  rpc_url                           Starknet node JSON-RPC URL (required; never logged)
+  database_url                      sqlite://<file> [sqlite://chipi-paymaster.db]
+  account_classes                   class hashes deployed and relayed for (required)
+  fee_token                         token relayer balances are read in [STRK]
+  fee_margin_percent                margin over the fee estimate [50]
+  max_fee_fri                       largest fee bound of one transaction [100 STRK]
+  window.after_slack_seconds        execute_after = chain time - this [60]
+  window.validity_seconds           execute_before = chain time + this; nonce lifetime [600]
+  http.body_limit_bytes             larger request bodies get 413 [65536]
+  http.request_timeout_seconds      slower requests get 503 [30]
+  relaying.nonce_retries            re-syncs after a stale relayer nonce [3]
+  relaying.park_after_failures      failures in a row that park a relayer [3]
+  relaying.park_seconds             how long a parked relayer rests [30]
+  relaying.min_balance_fri          /health floor per relayer [1 STRK]
+  relaying.follow_interval_ms       how often sent transactions are checked [250]
+  relaying.drop_after_seconds       unseen by the node this long: FAILED [300]
+  [[relayers]] address, private_key the accounts that pay (required)
+  [[apps]] name, public_key, secret_key_sha256, jwt.{hs256_secret | jwks_file | jwks_url,
+           jwks_cache_seconds [300], issuer, audience, leeway_seconds [30]}  (required)
+
+Environment overrides: CHIPI_PAYMASTER_<KEY> (e.g. CHIPI_PAYMASTER_RPC_URL,
+CHIPI_PAYMASTER_DATABASE_URL, CHIPI_PAYMASTER_LISTEN, CHIPI_PAYMASTER_FEE_MARGIN_PERCENT,
+CHIPI_PAYMASTER_RELAYERS='[{address = \"0x..\", private_key = \"0x..\"}]',
+CHIPI_PAYMASTER_APPS='[...]') and CHIPI_PAYMASTER_<TABLE>__<KEY> for nested keys
+(CHIPI_PAYMASTER_WINDOW__VALIDITY_SECONDS=300). Values are TOML when they parse,
+strings otherwise.
+
+Endpoints: POST /v1/transactions/prepare-typed-data, POST
+/v1/transactions/execute-sponsored-transaction, GET /v1/transactions/{hash}/status, POST
+/v1/chipi-wallets/prepare-creation, POST /v1/chipi-wallets, GET
+/v1/chipi-wallets/by-user?externalUserId=.., GET /health, GET /metrics.";
 
 #[derive(Debug, Subcommand)]
 enum Command {

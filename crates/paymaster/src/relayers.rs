@@ -265,3 +265,89 @@ impl Drop for Lease {
             .release(self.index, std::mem::take(&mut self.state));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn relayers(count: usize, park_after_failures: u32) -> Arc<Relayers> {
+        let configs: Vec<RelayerConfig> = (1..=count)
+            .map(|i| RelayerConfig {
+                address: format!("{i:#x}"),
+                private_key: format!("{:#x}", i + 100).as_str().into(),
+            })
+            .collect();
+        let policy = RelayingConfig {
+            park_after_failures,
+            park_seconds: 3600,
+            ..RelayingConfig::default()
+        };
+        // No request is made: leasing never talks to the node.
+        let node = Arc::new(JsonRpcClient::new(HttpTransport::new(
+            url::Url::parse("http://127.0.0.1:1/").unwrap(),
+        )));
+        Relayers::new(&configs, policy, node, Felt::ONE).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_exclusive_and_waits_for_a_release() {
+        let pool = relayers(1, 3);
+        let first = pool.lease().await.unwrap();
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.lease().await.map(|l| l.address()) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the only relayer is leased");
+        drop(first);
+        assert_eq!(waiting.await.unwrap().unwrap(), Felt::ONE);
+    }
+
+    #[tokio::test]
+    async fn the_nonce_travels_with_the_lease_and_advances_on_send() {
+        let pool = relayers(1, 3);
+        let mut lease = pool.lease().await.unwrap();
+        lease.state.nonce = Some(Felt::from(7u8));
+        lease.sent();
+        drop(lease);
+        let mut lease = pool.lease().await.unwrap();
+        assert_eq!(lease.state.nonce, Some(Felt::from(8u8)));
+        lease.resync();
+        drop(lease);
+        assert_eq!(pool.lease().await.unwrap().state.nonce, None);
+    }
+
+    #[tokio::test]
+    async fn a_relayer_that_keeps_failing_is_parked() {
+        let pool = relayers(2, 2);
+        let mut lease = pool.lease().await.unwrap();
+        assert_eq!(lease.address(), Felt::ONE);
+        lease.failed();
+        drop(lease);
+        // Least recently used first: relayer 2, then relayer 1 again.
+        let lease = pool.lease().await.unwrap();
+        assert_eq!(lease.address(), Felt::TWO);
+        drop(lease);
+        let mut lease = pool.lease().await.unwrap();
+        assert_eq!(lease.address(), Felt::ONE);
+        lease.failed();
+        drop(lease);
+        // Two failures in a row: relayer 1 rests; every lease is relayer 2.
+        for _ in 0..3 {
+            assert_eq!(pool.lease().await.unwrap().address(), Felt::TWO);
+        }
+        // A success in between resets the count.
+        let mut lease = pool.lease().await.unwrap();
+        lease.failed();
+        lease.worked();
+        drop(lease);
+        let mut lease = pool.lease().await.unwrap();
+        lease.failed();
+        drop(lease);
+        assert_eq!(pool.lease().await.unwrap().address(), Felt::TWO);
+        // Relayer 2 fails again: both parked, nothing to lease, no waiting forever.
+        pool.lease().await.unwrap().failed();
+        assert!(pool.lease().await.is_err());
+    }
+}

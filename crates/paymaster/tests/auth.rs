@@ -274,3 +274,64 @@ async fn every_bad_caller_gets_a_json_401_and_nothing_happens() {
         .await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
 }
+
+#[tokio::test]
+async fn a_jwks_by_url_is_fetched_once_and_refetched_for_a_new_key_at_most_every_10_s() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // The identity provider: serves the JWKS and counts the fetches.
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let jwks: Value = serde_json::from_slice(&std::fs::read(keys("jwks.json")).unwrap()).unwrap();
+    let counter = fetches.clone();
+    let provider = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, provider).await });
+
+    let e = common::env_with(Options {
+        extra: format!(
+            "[[apps]]\nname = \"jwks-url\"\npublic_key = \"{JWKS_APP}\"\n[apps.jwt]\njwks_url = \"{jwks_url}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n"
+        ),
+        ..Options::default()
+    })
+    .await;
+    let body = json!({ "publicKey": e.wallet(), "calls": [e.transfer("0x77", 1)] });
+    let prepare = |token: String| {
+        let body = body.clone();
+        let e = &e;
+        async move {
+            e.post_as(
+                "/v1/transactions/prepare-typed-data",
+                &body,
+                JWKS_APP,
+                Some(&token),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        0,
+        "fetched on first use, not at start"
+    );
+    assert_eq!(prepare(rs256(&claims(), "rsa-1")).await, 200);
+    assert_eq!(prepare(es256(&claims())).await, 200);
+    assert_eq!(prepare(rs256(&claims(), "rsa-1")).await, 200);
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "cached");
+    // An unknown key id right after a fetch: refused without hammering the provider.
+    assert_eq!(prepare(rs256(&claims(), "rotated-in")).await, 401);
+    assert_eq!(prepare(rs256(&claims(), "rotated-in")).await, 401);
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}

@@ -59,6 +59,26 @@ async fn an_owner_transaction_is_sponsored_followed_and_reported() {
         .await
         .unwrap();
     assert_eq!(other.status(), 404);
+
+    // Requests are counted by route, status and code, with latencies.
+    let text = e
+        .http
+        .get(format!("{}/metrics", e.pm.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "chipi_paymaster_requests_total{code=\"ok\",route=\"/v1/transactions/execute-sponsored-transaction\",status=\"200\"} 1",
+        "chipi_paymaster_requests_total{code=\"NOT_FOUND\",route=\"/v1/transactions/{hash}/status\",status=\"404\"} 2",
+        "chipi_paymaster_request_duration_seconds_count{route=\"/v1/transactions/prepare-typed-data\"} 1",
+        "chipi_paymaster_transactions_sent_total 1",
+        "chipi_paymaster_relayer_balance_fri{relayer=",
+    ] {
+        assert!(text.contains(needle), "{needle} not in {text}");
+    }
 }
 
 #[tokio::test]
@@ -379,4 +399,49 @@ async fn a_relayer_nonce_moved_behind_its_back_is_resynced() {
         text.contains("chipi_paymaster_nonce_resyncs_total 1"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_shutdown_lets_in_flight_requests_finish_and_records_them() {
+    let e = env().await;
+    let prepared = e.prepare(json!([e.transfer("0x7c", 9)])).await;
+    let body = e.execute_body(&prepared.body["typedData"]);
+    let url = format!("{}/v1/transactions/execute-sponsored-transaction", e.pm.url);
+    let (http, token) = (e.http.clone(), e.token.clone());
+    let in_flight = tokio::spawn(async move {
+        let response = http
+            .post(url)
+            .header("x-api-key", API_KEY)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let common::Env { pm, w, .. } = e;
+    let database = pm.database.clone();
+    pm.stop().await;
+    let (status, answer) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    // Recorded with its hash before the database closed, and on chain.
+    let hash = answer["transactionHash"].as_str().unwrap();
+    let store = chipi_paymaster::Store::open(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let row = store.transactions().await.unwrap().pop().unwrap();
+    assert_eq!(row.hash.as_deref(), Some(hash));
+    assert!(matches!(
+        row.status(),
+        TxStatus::Pending | TxStatus::Accepted
+    ));
+    w.devnet
+        .wait_for_success(Felt::from_hex(hash).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(w.devnet.strk_balance(Felt::from(0x7cu8)).await.unwrap(), 9);
 }

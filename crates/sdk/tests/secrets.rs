@@ -71,6 +71,28 @@ fn every_public_type_holding_a_key_or_ciphertext_hides_it() {
             format!("{:?}", CreateSessionKey::new(PIN)),
         ),
         (
+            "CreateWallet",
+            format!(
+                "{:?}",
+                CreateWallet {
+                    encrypt_key: PIN,
+                    external_user_id: "user",
+                    class_hash: Felt::ONE,
+                }
+            ),
+        ),
+        (
+            "CreatedWallet",
+            format!(
+                "{:?}",
+                CreatedWallet {
+                    wallet: wallet.clone(),
+                    transaction_hash: None,
+                    class_hash: Felt::ONE,
+                }
+            ),
+        ),
+        (
             "ExecuteWithSession",
             format!(
                 "{:?}",

@@ -173,6 +173,26 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
         .unwrap_err();
     assert_eq!(error.code(), ErrorCode::SpendingLimitExceeded, "{error}");
     assert_eq!(s.data().await.remaining_calls, 4);
+    // Removed through the paymaster: the same transfer goes through.
+    let hash = s
+        .sdk
+        .sessions()
+        .remove_spending_policy(
+            RemoveSpendingPolicy {
+                encrypt_key: OWNER_PIN,
+                wallet: &s.wallet,
+                session_public_key: &s.session.public_key,
+                token: &s.token,
+            },
+            Some(s.bearer.as_str()),
+        )
+        .await
+        .unwrap();
+    s.sdk.wait_for_transaction(&hash).await.unwrap();
+    let hash = s.execute(&[transfer(&s.token, "0x77", 101)]).await.unwrap();
+    s.sdk.wait_for_transaction(&hash).await.unwrap();
+    assert_eq!(s.w.balance(Felt::from(0x77u8)).await, 351);
+    assert_eq!(s.data().await.remaining_calls, 3);
 
     let hash = s.revoke().await.unwrap();
     s.sdk.wait_for_transaction(&hash).await.unwrap();
@@ -183,13 +203,17 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
         .unwrap_err();
     assert_eq!(error.code(), ErrorCode::SessionRevoked);
 
-    // The wallet paid for the transfer and nothing else: the relayer paid every fee.
-    assert_eq!(s.w.balance(s.w.address).await, wallet_before - 250);
+    // The wallet paid for the transfers and nothing else: the relayer paid every fee.
+    assert_eq!(s.w.balance(s.w.address).await, wallet_before - 351);
     // The service recorded each transaction it sent, with the fee it paid, and the
     // refusal it simulated.
     let rows = s.service.state.store().transactions().await.unwrap();
     let sent: Vec<_> = rows.iter().filter(|r| r.hash.is_some()).collect();
-    assert_eq!(sent.len(), 4, "register, execute, policy, revoke");
+    assert_eq!(
+        sent.len(),
+        6,
+        "register, execute, policy, removal, execute, revoke"
+    );
     assert!(rows
         .iter()
         .any(|r| r.code.as_deref() == Some("SPENDING_LIMIT_EXCEEDED")));
