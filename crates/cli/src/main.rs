@@ -3,35 +3,37 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chipi_cli::{demo, dev};
+use chipi_cli::commands::{
+    self, CliError, Network, Outcome, PolicyCommand, SessionCommand, WalletCommand,
+};
+use chipi_cli::{demo, dev, exit};
 use clap::{Parser, Subcommand};
 
 /// Chipi session keys on Starknet: a one-command demo of the whole system (contract,
-/// SDK, paymaster, node) and a local stack to try it with.
+/// SDK, paymaster, node), a local stack to try it with, and the wallet, session and
+/// policy commands for real use against any node and paymaster.
+///
+/// Files are the JS SDK's JSON shapes: a session file written by Chipi's JS SDK works
+/// here, and ours works there. PINs come from CHIPI_OWNER_PIN / CHIPI_SESSION_PIN or are
+/// typed without echo, never from a flag; the bearer token from CHIPI_TOKEN.
 #[derive(Debug, Parser)]
-#[command(name = "chipi", version, after_long_help = EXIT_CODES)]
+#[command(name = "chipi", version, after_long_help = exit::HELP)]
 struct Cli {
+    /// Print one JSON document (results and errors alike).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(flatten)]
+    network: Network,
     #[command(subcommand)]
     command: Command,
 }
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success (for `demo`: every step behaved as expected)
-  1  a step did not behave as expected (`demo`)
-  2  bad usage (clap)
-  3  the local stack could not start (devnet, paymaster)";
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole lifecycle on an embedded devnet with the paymaster, narrated:
     /// a gasless wallet, a session with a whitelist, a call budget and a spending policy,
     /// transfers, refusals with their codes, revocation. Under a minute.
-    Demo {
-        /// Print one JSON document instead of the narration.
-        #[arg(long)]
-        json: bool,
-    },
+    Demo,
     /// Serve the local stack (devnet + paymaster) until Ctrl-C and print how to use it.
     Dev {
         /// The paymaster's port on 127.0.0.1 (a free one by default).
@@ -40,12 +42,18 @@ enum Command {
         /// The paymaster's SQLite file, kept between runs (a temporary one by default).
         #[arg(long)]
         db: Option<PathBuf>,
-        /// Print the connection details as JSON.
-        #[arg(long)]
-        json: bool,
         #[command(subcommand)]
         command: Option<DevCommand>,
     },
+    /// Create or show a wallet.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Create, register, use, inspect, list and revoke session keys.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Set, read and remove a session's spending policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,15 +71,40 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cannot start the runtime: {error}");
-            return ExitCode::from(3);
+            return ExitCode::from(exit::FAILED);
         }
     };
     runtime.block_on(run(cli))
 }
 
+fn report(json: bool, result: Result<Outcome, CliError>) -> ExitCode {
+    match result {
+        Ok(outcome) => {
+            if json {
+                println!("{}", outcome.json);
+            } else {
+                println!("{}", outcome.text);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            if json {
+                println!("{}", error.to_json());
+            } else {
+                eprintln!("error: {error}");
+            }
+            ExitCode::from(error.exit)
+        }
+    }
+}
+
 async fn run(cli: Cli) -> ExitCode {
+    let json = cli.json;
     match cli.command {
-        Command::Demo { json } => match demo::run(json).await {
+        Command::Wallet(command) => report(json, commands::wallet(&cli.network, command).await),
+        Command::Session(command) => report(json, commands::session(&cli.network, command).await),
+        Command::Policy(command) => report(json, commands::policy(&cli.network, command).await),
+        Command::Demo => match demo::run(json).await {
             Ok(report) => {
                 if json {
                     match serde_json::to_string_pretty(&report) {
@@ -84,12 +117,12 @@ async fn run(cli: Cli) -> ExitCode {
                 if report.ok {
                     ExitCode::SUCCESS
                 } else {
-                    ExitCode::from(1)
+                    ExitCode::from(exit::FAILED)
                 }
             }
             Err(error) => {
                 eprintln!("{error}");
-                ExitCode::from(3)
+                ExitCode::from(exit::NETWORK)
             }
         },
         Command::Dev {
@@ -99,7 +132,7 @@ async fn run(cli: Cli) -> ExitCode {
             println!("{}", chipi_stack::user_token(&user));
             ExitCode::SUCCESS
         }
-        Command::Dev { port, db, json, .. } => {
+        Command::Dev { port, db, .. } => {
             let options = dev::DevOptions {
                 listen: port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))),
                 database: db,
@@ -108,7 +141,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(stack) => stack,
                 Err(error) => {
                     eprintln!("{error}");
-                    return ExitCode::from(3);
+                    return ExitCode::from(exit::NETWORK);
                 }
             };
             if json {
