@@ -301,6 +301,30 @@ async fn wallet_session_and_policy_commands_end_to_end() {
     assert_eq!(r.code, 6, "{:?}", r.json);
     assert_eq!(r.json["code"], "SESSION_DECRYPTION_FAILED");
 
+    // Without a paymaster the same command sends a direct transaction: the wallet pays.
+    let before = st.devnet.strk_balance(address).await.unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_chipi"));
+    command
+        .args(["--json", "--rpc-url", st.devnet.rpc_url().as_str()])
+        .args([
+            "session",
+            "exec",
+            "--wallet",
+            s(&wallet),
+            "--session",
+            s(&session),
+        ])
+        .args(["--call", &call])
+        .env_remove("CHIPI_PAYMASTER_URL")
+        .env("CHIPI_SESSION_PIN", "session-pin-1");
+    let r = run(command).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.json, r.stderr);
+    assert_eq!(r.json["sponsored"], false);
+    assert!(
+        st.devnet.strk_balance(address).await.unwrap() < before - 100,
+        "a fee was paid"
+    );
+
     // list, revoke, refused after, listed as revoked.
     let r = st
         .chipi(&["session", "list", "--wallet", s(&wallet)], &[])
