@@ -6,7 +6,8 @@
 
 use std::fmt;
 
-pub mod paymaster;
+/// The paymaster service on the devnet: the local stack (`chipi-stack`).
+pub use chipi_stack as paymaster;
 
 use async_trait::async_trait;
 use chipi_core::{owner_signature, public_key_of, sign_hash, OutsideExecution, ANY_CALLER};

@@ -65,7 +65,7 @@ async fn followed(pm: &LocalPaymaster) -> Vec<TxRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chipi_js_sdk_against_our_paymaster_end_to_end() {
     let devnet = Devnet::start().await.expect("devnet starts");
-    let pm = LocalPaymaster::start(&devnet).await;
+    let pm = LocalPaymaster::start(&devnet).await.unwrap();
     let class_hash = devnet.session_class_hash();
     let relayer = devnet.accounts()[3].address;
     let relayer_before = devnet.strk_balance(relayer).await.unwrap();

@@ -55,7 +55,8 @@ async fn no_secret_reaches_a_log_line() {
             ..Options::default()
         },
     )
-    .await;
+    .await
+    .unwrap();
     let e = common::Env {
         w,
         pm,

@@ -149,7 +149,7 @@ async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
         extra: "[relaying]\nfollow_interval_ms = 3600000\n".into(),
         ..Options::default()
     };
-    let pm = LocalPaymaster::start_with(&w.devnet, sleepy).await;
+    let pm = LocalPaymaster::start_with(&w.devnet, sleepy).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let wallet = Wallet {
         key: w.owner_key,
@@ -178,7 +178,8 @@ async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
             ..Options::default()
         },
     )
-    .await;
+    .await
+    .unwrap();
     let e = common::Env {
         w,
         pm,
@@ -262,7 +263,8 @@ async fn a_node_gone_mid_request_is_a_503_and_the_record_says_so() {
             ..Options::default()
         },
     )
-    .await;
+    .await
+    .unwrap();
     let e = common::Env {
         w,
         pm,

@@ -301,8 +301,10 @@ async fn an_expired_nonce_is_refused() {
     let short = chipi_contract_tests::paymaster::LocalPaymaster::start_config(
         config,
         chipi_contract_tests::paymaster::temp_database(),
+        "127.0.0.1:0".parse().unwrap(),
     )
-    .await;
+    .await
+    .unwrap();
     let e = common::Env { pm: short, ..e };
     let relayer_nonce = e.relayer_nonce(3).await;
     let prepared = e.prepare(json!([e.transfer("0x79", 1)])).await;

@@ -31,7 +31,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let w = TestWallet::new().await;
-    let service = LocalPaymaster::start(&w.devnet).await;
+    let service = LocalPaymaster::start(&w.devnet).await.unwrap();
     let paymaster = Hostile::start(&service.url, w.devnet.account(4)).await;
     let sdk = ChipiSdk::builder(w.devnet.rpc_url().as_str())
         .paymaster(&paymaster.url, API_KEY)

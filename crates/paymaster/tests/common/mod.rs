@@ -20,7 +20,9 @@ pub async fn env() -> Env {
 
 pub async fn env_with(options: Options) -> Env {
     let w = TestWallet::new().await;
-    let pm = LocalPaymaster::start_with(&w.devnet, options).await;
+    let pm = LocalPaymaster::start_with(&w.devnet, options)
+        .await
+        .unwrap();
     Env {
         w,
         pm,

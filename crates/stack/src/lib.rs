@@ -1,52 +1,79 @@
-//! The real paymaster service on the devnet, over real HTTP on 127.0.0.1, with a SQLite
-//! database in a temporary file: what the SDK's and the service's tests talk to.
+//! The local stack: the paymaster service (its library, on 127.0.0.1, SQLite in a file)
+//! on an embedded devnet, with a configured app, funded relayers and user tokens. The
+//! `chipi` CLI's `demo` and `dev` run on it, and so do the tests of the SDK, the service
+//! and the JS interop.
+//!
+//! The app's keys and token secret here are public test values: this stack is for a
+//! local devnet, never for a real network.
+#![deny(missing_docs)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chipi_devnet::Devnet;
-use chipi_paymaster::{AppState, Config};
+use chipi_paymaster::{AppState, Config, ConfigError, StartError};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The test app's public key.
+/// The local app's public key (`x-api-key`).
 pub const API_KEY: &str = "pk_dev_0123456789abcdef0123456789abcdef";
-/// The test app's secret key.
+/// The local app's secret key (a bearer that acts for any of its users).
 pub const SECRET_KEY: &str = "sk_dev_fedcba9876543210fedcba9876543210";
 /// A second app (for cross-app tests).
 pub const OTHER_API_KEY: &str = "pk_dev_otherotherotherotherotherother01";
 /// The second app's secret key.
 pub const OTHER_SECRET_KEY: &str = "sk_dev_otherotherotherotherotherother01";
-/// The test app's HS256 user-token secret.
+/// The local app's HS256 user-token secret.
 pub const JWT_SECRET: &str = "a-test-only-hs256-secret-of-32-bytes-or-more";
 /// The user the default token names.
 pub const USER: &str = "user-1";
 
-/// A user token for `sub`, valid for an hour.
+/// Why the stack did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The generated configuration was refused (a bug of this crate, or a bad `extra`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The service did not start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The listening socket could not be bound.
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// A user token for `sub` (HS256 with [`JWT_SECRET`]), valid for an hour.
+///
+/// ```
+/// let token = chipi_stack::user_token("alice");
+/// assert_eq!(token.split('.').count(), 3);
+/// ```
 pub fn user_token(sub: &str) -> String {
     token(json!({ "sub": sub, "exp": now() + 3600, "iat": now() }))
 }
 
-/// An HS256 token over arbitrary `claims` with the test app's secret.
+/// An HS256 token over arbitrary `claims` with [`JWT_SECRET`].
 pub fn token(claims: serde_json::Value) -> String {
+    // HS256 over a JSON value with a non-empty secret cannot fail.
     encode(
         &Header::default(),
         &claims,
         &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
     )
-    .expect("token encodes")
+    .unwrap_or_default()
 }
 
 /// Unix seconds.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
-/// How to configure a test service.
+/// How to configure the service.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Which predeployed devnet accounts relay.
@@ -57,6 +84,8 @@ pub struct Options {
     pub database: Option<PathBuf>,
     /// The node URL (the devnet's when `None`).
     pub rpc_url: Option<String>,
+    /// Where to listen (a free port on 127.0.0.1 when `None`).
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for Options {
@@ -66,11 +95,12 @@ impl Default for Options {
             extra: String::new(),
             database: None,
             rpc_url: None,
+            listen: None,
         }
     }
 }
 
-/// A running service; stops (gracefully) when dropped or with [`LocalPaymaster::stop`].
+/// A running service; stops (gracefully) with [`LocalPaymaster::stop`] or when dropped.
 pub struct LocalPaymaster {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
@@ -82,7 +112,16 @@ pub struct LocalPaymaster {
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-/// The configuration text of a test service on `devnet`.
+impl std::fmt::Debug for LocalPaymaster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalPaymaster")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The configuration text of a service on `devnet`.
 pub fn config_text(devnet: &Devnet, options: &Options, database: &std::path::Path) -> String {
     let mut text = format!(
         "rpc_url = \"{}\"\ndatabase_url = \"sqlite://{}\"\naccount_classes = [\"{:#x}\"]\nfee_token = \"{:#x}\"\n",
@@ -100,14 +139,15 @@ pub fn config_text(devnet: &Devnet, options: &Options, database: &std::path::Pat
         );
     }
     for index in &options.relayers {
-        let account = &devnet.accounts()[*index];
-        text.push_str(&format!(
-            "[[relayers]]\naddress = \"{:#x}\"\nprivate_key = \"{:#x}\"\n",
-            account.address, account.private_key
-        ));
+        if let Some(account) = devnet.accounts().get(*index) {
+            text.push_str(&format!(
+                "[[relayers]]\naddress = \"{:#x}\"\nprivate_key = \"{:#x}\"\n",
+                account.address, account.private_key
+            ));
+        }
     }
     text.push_str(&format!(
-        "[[apps]]\nname = \"test\"\npublic_key = \"{API_KEY}\"\nsecret_key_sha256 = \"{}\"\n[apps.jwt]\nhs256_secret = \"{JWT_SECRET}\"\n",
+        "[[apps]]\nname = \"local\"\npublic_key = \"{API_KEY}\"\nsecret_key_sha256 = \"{}\"\n[apps.jwt]\nhs256_secret = \"{JWT_SECRET}\"\n",
         chipi_paymaster::hash_secret(SECRET_KEY)
     ));
     text.push_str(&format!(
@@ -128,26 +168,30 @@ pub fn temp_database() -> PathBuf {
 
 impl LocalPaymaster {
     /// Starts a service on `devnet` relaying from predeployed account 3.
-    pub async fn start(devnet: &Devnet) -> Self {
+    pub async fn start(devnet: &Devnet) -> Result<Self, StackError> {
         Self::start_with(devnet, Options::default()).await
     }
 
     /// Starts a service on `devnet` with `options`.
-    pub async fn start_with(devnet: &Devnet, options: Options) -> Self {
+    pub async fn start_with(devnet: &Devnet, options: Options) -> Result<Self, StackError> {
         let database = options.database.clone().unwrap_or_else(temp_database);
         let text = config_text(devnet, &options, &database);
-        let config = Config::from_toml_str(&text, std::iter::empty::<(String, String)>())
-            .expect("test configuration is valid");
-        Self::start_config(config, database).await
+        let config = Config::from_toml_str(&text, std::iter::empty::<(String, String)>())?;
+        let listen = options
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        Self::start_config(config, database, listen).await
     }
 
-    /// Starts a service with `config` (its database at `database`).
-    pub async fn start_config(config: Config, database: PathBuf) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let state = AppState::new(config).await.expect("service starts");
+    /// Starts a service with `config` (its database at `database`) on `listen`.
+    pub async fn start_config(
+        config: Config,
+        database: PathBuf,
+        listen: SocketAddr,
+    ) -> Result<Self, StackError> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = AppState::new(config).await?;
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(chipi_paymaster::serve(
             listener,
@@ -156,13 +200,13 @@ impl LocalPaymaster {
                 let _ = signal.await;
             },
         ));
-        Self {
+        Ok(Self {
             url,
             state,
             database,
             shutdown: Some(shutdown),
             task: Some(task),
-        }
+        })
     }
 
     /// Stops gracefully: in-flight requests and sends finish, the database closes.

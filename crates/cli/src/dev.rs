@@ -1,0 +1,122 @@
+//! `chipi dev`: the local stack, long-running: the embedded devnet and the paymaster,
+//! with everything needed to point our SDK, Chipi's JS SDK or starknet.js at them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chipi_devnet::Devnet;
+use chipi_stack::{LocalPaymaster, Options, API_KEY, SECRET_KEY};
+use serde::Serialize;
+
+/// What `chipi dev` serves, as printed (and as `--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DevInfo {
+    /// The node's JSON-RPC URL (`STARKNET_RPC_URL` for Chipi's JS SDK).
+    pub rpc_url: String,
+    /// The chain id.
+    pub chain_id: String,
+    /// The paymaster's base URL (`alphaUrl` for Chipi's JS SDK).
+    pub paymaster_url: String,
+    /// The app's public API key (`x-api-key`).
+    pub api_public_key: String,
+    /// The app's secret key (a bearer that acts for any user).
+    pub api_secret_key: String,
+    /// A user token for `demo-user`, valid for an hour (`chipi dev token <user>` mints more).
+    pub user_token: String,
+    /// The session-account class hash (pass it to `createWallet` as `classHash`).
+    pub session_class_hash: String,
+    /// Funded predeployed accounts (address, private key): devnet keys, public knowledge.
+    pub accounts: Vec<(String, String)>,
+    /// The paymaster's SQLite file.
+    pub database: String,
+}
+
+/// Options of [`start`].
+#[derive(Debug, Clone, Default)]
+pub struct DevOptions {
+    /// Where the paymaster listens (by default a free port on 127.0.0.1).
+    pub listen: Option<SocketAddr>,
+    /// The paymaster's database (by default a temporary file); reuse it to keep records.
+    pub database: Option<PathBuf>,
+}
+
+/// A running local stack.
+pub struct DevStack {
+    /// What it serves.
+    pub info: DevInfo,
+    /// The devnet (stops when dropped).
+    pub devnet: Devnet,
+    /// The paymaster.
+    pub paymaster: LocalPaymaster,
+}
+
+/// Starts the devnet and the paymaster.
+pub async fn start(options: DevOptions) -> Result<DevStack, String> {
+    let devnet = Devnet::start()
+        .await
+        .map_err(|e| format!("the embedded devnet did not start: {e}"))?;
+    let paymaster = LocalPaymaster::start_with(
+        &devnet,
+        Options {
+            relayers: vec![3, 4],
+            database: options.database,
+            listen: options.listen,
+            ..Options::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("the paymaster did not start: {e}"))?;
+    let info = DevInfo {
+        rpc_url: devnet.rpc_url().to_string(),
+        chain_id: format!("{:#x}", devnet.chain_id()),
+        paymaster_url: paymaster.url.clone(),
+        api_public_key: API_KEY.into(),
+        api_secret_key: SECRET_KEY.into(),
+        user_token: chipi_stack::user_token("demo-user"),
+        session_class_hash: format!("{:#x}", devnet.session_class_hash()),
+        accounts: devnet
+            .accounts()
+            .iter()
+            .take(3)
+            .map(|a| (format!("{:#x}", a.address), format!("{:#x}", a.private_key)))
+            .collect(),
+        database: paymaster.database.display().to_string(),
+    };
+    Ok(DevStack {
+        info,
+        devnet,
+        paymaster,
+    })
+}
+
+/// The text `chipi dev` prints.
+pub fn describe(info: &DevInfo) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("node (STARKNET_RPC_URL)   {}\n", info.rpc_url));
+    out.push_str(&format!("chain id                  {}\n", info.chain_id));
+    out.push_str(&format!(
+        "paymaster (alphaUrl)      {}\n",
+        info.paymaster_url
+    ));
+    out.push_str(&format!(
+        "x-api-key                 {}\n",
+        info.api_public_key
+    ));
+    out.push_str(&format!(
+        "secret key (Bearer)       {}\n",
+        info.api_secret_key
+    ));
+    out.push_str(&format!("user token (demo-user)    {}\n", info.user_token));
+    out.push_str("more tokens               chipi dev token <user-id>\n");
+    out.push_str(&format!(
+        "session-account class     {}\n",
+        info.session_class_hash
+    ));
+    out.push_str(&format!("paymaster database        {}\n", info.database));
+    out.push_str("funded accounts (devnet keys, public knowledge):\n");
+    for (address, key) in &info.accounts {
+        out.push_str(&format!("  {address}  key {key}\n"));
+    }
+    out.push_str(&format!("try: curl -s {}/health\n", info.paymaster_url));
+    out
+}
