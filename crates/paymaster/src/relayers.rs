@@ -13,7 +13,7 @@ use starknet_rust_core::types::{BlockId, BlockTag};
 use starknet_rust_providers::jsonrpc::{HttpTransport, JsonRpcClient};
 use starknet_rust_providers::{Provider, ProviderError};
 use starknet_rust_signers::{Signer, SignerInteractivityContext, VerifyingKey};
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 use crate::config::{ConfigError, RelayerConfig, RelayingConfig};
 
@@ -76,12 +76,21 @@ struct SlotState {
     parked_until: Option<Instant>,
 }
 
-/// Every relayer, and which are idle.
+/// Every relayer, which are idle, and who waits for one (first come, first served).
 pub struct Relayers {
     slots: Vec<Slot>,
-    idle: Mutex<VecDeque<usize>>,
-    freed: Notify,
+    pool: Mutex<Pool>,
     policy: RelayingConfig,
+}
+
+#[derive(Default)]
+struct Pool {
+    /// Idle relayers, least recently used first. Never non-empty while someone waits.
+    idle: VecDeque<usize>,
+    /// Requests waiting, oldest first; a freed relayer goes straight to the oldest.
+    waiters: VecDeque<oneshot::Sender<Lease>>,
+    /// Relayers resting after repeated failures.
+    parked: usize,
 }
 
 impl std::fmt::Debug for Relayers {
@@ -130,9 +139,11 @@ impl Relayers {
             });
         }
         Ok(Arc::new(Self {
-            idle: Mutex::new((0..slots.len()).collect()),
+            pool: Mutex::new(Pool {
+                idle: (0..slots.len()).collect(),
+                ..Pool::default()
+            }),
             slots,
-            freed: Notify::new(),
             policy,
         }))
     }
@@ -142,60 +153,78 @@ impl Relayers {
         self.slots.iter().map(|s| s.address).collect()
     }
 
-    fn try_lease(self: &Arc<Self>) -> Result<Option<Lease>, NoRelayer> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let position = idle.iter().position(|&i| {
-            let state = self.slots[i]
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Relayer `index` as a lease, with the state it left.
+    fn take(self: &Arc<Self>, index: usize) -> Lease {
+        let state = std::mem::take(
+            &mut *self.slots[index]
                 .state
                 .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            state.parked_until.is_none_or(|until| until <= now)
-        });
-        match position {
-            Some(p) => {
-                let index = idle.remove(p).unwrap_or_default();
-                let state = std::mem::take(
-                    &mut *self.slots[index]
-                        .state
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()),
-                );
-                Ok(Some(Lease {
-                    relayers: self.clone(),
-                    index,
-                    state,
-                }))
-            }
-            // Every relayer idle and parked: waiting would not help.
-            None if idle.len() == self.slots.len() => Err(NoRelayer),
-            None => Ok(None),
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        Lease {
+            relayers: self.clone(),
+            index,
+            state,
+            armed: true,
         }
     }
 
-    /// Waits for an idle, unparked relayer.
+    /// An idle relayer, or the next one freed (in the order requests arrived). Fails at
+    /// once when every relayer is parked: waiting would not help.
     pub async fn lease(self: &Arc<Self>) -> Result<Lease, NoRelayer> {
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            if let Some(lease) = self.try_lease()? {
-                return Ok(lease);
+        let receiver = {
+            let mut pool = self.pool();
+            if let Some(index) = pool.idle.pop_front() {
+                return Ok(self.take(index));
             }
-            freed.await;
-        }
+            if pool.parked == self.slots.len() {
+                return Err(NoRelayer);
+            }
+            let (sender, receiver) = oneshot::channel();
+            pool.waiters.push_back(sender);
+            receiver
+        };
+        // A lease sent to a request that is gone is dropped, which frees it again.
+        receiver.await.map_err(|_| NoRelayer)
     }
 
-    fn release(&self, index: usize, state: SlotState) {
+    fn release(self: &Arc<Self>, index: usize, state: SlotState) {
+        let parked = state.parked_until.filter(|until| *until > Instant::now());
         *self.slots[index]
             .state
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = state;
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        // Least recently used first: spreads load and lets a relayer's block settle.
-        idle.push_back(index);
-        drop(idle);
-        self.freed.notify_one();
+        match (parked, tokio::runtime::Handle::try_current()) {
+            (Some(until), Ok(runtime)) => {
+                self.pool().parked += 1;
+                let relayers = self.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep_until(until.into()).await;
+                    relayers.pool().parked -= 1;
+                    relayers.hand(index);
+                });
+            }
+            _ => self.hand(index),
+        }
+    }
+
+    /// Gives relayer `index` to the oldest waiting request, or makes it idle.
+    fn hand(self: &Arc<Self>, index: usize) {
+        let mut pool = self.pool();
+        while let Some(waiter) = pool.waiters.pop_front() {
+            if waiter.is_closed() {
+                continue;
+            }
+            match waiter.send(self.take(index)) {
+                Ok(()) => return,
+                Err(mut lease) => lease.disarm(),
+            }
+        }
+        pool.idle.push_back(index);
     }
 }
 
@@ -204,9 +233,20 @@ pub struct Lease {
     relayers: Arc<Relayers>,
     index: usize,
     state: SlotState,
+    /// Whether dropping it frees the relayer (not for a lease that was never delivered).
+    armed: bool,
 }
 
 impl Lease {
+    /// Puts the state back without freeing the relayer (the caller does).
+    fn disarm(&mut self) {
+        self.armed = false;
+        *self.relayers.slots[self.index]
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = std::mem::take(&mut self.state);
+    }
+
     /// The relayer's address.
     pub fn address(&self) -> Felt {
         self.relayers.slots[self.index].address
@@ -261,8 +301,10 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.relayers
-            .release(self.index, std::mem::take(&mut self.state));
+        if self.armed {
+            let state = std::mem::take(&mut self.state);
+            self.relayers.release(self.index, state);
+        }
     }
 }
 
@@ -302,6 +344,49 @@ mod tests {
         assert!(!waiting.is_finished(), "the only relayer is leased");
         drop(first);
         assert_eq!(waiting.await.unwrap().unwrap(), Felt::ONE);
+    }
+
+    #[tokio::test]
+    async fn relayers_go_to_waiting_requests_in_arrival_order_and_none_is_lost() {
+        let pool = relayers(1, 3);
+        let held = pool.lease().await.unwrap();
+        let (order_tx, mut order_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut waiters = Vec::new();
+        for name in ["first", "second"] {
+            let (pool, order) = (pool.clone(), order_tx.clone());
+            waiters.push(tokio::spawn(async move {
+                let lease = pool.lease().await.unwrap();
+                order.send(name).unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(lease);
+            }));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(held);
+        // A request arriving now queues behind the two waiting ones.
+        let late = tokio::time::timeout(Duration::from_millis(5), pool.lease()).await;
+        assert!(
+            late.is_err(),
+            "a newcomer took the relayer before the waiting requests"
+        );
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        assert_eq!(order_rx.recv().await, Some("first"));
+        assert_eq!(order_rx.recv().await, Some("second"));
+
+        // A waiting request that gives up does not take the relayer with it.
+        let held = pool.lease().await.unwrap();
+        let gone = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.lease().await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gone.abort();
+        let _ = gone.await;
+        drop(held);
+        let again = tokio::time::timeout(Duration::from_millis(100), pool.lease()).await;
+        assert!(again.is_ok_and(|l| l.is_ok()), "the relayer was lost");
     }
 
     #[tokio::test]

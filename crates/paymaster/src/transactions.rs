@@ -387,6 +387,8 @@ pub(crate) async fn send(
         match prepared.send().await {
             Ok(_) => {
                 lease.sent();
+                // The relayer is free for the next request while this one is recorded.
+                drop(lease);
                 state.metrics.transactions_sent.inc();
                 record(state, id, TxStatus::Pending, None, "").await;
                 return Ok(hash);

@@ -40,13 +40,8 @@ async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> (
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-/// Prepare, sign as the owner, execute: the execute's answer.
-async fn sponsored(
-    http: &reqwest::Client,
-    base: &str,
-    wallet: &Wallet,
-    call: Value,
-) -> (u16, Value) {
+/// Prepare and sign as the owner: the execute request's body.
+async fn signed_body(http: &reqwest::Client, base: &str, wallet: &Wallet, call: Value) -> Value {
     let token = user_token(USER);
     let address = format!("{:#x}", wallet.address);
     let (status, prepared) = post(
@@ -61,15 +56,26 @@ async fn sponsored(
     let (execution, chain) = OutsideExecution::from_typed_data(typed_data).unwrap();
     let (r, s) =
         chipi_core::sign_hash(&wallet.key, execution.message_hash(chain, wallet.address)).unwrap();
+    json!({
+        "publicKey": address,
+        "typedData": typed_data,
+        "userSignature": { "r": format!("{r:#x}"), "s": format!("{s:#x}") },
+    })
+}
+
+/// Prepare, sign as the owner, execute: the execute's answer.
+async fn sponsored(
+    http: &reqwest::Client,
+    base: &str,
+    wallet: &Wallet,
+    call: Value,
+) -> (u16, Value) {
+    let body = signed_body(http, base, wallet, call).await;
     post(
         http,
         &format!("{base}/v1/transactions/execute-sponsored-transaction"),
-        &token,
-        &json!({
-            "publicKey": address,
-            "typedData": typed_data,
-            "userSignature": { "r": format!("{r:#x}"), "s": format!("{s:#x}") },
-        }),
+        &user_token(USER),
+        &body,
     )
     .await
 }
@@ -156,7 +162,14 @@ async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
         address: w.address,
     };
     let http = reqwest::Client::new();
-    let (status, body) = sponsored(&http, &pm.url, &wallet, transfer(0x99, 3)).await;
+    let first_body = signed_body(&http, &pm.url, &wallet, transfer(0x99, 3)).await;
+    let (status, body) = post(
+        &http,
+        &format!("{}/v1/transactions/execute-sponsored-transaction", pm.url),
+        &user_token(USER),
+        &first_body,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let hash = body["transactionHash"].as_str().unwrap().to_string();
     pm.stop().await;
@@ -189,6 +202,18 @@ async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
     let row = e.settled(&hash).await;
     assert_eq!(row.status(), TxStatus::Accepted);
     assert!(row.fee.is_some());
+    // The same request replayed after the restart: the first transaction, nothing sent.
+    let relayer_nonce = e.relayer_nonce(3).await;
+    let (status, again) = post(
+        &e.http,
+        &format!("{}/v1/transactions/execute-sponsored-transaction", e.pm.url),
+        &e.token,
+        &first_body,
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["transactionHash"], json!(hash));
+    assert_eq!(e.relayer_nonce(3).await, relayer_nonce);
     // And a replay of the same request is still the same transaction, across the restart.
     let status = e.get(&format!("/v1/transactions/{hash}/status")).await;
     assert_eq!(status.body["status"], "ACCEPTED");
@@ -276,6 +301,12 @@ async fn a_node_gone_mid_request_is_a_503_and_the_record_says_so() {
     let body = e.execute_body(&prepared.body["typedData"]);
 
     cable.cut();
+    // What the database alone can refuse is refused with the node gone: no node call.
+    let mut forged = prepared.body["typedData"].clone();
+    forged["message"]["Nonce"] = json!("0x5151");
+    let answer = e.execute(&e.execute_body(&forged)).await;
+    assert_eq!(answer.status, 400, "{:?}", answer.body);
+    assert_eq!(answer.code(), "OUTSIDE_EXECUTION_REJECTED");
     let answer = e.execute(&body).await;
     assert_eq!(answer.status, 503, "{:?}", answer.body);
     assert_eq!(answer.code(), "NETWORK_ERROR");

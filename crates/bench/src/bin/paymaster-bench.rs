@@ -796,7 +796,7 @@ async fn run() -> Result<bool> {
             ..Options::default()
         },
     )
-    .await;
+    .await?;
 
     let max_c = LEVELS.iter().copied().max().unwrap_or(1);
     eprintln!("deploying {max_c} wallets ...");
