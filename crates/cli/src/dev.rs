@@ -36,8 +36,18 @@ pub struct DevInfo {
 pub struct DevOptions {
     /// Where the paymaster listens (by default a free port on 127.0.0.1).
     pub listen: Option<SocketAddr>,
-    /// The paymaster's database (by default a temporary file); reuse it to keep records.
+    /// The node's port on 127.0.0.1 (by default a free one).
+    pub rpc_port: Option<u16>,
+    /// The paymaster's database (by default a temporary file). With it, the chain is kept
+    /// beside it ([`chain_file`]) and both survive a restart.
     pub database: Option<PathBuf>,
+}
+
+/// Where the chain of a stack whose database is `database` is kept.
+pub fn chain_file(database: &std::path::Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".chain.json");
+    PathBuf::from(name)
 }
 
 /// A running local stack.
@@ -52,9 +62,13 @@ pub struct DevStack {
 
 /// Starts the devnet and the paymaster.
 pub async fn start(options: DevOptions) -> Result<DevStack, String> {
-    let devnet = Devnet::start()
-        .await
-        .map_err(|e| format!("the embedded devnet did not start: {e}"))?;
+    let devnet = Devnet::start_with(chipi_devnet::DevnetOptions {
+        port: options.rpc_port,
+        state_file: options.database.as_deref().map(chain_file),
+        ..chipi_devnet::DevnetOptions::default()
+    })
+    .await
+    .map_err(|e| format!("the embedded devnet did not start: {e}"))?;
     let paymaster = LocalPaymaster::start_with(
         &devnet,
         Options {

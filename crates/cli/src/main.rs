@@ -34,12 +34,18 @@ enum Command {
     /// a gasless wallet, a session with a whitelist, a call budget and a spending policy,
     /// transfers, refusals with their codes, revocation. Under a minute.
     Demo,
-    /// Serve the local stack (devnet + paymaster) until Ctrl-C and print how to use it.
+    /// Serve the local stack (devnet + paymaster) until Ctrl-C and print how to use it:
+    /// the node URL, the paymaster URL, the app's keys, a user token, funded accounts and
+    /// the session-account class hash.
     Dev {
         /// The paymaster's port on 127.0.0.1 (a free one by default).
         #[arg(long)]
         port: Option<u16>,
-        /// The paymaster's SQLite file, kept between runs (a temporary one by default).
+        /// The node's port on 127.0.0.1 (a free one by default).
+        #[arg(long)]
+        rpc_port: Option<u16>,
+        /// Keep the stack's state between runs: the paymaster's SQLite database in this
+        /// file and the chain beside it (`<FILE>.chain.json`). Without it, both are fresh.
         #[arg(long)]
         db: Option<PathBuf>,
         #[command(subcommand)]
@@ -132,9 +138,12 @@ async fn run(cli: Cli) -> ExitCode {
             println!("{}", chipi_stack::user_token(&user));
             ExitCode::SUCCESS
         }
-        Command::Dev { port, db, .. } => {
+        Command::Dev {
+            port, rpc_port, db, ..
+        } => {
             let options = dev::DevOptions {
                 listen: port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))),
+                rpc_port,
                 database: db,
             };
             let stack = match dev::start(options).await {

@@ -9,12 +9,12 @@ async fn the_dev_stack_serves_what_it_prints() {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         socket.local_addr().unwrap().port()
     };
-    let stack = chipi_cli::dev::start(chipi_cli::dev::DevOptions {
+    let options = chipi_cli::dev::DevOptions {
         listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        rpc_port: None,
         database: Some(database.clone()),
-    })
-    .await
-    .unwrap();
+    };
+    let stack = chipi_cli::dev::start(options.clone()).await.unwrap();
     let info = &stack.info;
     assert_eq!(info.paymaster_url, format!("http://127.0.0.1:{port}"));
     assert_eq!(info.database, database.display().to_string());
@@ -45,7 +45,43 @@ async fn the_dev_stack_serves_what_it_prints() {
         .unwrap()
         .status();
     assert_eq!(status, 404, "authenticated; no wallet yet");
+    // Something on the chain and in the paymaster's records: a sponsored wallet.
+    let owner = chipi_core::SecretKey::random().public_key();
+    let funded = stack
+        .devnet
+        .deploy_session_wallet(owner, 123)
+        .await
+        .unwrap();
+    let prepared = client
+        .post(format!("{}/v1/transactions/prepare-typed-data", info.paymaster_url))
+        .header("x-api-key", &info.api_public_key)
+        .bearer_auth(&info.user_token)
+        .json(&serde_json::json!({
+            "publicKey": format!("{funded:#x}"),
+            "calls": [{"contractAddress": "0x1", "entrypoint": "transfer", "calldata": ["0x2", "1", "0"]}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prepared.status(), 200);
+    let stack_records = stack.paymaster.state.store().issued_count().await.unwrap();
+    assert_eq!(stack_records, 1);
     stack.paymaster.stop().await;
+    stack.devnet.shutdown();
     assert!(database.exists(), "the database is kept");
+    assert!(
+        chipi_cli::dev::chain_file(&database).exists(),
+        "the chain is kept"
+    );
+
+    // Restarted on the same files: the chain and the records are still there.
+    let stack = chipi_cli::dev::start(options).await.unwrap();
+    assert_eq!(stack.devnet.strk_balance(funded).await.unwrap(), 123);
+    assert_eq!(
+        stack.paymaster.state.store().issued_count().await.unwrap(),
+        stack_records
+    );
+    stack.paymaster.stop().await;
+    let _ = std::fs::remove_file(chipi_cli::dev::chain_file(&database));
     let _ = std::fs::remove_file(database);
 }

@@ -98,6 +98,11 @@ pub struct DevnetOptions {
     pub accounts: u8,
     /// Unix time of the first block (by default, now).
     pub start_time: Option<u64>,
+    /// The port on 127.0.0.1 (a free one by default).
+    pub port: Option<u16>,
+    /// A file the chain is kept in: every block is appended to it, and an existing one
+    /// is replayed at start, so the chain survives a restart.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for DevnetOptions {
@@ -106,6 +111,8 @@ impl Default for DevnetOptions {
             seed: 0,
             accounts: 10,
             start_time: None,
+            port: None,
+            state_file: None,
         }
     }
 }
@@ -138,9 +145,27 @@ impl Devnet {
 
     /// Starts a devnet with `options` and declares the session-account class.
     pub async fn start_with(options: DevnetOptions) -> Result<Self, DevnetError> {
+        let state_file = options.state_file.clone();
         let mut devnet = Self::launch(options)?;
+        if let Some(path) = state_file.filter(|p| p.exists()) {
+            devnet.replay(&path).await?;
+        }
         devnet.session_class_hash = devnet.declare_session_account().await?;
         Ok(devnet)
+    }
+
+    /// Replays the blocks kept in `path` (a previous run's chain).
+    async fn replay(&self, path: &std::path::Path) -> Result<(), DevnetError> {
+        let handler = JsonRpcHandler::new(self.api.clone());
+        let request = starknet_devnet_server::api::models::LoadRequest::Path {
+            path: path.display().to_string(),
+        };
+        handler.load(request).await.map(|_| ()).map_err(|e| {
+            DevnetError::Start(format!(
+                "cannot replay the chain in {}: {e}",
+                path.display()
+            ))
+        })
     }
 
     fn launch(options: DevnetOptions) -> Result<Self, DevnetError> {
@@ -148,6 +173,11 @@ impl Devnet {
             seed: options.seed,
             total_accounts: options.accounts,
             start_time: options.start_time,
+            dump_on: options
+                .state_file
+                .as_ref()
+                .map(|_| starknet_devnet_core::starknet::starknet_config::DumpOn::Block),
+            dump_path: options.state_file.as_ref().map(|p| p.display().to_string()),
             // Block hashes and commitments are not needed here and cost time.
             lite_mode: true,
             ..StarknetConfig::default()
@@ -164,9 +194,10 @@ impl Devnet {
             .collect();
         let chain_id = starknet.chain_id().to_felt();
 
+        let port = options.port.unwrap_or(0);
         let listener =
-            std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
-                .map_err(|e| DevnetError::Start(format!("bind 127.0.0.1: {e}")))?;
+            std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+                .map_err(|e| DevnetError::Start(format!("bind 127.0.0.1:{port}: {e}")))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| DevnetError::Start(e.to_string()))?;

@@ -1,7 +1,7 @@
 //! The embedded devnet: several at once, the declared class, time control, shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chipi_devnet::{Devnet, STRK_ADDRESS};
+use chipi_devnet::{Devnet, DevnetOptions, STRK_ADDRESS};
 use starknet_rust::core::types::{BlockId, BlockTag, Felt};
 use starknet_rust::providers::Provider;
 
@@ -84,4 +84,36 @@ fn devnet_recompiles_the_sierra_to_the_committed_compiled_class_hash() {
         recompiled,
         chipi_contracts::session_account().compiled_class_hash
     );
+}
+
+#[tokio::test]
+async fn a_chain_kept_in_a_state_file_survives_a_restart() {
+    let file = std::env::temp_dir().join(format!("chipi-devnet-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let options = || DevnetOptions {
+        state_file: Some(file.clone()),
+        ..DevnetOptions::default()
+    };
+    let devnet = Devnet::start_with(options()).await.unwrap();
+    let owner = Felt::from(0x5eedu32);
+    let wallet = devnet
+        .deploy_session_wallet(owner, 7 * 10u128.pow(17))
+        .await
+        .unwrap();
+    devnet.shutdown();
+    assert!(file.exists());
+
+    let devnet = Devnet::start_with(options()).await.unwrap();
+    assert_eq!(
+        devnet.strk_balance(wallet).await.unwrap(),
+        7 * 10u128.pow(17)
+    );
+    let class = devnet
+        .provider()
+        .get_class_hash_at(BlockId::Tag(BlockTag::Latest), wallet)
+        .await
+        .unwrap();
+    assert_eq!(class, devnet.session_class_hash());
+    devnet.shutdown();
+    let _ = std::fs::remove_file(&file);
 }
