@@ -346,6 +346,10 @@ impl Config {
             let Some(path) = name.as_ref().strip_prefix(ENV_PREFIX) else {
                 continue;
             };
+            // The binary's own `--config` variable names the file, not a key in it.
+            if path == "CONFIG" {
+                continue;
+            }
             let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
             let value = env_value(value.as_ref());
             set(&mut table, &keys, value)
@@ -550,6 +554,7 @@ mod tests {
                     r#"[{address = "0x9", private_key = "0x10"}, {address = "0xa", private_key = "0x11"}]"#,
                 ),
                 ("OTHER_VARIABLE", "ignored"),
+                ("CHIPI_PAYMASTER_CONFIG", "paymaster.toml"),
             ],
         )
         .unwrap();

@@ -1,0 +1,115 @@
+//! The `chipi-paymaster` binary: its help names every configuration key, `check-config`
+//! names the wrong key (and reads the file named by `CHIPI_PAYMASTER_CONFIG`), and
+//! `hash-secret` prints what `secret_key_sha256` wants.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn paymaster() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chipi-paymaster"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CHIPI_PAYMASTER_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
+#[test]
+fn the_help_documents_every_key_and_override() {
+    let output = paymaster().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for key in [
+        "listen",
+        "rpc_url",
+        "database_url",
+        "account_classes",
+        "fee_token",
+        "fee_margin_percent",
+        "max_fee_fri",
+        "window.after_slack_seconds",
+        "window.validity_seconds",
+        "http.body_limit_bytes",
+        "http.request_timeout_seconds",
+        "relaying.nonce_retries",
+        "relaying.park_after_failures",
+        "relaying.park_seconds",
+        "relaying.min_balance_fri",
+        "relaying.follow_interval_ms",
+        "relaying.drop_after_seconds",
+        "[[relayers]] address, private_key",
+        "secret_key_sha256",
+        "hs256_secret",
+        "jwks_file",
+        "jwks_url",
+        "jwks_cache_seconds",
+        "issuer",
+        "audience",
+        "leeway_seconds",
+        "CHIPI_PAYMASTER_<TABLE>__<KEY>",
+        "check-config",
+        "hash-secret",
+        "--log-json",
+    ] {
+        assert!(help.contains(key), "{key} is not in --help");
+    }
+}
+
+const CONFIG: &str = r#"
+rpc_url = "http://127.0.0.1:1/rpc"
+account_classes = ["0x561fd5a"]
+[[relayers]]
+address = "0x1234"
+private_key = "0x5678"
+[[apps]]
+name = "demo"
+public_key = "pk_dev_0123456789abcdef0123456789abcdef"
+secret_key_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+"#;
+
+#[test]
+fn check_config_names_the_wrong_key_and_reads_the_file_from_the_environment() {
+    let dir = std::env::temp_dir().join(format!("chipi-pm-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(&good, CONFIG).unwrap();
+    let output = paymaster()
+        .arg("check-config")
+        .env("CHIPI_PAYMASTER_CONFIG", &good)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let output = paymaster()
+        .args(["--config", good.to_str().unwrap(), "check-config"])
+        .env(
+            "CHIPI_PAYMASTER_RELAYERS",
+            r#"[{address = "0x1", private_key = "0x0"}]"#,
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("relayers[0].private_key"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn hash_secret_prints_the_sha256_of_standard_input() {
+    let mut child = paymaster()
+        .arg("hash-secret")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"test\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    );
+}
