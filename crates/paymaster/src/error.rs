@@ -91,6 +91,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<chipi_core::WireError> for ApiError {
+    /// Malformed input in a request (a felt, a call): 400 `INVALID_INPUT` naming the field.
+    fn from(error: chipi_core::WireError) -> Self {
+        Self::invalid(error.to_string())
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         tracing::error!(error = %error, "database error");

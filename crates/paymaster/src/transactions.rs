@@ -25,10 +25,6 @@ use crate::store::{felt_text, now, Claim, IssuedNonce, TxRecord, TxStatus};
 /// The most calls one outside execution may carry.
 pub const MAX_CALLS: usize = 64;
 
-fn wire(error: chipi_core::WireError) -> ApiError {
-    ApiError::invalid(error.to_string())
-}
-
 /// Poseidon over the encoded calls: what an issued nonce is bound to.
 pub fn calls_hash(calls: &[Call]) -> String {
     felt_text(poseidon_hash_many(&encode_calls(calls)))
@@ -79,8 +75,8 @@ pub(crate) async fn prepare(
     ApiJson(request): ApiJson<PrepareTypedDataRequest>,
 ) -> Result<Json<PrepareTypedDataResponse>, ApiError> {
     let state = &state.0;
-    let wallet = felt_field(&request.public_key, "publicKey").map_err(wire)?;
-    let calls = parse_calls(&request.calls).map_err(wire)?;
+    let wallet = felt_field(&request.public_key, "publicKey")?;
+    let calls = parse_calls(&request.calls)?;
     if calls.is_empty() || calls.len() > MAX_CALLS {
         return Err(ApiError::invalid(format!(
             "`calls`: between 1 and {MAX_CALLS} calls"
@@ -101,7 +97,7 @@ pub(crate) async fn execute(
     caller: Caller,
     ApiJson(request): ApiJson<ExecuteSponsoredRequest>,
 ) -> Result<Json<TransactionHashResponse>, ApiError> {
-    let wallet = felt_field(&request.public_key, "publicKey").map_err(wire)?;
+    let wallet = felt_field(&request.public_key, "publicKey")?;
     let (execution, chain) = OutsideExecution::from_typed_data(&request.typed_data)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let inner = &state.0;

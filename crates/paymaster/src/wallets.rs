@@ -27,10 +27,6 @@ pub fn iso_now() -> String {
         .unwrap_or_default()
 }
 
-fn wire(error: chipi_core::WireError) -> ApiError {
-    ApiError::invalid(error.to_string())
-}
-
 fn served_list(state: &Inner) -> String {
     state
         .classes
@@ -60,11 +56,11 @@ pub(crate) async fn prepare_creation(
     ApiJson(request): ApiJson<PrepareWalletCreationRequest>,
 ) -> Result<Json<PrepareWalletCreationResponse>, ApiError> {
     let state = &state.0;
-    let address = felt_field(&request.public_key, "publicKey").map_err(wire)?;
-    let owner = felt_field(&request.stark_key_pub_a_x, "starkKeyPubAX").map_err(wire)?;
+    let address = felt_field(&request.public_key, "publicKey")?;
+    let owner = felt_field(&request.stark_key_pub_a_x, "starkKeyPubAX")?;
     let class = match &request.class_hash {
         Some(text) => {
-            let class = felt_field(text, "classHash").map_err(wire)?;
+            let class = felt_field(text, "classHash")?;
             if !state.classes.contains(&class) {
                 return Err(ApiError::invalid(format!(
                     "this paymaster does not deploy class {class:#x}; it serves {}",
@@ -138,17 +134,16 @@ pub(crate) async fn create(
 ) -> Result<Json<WalletRecord>, ApiError> {
     let state = &app_state.0;
     let user = acting_user(&caller, &request.external_user_id)?;
-    let address = felt_field(&request.public_key, "publicKey").map_err(wire)?;
+    let address = felt_field(&request.public_key, "publicKey")?;
     let deployment = &request.deployment_data;
-    let class = felt_field(&deployment.class_hash, "deploymentData.class_hash").map_err(wire)?;
-    let owner = felt_field(&deployment.salt, "deploymentData.salt").map_err(wire)?;
-    let unique = felt_field(&deployment.unique, "deploymentData.unique").map_err(wire)?;
+    let class = felt_field(&deployment.class_hash, "deploymentData.class_hash")?;
+    let owner = felt_field(&deployment.salt, "deploymentData.salt")?;
+    let unique = felt_field(&deployment.unique, "deploymentData.unique")?;
     let calldata = deployment
         .calldata
         .iter()
         .map(|c| felt_field(c, "deploymentData.calldata"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(wire)?;
+        .collect::<Result<Vec<_>, _>>()?;
     if !state.classes.contains(&class) {
         return Err(ApiError::invalid(format!(
             "this paymaster does not deploy class {class:#x}; it serves {}",
