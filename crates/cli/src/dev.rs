@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chipi_devnet::Devnet;
-use chipi_stack::{LocalPaymaster, Options, API_KEY, SECRET_KEY};
+use chipi_stack::{LocalPaymaster, Options, Policy, API_KEY, SECRET_KEY};
 use serde::Serialize;
 
 /// What `chipi dev` serves, as printed (and as `--json`).
@@ -41,6 +41,32 @@ pub struct DevOptions {
     /// The paymaster's database (by default a temporary file). With it, the chain is kept
     /// beside it ([`chain_file`]) and both survive a restart.
     pub database: Option<PathBuf>,
+    /// The local app's sponsorship policy (`chipi dev --policy FILE`), to try limits.
+    pub policy: Option<Policy>,
+}
+
+/// Reads a sponsorship policy file: the keys of an app's `[apps.sponsorship]` table
+/// (docs/paymaster.md), at the top level.
+pub fn read_policy(path: &std::path::Path) -> Result<Policy, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // Messages name the key, never quote the file (it may hold the webhook's secret).
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?;
+    let policy: Policy =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            format!(
+                "{}: `{}`: {}",
+                path.display(),
+                e.path(),
+                e.inner().message()
+            )
+        })?;
+    policy
+        .validate("policy")
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(policy)
 }
 
 /// Where the chain of a stack whose database is `database` is kept.
@@ -69,17 +95,18 @@ pub async fn start(options: DevOptions) -> Result<DevStack, String> {
     })
     .await
     .map_err(|e| format!("the embedded devnet did not start: {e}"))?;
-    let paymaster = LocalPaymaster::start_with(
-        &devnet,
-        Options {
-            relayers: vec![3, 4],
-            database: options.database,
-            listen: options.listen,
-            ..Options::default()
-        },
-    )
-    .await
-    .map_err(|e| format!("the paymaster did not start: {e}"))?;
+    let mut stack_options = Options {
+        relayers: vec![3, 4],
+        database: options.database,
+        listen: options.listen,
+        ..Options::default()
+    };
+    if let Some(policy) = options.policy {
+        stack_options = stack_options.policy(move |p| *p = policy.clone());
+    }
+    let paymaster = LocalPaymaster::start_with(&devnet, stack_options)
+        .await
+        .map_err(|e| format!("the paymaster did not start: {e}"))?;
     let info = DevInfo {
         rpc_url: devnet.rpc_url().to_string(),
         chain_id: format!("{:#x}", devnet.chain_id()),

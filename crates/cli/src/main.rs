@@ -48,6 +48,10 @@ enum Command {
         /// file and the chain beside it (`<FILE>.chain.json`). Without it, both are fresh.
         #[arg(long)]
         db: Option<PathBuf>,
+        /// The local app's sponsorship policy: a TOML file with the keys of
+        /// `[apps.sponsorship]` (limits, allowlists, webhook; docs/paymaster.md).
+        #[arg(long)]
+        policy: Option<PathBuf>,
         #[command(subcommand)]
         command: Option<DevCommand>,
     },
@@ -139,12 +143,24 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Dev {
-            port, rpc_port, db, ..
+            port,
+            rpc_port,
+            db,
+            policy,
+            ..
         } => {
+            let policy = match policy.as_deref().map(dev::read_policy).transpose() {
+                Ok(policy) => policy,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            };
             let options = dev::DevOptions {
                 listen: port.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p))),
                 rpc_port,
                 database: db,
+                policy,
             };
             let stack = match dev::start(options).await {
                 Ok(stack) => stack,

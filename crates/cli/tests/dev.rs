@@ -13,6 +13,7 @@ async fn the_dev_stack_serves_what_it_prints() {
         listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
         rpc_port: None,
         database: Some(database.clone()),
+        policy: None,
     };
     let stack = chipi_cli::dev::start(options.clone()).await.unwrap();
     let info = &stack.info;
@@ -84,4 +85,58 @@ async fn the_dev_stack_serves_what_it_prints() {
     stack.paymaster.stop().await;
     let _ = std::fs::remove_file(chipi_cli::dev::chain_file(&database));
     let _ = std::fs::remove_file(database);
+}
+
+#[tokio::test]
+async fn a_policy_file_limits_the_dev_stack() {
+    let dir = std::env::temp_dir().join(format!("chipi-dev-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.toml");
+    std::fs::write(
+        &file,
+        "deny = [{ contract = \"*\", selector = \"approve\" }]\n\
+         [[limits]]\nscope = \"user\"\nwindow = \"day\"\nmax_transactions = 1\n",
+    )
+    .unwrap();
+    let policy = chipi_cli::dev::read_policy(&file).unwrap();
+    let stack = chipi_cli::dev::start(chipi_cli::dev::DevOptions {
+        policy: Some(policy),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let info = &stack.info;
+    let owner = chipi_core::SecretKey::random().public_key();
+    let wallet = stack.devnet.deploy_session_wallet(owner, 0).await.unwrap();
+    let client = reqwest::Client::new();
+    let prepare = |entrypoint: &str| {
+        client
+            .post(format!("{}/v1/transactions/prepare-typed-data", info.paymaster_url))
+            .header("x-api-key", &info.api_public_key)
+            .bearer_auth(&info.user_token)
+            .json(&serde_json::json!({
+                "publicKey": format!("{wallet:#x}"),
+                "calls": [{"contractAddress": "0x1", "entrypoint": entrypoint, "calldata": ["0x2", "1", "0"]}],
+            }))
+            .send()
+    };
+    let refused = prepare("approve").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "CALL_NOT_SPONSORED");
+    assert_eq!(body["limit"], "deny");
+    assert_eq!(prepare("transfer").await.unwrap().status(), 200);
+    stack.paymaster.stop().await;
+    stack.devnet.shutdown();
+
+    // A wrong key is named; the file's text (which may hold a webhook secret) is not quoted.
+    std::fs::write(
+        &file,
+        "[webhook]\nurl = \"https://hook.example/\"\nsecret = \"s3cr3t-s3cr3t\"\ntimeout = 5\n",
+    )
+    .unwrap();
+    let error = chipi_cli::dev::read_policy(&file).unwrap_err();
+    assert!(error.contains("webhook"), "{error}");
+    assert!(!error.contains("s3cr3t"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

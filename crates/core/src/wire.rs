@@ -242,6 +242,12 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong, for a user.
     pub message: String,
+    /// The sponsorship knob that refused (API.md section 10), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// Seconds after which the same request may pass, when waiting helps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 /// `POST /v1/chipi-wallets/prepare-creation` (API.md section 6).
@@ -605,11 +611,21 @@ mod tests {
             status_code: 401,
             code: "AUTHENTICATION_FAILED".into(),
             message: "no".into(),
+            limit: None,
+            retry_after: None,
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
             json!({"statusCode": 401, "code": "AUTHENTICATION_FAILED", "message": "no"})
         );
+        let limited: ErrorBody = serde_json::from_value(json!({
+            "statusCode": 429, "code": "RATE_LIMITED", "message": "wait",
+            "limit": "user.transactions_per_day", "retryAfter": 30
+        }))
+        .unwrap();
+        assert_eq!(limited.limit.as_deref(), Some("user.transactions_per_day"));
+        assert_eq!(limited.retry_after, Some(30));
+        assert_eq!(serde_json::to_value(&limited).unwrap()["retryAfter"], 30);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tokio::sync::RwLock;
 
 use crate::config::{is_public_key, is_secret_key, AppConfig, ConfigError, JwtConfig, RpcUrl};
 use crate::error::ApiError;
+use crate::policy::Policy;
 
 /// SHA-256 of a secret key, hex: what the configuration stores.
 ///
@@ -35,6 +36,8 @@ pub struct App {
     pub name: String,
     /// Its `pk_...` key.
     pub public_key: String,
+    /// Its sponsorship policy.
+    pub policy: Policy,
     secret_hash: Option<[u8; 32]>,
     verifier: Option<Verifier>,
 }
@@ -110,8 +113,44 @@ enum JwksSource {
         url: RpcUrl,
         client: reqwest::Client,
         ttl: Duration,
-        cache: RwLock<Option<(Instant, JwkSet)>>,
+        refetch: Duration,
+        cache: Box<RwLock<JwksCache>>,
     },
+}
+
+/// A JWKS fetched by URL: the last set, when it came, and the last failure.
+#[derive(Debug, Default)]
+struct JwksCache {
+    set: Option<(Instant, JwkSet)>,
+    failed: Option<Instant>,
+}
+
+/// The largest JWKS document read.
+const JWKS_MAX_BYTES: usize = 256 * 1024;
+
+impl JwksCache {
+    /// What the cache answers without a fetch: a key, "not found" (asked recently), or
+    /// `None` (a fetch is due).
+    fn answer(
+        &self,
+        pick: impl Fn(&JwkSet) -> Option<Jwk>,
+        ttl: Duration,
+        refetch: Duration,
+    ) -> Option<Result<Jwk, ApiError>> {
+        let recent_failure = self.failed.is_some_and(|at| at.elapsed() < refetch);
+        match &self.set {
+            Some((at, set)) => match pick(set) {
+                // Fresh, or stale while the provider is failing: serve it.
+                Some(jwk) if at.elapsed() < ttl || recent_failure => Some(Ok(jwk)),
+                None if at.elapsed() < refetch || recent_failure => {
+                    Some(Err(ApiError::unauthorized("token key not found")))
+                }
+                _ => None,
+            },
+            None if recent_failure => Some(Err(jwks_unavailable())),
+            None => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -124,17 +163,6 @@ impl Apps {
     pub fn from_config(apps: &[AppConfig]) -> Result<Self, ConfigError> {
         let mut by_key = HashMap::new();
         for (i, app) in apps.iter().enumerate() {
-            let secret_hash = match &app.secret_key_sha256 {
-                Some(hash) => {
-                    let bytes = hex::decode(hash)
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                    Some(bytes.ok_or_else(|| {
-                        ConfigError(format!("`apps[{i}].secret_key_sha256`: not 64 hex digits"))
-                    })?)
-                }
-                None => None,
-            };
             let verifier = match &app.jwt {
                 Some(jwt) => Some(Verifier::new(jwt, i)?),
                 None => None,
@@ -144,12 +172,18 @@ impl Apps {
                 Arc::new(App {
                     name: app.name.clone(),
                     public_key: app.public_key.clone(),
-                    secret_hash,
+                    policy: app.sponsorship.clone(),
+                    secret_hash: app.secret_key_sha256,
                     verifier,
                 }),
             );
         }
         Ok(Self { by_key })
+    }
+
+    /// The app with public key `public_key`.
+    pub fn get(&self, public_key: &str) -> Option<&Arc<App>> {
+        self.by_key.get(public_key)
     }
 
     /// The caller of a request with `headers`, or a 401 that echoes nothing it was sent.
@@ -270,10 +304,12 @@ impl Verifier {
                 url: url.clone(),
                 client: reqwest::Client::builder()
                     .timeout(Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|_| ConfigError("cannot build an HTTP client".into()))?,
                 ttl: Duration::from_secs(jwt.jwks_cache_seconds),
-                cache: RwLock::new(None),
+                refetch: Duration::from_secs(jwt.jwks_refetch_seconds),
+                cache: Box::new(RwLock::new(JwksCache::default())),
             }
         } else {
             return Err(ConfigError(format!(
@@ -339,49 +375,67 @@ impl JwksSource {
                 url,
                 client,
                 ttl,
+                refetch,
                 cache,
             } => {
-                {
-                    let cached = cache.read().await;
-                    if let Some((at, set)) = cached.as_ref() {
-                        let fresh = at.elapsed() < *ttl;
-                        // A key rotated in: refetch, at most every 10 s.
-                        let recent = at.elapsed() < Duration::from_secs(10);
-                        match pick(set) {
-                            Some(jwk) if fresh => return Ok(jwk),
-                            None if recent => {
-                                return Err(ApiError::unauthorized("token key not found"))
-                            }
-                            _ => {}
+                if let Some(answer) = cache.read().await.answer(pick, *ttl, *refetch) {
+                    return answer;
+                }
+                // One fetch at a time; whoever waited re-checks what the last one brought.
+                let mut cached = cache.write().await;
+                if let Some(answer) = cached.answer(pick, *ttl, *refetch) {
+                    return answer;
+                }
+                match fetch_jwks(client, url).await {
+                    Ok(set) => {
+                        let found = pick(&set);
+                        *cached = JwksCache {
+                            set: Some((Instant::now(), set)),
+                            failed: None,
+                        };
+                        found.ok_or_else(|| ApiError::unauthorized("token key not found"))
+                    }
+                    Err(error) => {
+                        cached.failed = Some(Instant::now());
+                        // The provider is down: the keys it served last still verify.
+                        match cached.set.as_ref().and_then(|(_, set)| pick(set)) {
+                            Some(jwk) => Ok(jwk),
+                            None => Err(error),
                         }
                     }
                 }
-                let mut cached = cache.write().await;
-                let set = fetch_jwks(client, url).await?;
-                let found = pick(&set);
-                *cached = Some((Instant::now(), set));
-                found.ok_or_else(|| ApiError::unauthorized("token key not found"))
             }
         }
     }
 }
 
+fn jwks_unavailable() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "AUTHENTICATION_UNAVAILABLE",
+        "the token keys cannot be fetched; retry later",
+    )
+}
+
 async fn fetch_jwks(client: &reqwest::Client, url: &RpcUrl) -> Result<JwkSet, ApiError> {
-    let unavailable = || {
-        tracing::warn!(url = ?url, "JWKS endpoint unavailable");
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "AUTHENTICATION_UNAVAILABLE",
-            "the token keys cannot be fetched; retry later",
-        )
+    let unavailable = |why: &str| {
+        tracing::warn!(url = ?url, why, "JWKS endpoint unavailable");
+        jwks_unavailable()
     };
-    let response = client
+    let mut response = client
         .get(url.0.clone())
         .send()
         .await
-        .map_err(|_| unavailable())?;
+        .map_err(|_| unavailable("no answer"))?;
     if !response.status().is_success() {
-        return Err(unavailable());
+        return Err(unavailable("not a success status"));
     }
-    response.json::<JwkSet>().await.map_err(|_| unavailable())
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| unavailable("body"))? {
+        if body.len() + chunk.len() > JWKS_MAX_BYTES {
+            return Err(unavailable("document too large"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice::<JwkSet>(&body).map_err(|_| unavailable("not a JWKS document"))
 }

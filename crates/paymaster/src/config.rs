@@ -31,8 +31,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use chipi_core::Felt;
+use chipi_core::{Felt, SecretKey};
 use serde::Deserialize;
+
+use crate::policy::Policy;
 use url::Url;
 use zeroize::Zeroizing;
 
@@ -84,22 +86,28 @@ pub struct Config {
     /// Where to listen.
     #[serde(default = "defaults::listen")]
     pub listen: SocketAddr,
+    /// Where `/health` and `/metrics` are served instead of `listen` (the operator's
+    /// network); on `listen` when absent.
+    #[serde(default)]
+    pub operations_listen: Option<SocketAddr>,
     /// The Starknet node's JSON-RPC URL (it may hold a key: never logged).
     pub rpc_url: RpcUrl,
     /// `sqlite://path` (created when missing) or `sqlite::memory:`.
     #[serde(default = "defaults::database_url")]
     pub database_url: String,
     /// The account classes this paymaster deploys and relays for; the first is the default.
-    pub account_classes: Vec<String>,
+    #[serde(deserialize_with = "felts")]
+    pub account_classes: Vec<Felt>,
     /// Margin over the fee estimate, in percent, for the transaction's resource bounds.
     #[serde(default = "defaults::fee_margin_percent")]
     pub fee_margin_percent: u32,
-    /// The largest fee (in fri) one sponsored transaction may be bounded by.
+    /// The largest fee (in fri) one sponsored transaction may be bounded by, for every app
+    /// (an app's policy may only lower it).
     #[serde(default = "defaults::max_fee_fri", deserialize_with = "amount")]
     pub max_fee_fri: u128,
     /// The token relayers pay fees in (STRK).
-    #[serde(default = "defaults::fee_token")]
-    pub fee_token: String,
+    #[serde(default = "defaults::fee_token", deserialize_with = "felt_value")]
+    pub fee_token: Felt,
     /// Outside-execution windows handed out.
     #[serde(default)]
     pub window: WindowConfig,
@@ -130,6 +138,16 @@ impl<'de> Deserialize<'de> for RpcUrl {
     }
 }
 
+impl RpcUrl {
+    /// An http(s) URL, or `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Url::parse(text)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .map(Self)
+    }
+}
+
 impl fmt::Debug for RpcUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", redact_url(&self.0))
@@ -154,6 +172,8 @@ pub struct WindowConfig {
     pub after_slack_seconds: u64,
     /// `execute_before` = chain time plus this; also how long an issued nonce is honoured.
     pub validity_seconds: u64,
+    /// Prepared and not yet executed nonces one user, or one wallet, may hold at once.
+    pub max_outstanding: u32,
 }
 
 impl Default for WindowConfig {
@@ -161,6 +181,7 @@ impl Default for WindowConfig {
         Self {
             after_slack_seconds: 60,
             validity_seconds: 600,
+            max_outstanding: 128,
         }
     }
 }
@@ -173,6 +194,8 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// A request not answered by then gets a 503 (its work, once started, still finishes).
     pub request_timeout_seconds: u64,
+    /// Requests served at once; more are answered 503 `OVERLOADED` at once.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for HttpConfig {
@@ -180,6 +203,7 @@ impl Default for HttpConfig {
         Self {
             body_limit_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            max_concurrent_requests: 1024,
         }
     }
 }
@@ -199,8 +223,8 @@ pub struct RelayingConfig {
     pub min_balance_fri: u128,
     /// How often sent transactions are followed.
     pub follow_interval_ms: u64,
-    /// A transaction the node never reports after this long is marked `FAILED`.
-    pub drop_after_seconds: u64,
+    /// Requests that may wait for a relayer at once; past it, 503 with `retryAfter`.
+    pub max_waiting: usize,
 }
 
 impl Default for RelayingConfig {
@@ -211,7 +235,7 @@ impl Default for RelayingConfig {
             park_seconds: 30,
             min_balance_fri: 10u128.pow(18),
             follow_interval_ms: 250,
-            drop_after_seconds: 300,
+            max_waiting: 256,
         }
     }
 }
@@ -221,9 +245,11 @@ impl Default for RelayingConfig {
 #[serde(deny_unknown_fields)]
 pub struct RelayerConfig {
     /// The account's address.
-    pub address: String,
-    /// Its signing key.
-    pub private_key: Secret,
+    #[serde(deserialize_with = "felt_value")]
+    pub address: Felt,
+    /// Its signing key (`Debug` shows nothing of it).
+    #[serde(deserialize_with = "secret_key")]
+    pub private_key: SecretKey,
 }
 
 /// One app.
@@ -234,10 +260,15 @@ pub struct AppConfig {
     pub name: String,
     /// `pk_dev_...` / `pk_prod_...`.
     pub public_key: String,
-    /// SHA-256 (hex) of the app's `sk_...` secret key (`chipi-paymaster hash-secret`).
-    pub secret_key_sha256: Option<String>,
+    /// SHA-256 (64 hex digits in the file) of the app's `sk_...` secret key
+    /// (`chipi-paymaster hash-secret`).
+    #[serde(default, deserialize_with = "sha256_hex")]
+    pub secret_key_sha256: Option<[u8; 32]>,
     /// How user tokens are verified; without it only the secret key is accepted.
     pub jwt: Option<JwtConfig>,
+    /// Who may make the relayers pay for this app, and how much (API.md section 10).
+    #[serde(default)]
+    pub sponsorship: Policy,
 }
 
 /// A user-token verifier.
@@ -253,6 +284,10 @@ pub struct JwtConfig {
     /// How long a fetched JWKS is used.
     #[serde(default = "defaults::jwks_cache_seconds")]
     pub jwks_cache_seconds: u64,
+    /// The least time between two fetches of the JWKS URL for an unknown key id, or after
+    /// a failed fetch (a flood of made-up key ids costs the provider one request).
+    #[serde(default = "defaults::jwks_refetch_seconds")]
+    pub jwks_refetch_seconds: u64,
     /// Required `iss`.
     pub issuer: Option<String>,
     /// Required `aud`.
@@ -263,7 +298,7 @@ pub struct JwtConfig {
 }
 
 /// An amount in fri: a TOML integer, or a decimal string for amounts past 2^63.
-fn amount<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+pub(crate) fn amount<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Amount {
@@ -276,6 +311,52 @@ fn amount<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u128, D::
             .parse()
             .map_err(|_| serde::de::Error::custom("not an amount (a decimal integer)")),
     }
+}
+
+/// [`amount`], for optional keys.
+pub(crate) fn optional_amount<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u128>, D::Error> {
+    amount(deserializer).map(Some)
+}
+
+/// A felt's text (hex or decimal), parsed.
+pub(crate) fn felt(text: &str) -> Result<Felt, &'static str> {
+    chipi_core::parse_felt_strict(text).ok_or("not a felt (hex or decimal)")
+}
+
+fn felt_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Felt, D::Error> {
+    felt(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+}
+
+fn felts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Felt>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|text| felt(text).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn secret_key<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SecretKey, D::Error> {
+    let text = Zeroizing::new(String::deserialize(deserializer)?);
+    chipi_core::parse_felt_strict(&text)
+        .filter(|k| *k != Felt::ZERO)
+        .and_then(|k| SecretKey::from_hex(&format!("{k:#x}")).ok())
+        .ok_or_else(|| serde::de::Error::custom("not a private key (a non-zero felt)"))
+}
+
+fn sha256_hex<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<[u8; 32]>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    hex::decode(&text)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(
+                "expected 64 hex digits (chipi-paymaster hash-secret prints them)",
+            )
+        })
 }
 
 mod defaults {
@@ -291,14 +372,18 @@ mod defaults {
         50
     }
     pub fn max_fee_fri() -> u128 {
-        // 100 STRK.
-        100 * 10u128.pow(18)
+        crate::policy::ONE_STRK
     }
-    pub fn fee_token() -> String {
-        "0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d".into()
+    pub fn fee_token() -> chipi_core::Felt {
+        chipi_core::Felt::from_hex_unchecked(
+            "0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d",
+        )
     }
     pub fn jwks_cache_seconds() -> u64 {
         300
+    }
+    pub fn jwks_refetch_seconds() -> u64 {
+        10
     }
     pub fn leeway_seconds() -> u64 {
         30
@@ -320,10 +405,6 @@ pub fn is_public_key(text: &str) -> bool {
 /// Whether `text` has the shape of a secret API key (`sk_dev_`/`sk_prod_` + 32+ alphanumerics).
 pub fn is_secret_key(text: &str) -> bool {
     is_api_key(text, "sk")
-}
-
-fn felt(key: &str, text: &str) -> Result<Felt, ConfigError> {
-    chipi_core::parse_felt_strict(text).ok_or_else(|| wrong(key, "not a felt (hex or decimal)"))
 }
 
 impl Config {
@@ -374,23 +455,14 @@ impl Config {
         if self.account_classes.is_empty() {
             return Err(wrong("account_classes", "name at least one class hash"));
         }
-        for (i, class) in self.account_classes.iter().enumerate() {
-            felt(&format!("account_classes[{i}]"), class)?;
-        }
-        felt("fee_token", &self.fee_token)?;
         if self.relayers.is_empty() {
             return Err(wrong("relayers", "configure at least one relayer account"));
         }
-        for (i, relayer) in self.relayers.iter().enumerate() {
-            felt(&format!("relayers[{i}].address"), &relayer.address)?;
-            let key = chipi_core::parse_felt_strict(relayer.private_key.expose())
-                .filter(|k| *k != Felt::ZERO);
-            if key.is_none() {
-                return Err(wrong(
-                    format!("relayers[{i}].private_key"),
-                    "not a private key (a non-zero felt)",
-                ));
-            }
+        if self.max_fee_fri == 0 || self.max_fee_fri > MAX_FEE_CEILING {
+            return Err(wrong(
+                "max_fee_fri",
+                "between 1 fri and 1000 STRK per transaction",
+            ));
         }
         if self.apps.is_empty() {
             return Err(wrong("apps", "configure at least one app"));
@@ -408,11 +480,19 @@ impl Config {
             {
                 return Err(wrong(format!("apps[{i}].public_key"), "used by two apps"));
             }
-            if let Some(hash) = &app.secret_key_sha256 {
-                if hex::decode(hash).map(|h| h.len()) != Ok(32) {
+            app.sponsorship
+                .validate(&format!("apps[{i}].sponsorship"))?;
+            // A request reserves the per-transaction cap before it is simulated: a fee
+            // budget below it would refuse every request.
+            let cap = app.sponsorship.fee_cap(self.max_fee_fri);
+            for (j, limit) in app.sponsorship.limits.iter().enumerate() {
+                if limit.max_fee_fri.is_some_and(|budget| budget < cap) {
                     return Err(wrong(
-                        format!("apps[{i}].secret_key_sha256"),
-                        "expected 64 hex digits (chipi-paymaster hash-secret prints them)",
+                        format!("apps[{i}].sponsorship.limits[{j}].max_fee_fri"),
+                        format!(
+                            "below the per-transaction cap ({cap} fri), so nothing could be sponsored; \
+                             lower apps[{i}].sponsorship.max_fee_fri"
+                        ),
                     ));
                 }
             }
@@ -444,6 +524,39 @@ impl Config {
                         "too short: use 32 bytes or more",
                     ));
                 }
+                if let Some(url) = &jwt.jwks_url {
+                    let loopback = match url.0.host() {
+                        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                        Some(url::Host::Domain(name)) => name == "localhost",
+                        None => false,
+                    };
+                    if url.0.scheme() != "https" && !loopback {
+                        return Err(wrong(
+                            format!("apps[{i}].jwt.jwks_url"),
+                            "must be https (http only on a loopback address)",
+                        ));
+                    }
+                }
+                // Keys shared by several apps (one identity provider) verify any of their
+                // tokens: only the audience tells one app's tokens from another's.
+                let source = |j: &JwtConfig| {
+                    j.jwks_url
+                        .as_ref()
+                        .map(|u| u.0.to_string())
+                        .or_else(|| j.jwks_file.as_ref().map(|f| f.display().to_string()))
+                };
+                let shared = source(jwt).is_some_and(|mine| {
+                    self.apps.iter().enumerate().any(|(k, other)| {
+                        k != i && other.jwt.as_ref().and_then(source).as_ref() == Some(&mine)
+                    })
+                });
+                if shared && jwt.audience.is_none() {
+                    return Err(wrong(
+                        format!("apps[{i}].jwt.audience"),
+                        "required: another app uses the same token keys",
+                    ));
+                }
             }
         }
         if self.window.validity_seconds == 0 || self.window.validity_seconds > 24 * 3600 {
@@ -461,6 +574,12 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             return Err(wrong("http.body_limit_bytes", "at least 1024"));
         }
+        if self.http.max_concurrent_requests == 0 {
+            return Err(wrong("http.max_concurrent_requests", "at least 1"));
+        }
+        if self.operations_listen == Some(self.listen) {
+            return Err(wrong("operations_listen", "must differ from listen"));
+        }
         if self.http.request_timeout_seconds == 0 {
             return Err(wrong("http.request_timeout_seconds", "at least 1"));
         }
@@ -472,13 +591,51 @@ impl Config {
         }
         Ok(())
     }
+}
 
-    /// The served account classes, parsed.
-    pub fn classes(&self) -> Vec<Felt> {
-        self.account_classes
-            .iter()
-            .filter_map(|c| chipi_core::parse_felt_strict(c))
-            .collect()
+/// The highest per-transaction fee cap a configuration may set (1000 STRK).
+const MAX_FEE_CEILING: u128 = 1000 * crate::policy::ONE_STRK;
+
+impl Policy {
+    /// The checks serde cannot make; `key` is the table's path for messages.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if let (Some(start), Some(end)) = (self.starts_at, self.ends_at) {
+            if end <= start {
+                return Err(wrong(format!("{key}.ends_at"), "before starts_at"));
+            }
+        }
+        if self.max_fee_fri == Some(0) {
+            return Err(wrong(format!("{key}.max_fee_fri"), "at least 1 fri"));
+        }
+        if self.in_flight_per_wallet == 0 {
+            return Err(wrong(
+                format!("{key}.in_flight_per_wallet"),
+                "at least 1 (0 would sponsor nothing)",
+            ));
+        }
+        for (i, limit) in self.limits.iter().enumerate() {
+            if limit.max_transactions.is_none() && limit.max_fee_fri.is_none() {
+                return Err(wrong(
+                    format!("{key}.limits[{i}]"),
+                    "set max_transactions, max_fee_fri, or both",
+                ));
+            }
+        }
+        if let Some(webhook) = &self.webhook {
+            if webhook.timeout_ms == 0 || webhook.timeout_ms > 30_000 {
+                return Err(wrong(
+                    format!("{key}.webhook.timeout_ms"),
+                    "between 1 and 30000",
+                ));
+            }
+            if webhook.secret.expose().len() < 32 {
+                return Err(wrong(
+                    format!("{key}.webhook.secret"),
+                    "too short: use 32 bytes or more",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -627,6 +784,88 @@ mod tests {
             .contains("secret_key_sha256"));
         let both = format!("{BASE}\n[apps.jwt]\nhs256_secret = \"0123456789abcdef0123456789abcdef\"\njwks_file = \"k.json\"\n");
         assert!(load(&both, &[]).unwrap_err().0.contains("apps[0].jwt"));
+    }
+
+    #[test]
+    fn the_sponsorship_table_is_typed_and_checked() {
+        let config = load(BASE, &[]).unwrap();
+        let policy = &config.apps[0].sponsorship;
+        assert!(policy.active);
+        assert_eq!(policy.fee_cap(config.max_fee_fri), crate::policy::ONE_STRK);
+        assert_eq!(config.relayers[0].address, Felt::from(0x1234u16));
+        assert_eq!(config.account_classes, [Felt::from(0x561fd5au32)]);
+        let with = |table: &str| load(&format!("{BASE}\n[apps.sponsorship]\n{table}\n"), &[]);
+        let good = with(
+            "max_fee_fri = 1000\nin_flight_per_wallet = 3\n\
+             [[apps.sponsorship.limits]]\nscope = \"user\"\nwindow = \"day\"\nmax_fee_fri = 5000\n\
+             [apps.sponsorship.webhook]\nurl = \"https://hook.example/SECRET\"\n\
+             secret = \"hook-secret-hook-secret-hook-secret\"\non_error = \"sponsor\"",
+        )
+        .unwrap();
+        let policy = &good.apps[0].sponsorship;
+        assert_eq!(policy.in_flight_per_wallet, 3);
+        assert!(!format!("{good:?}").contains("SECRET"));
+        assert!(!format!("{good:?}").contains("hook-secret"));
+        for (table, key) in [
+            (
+                "in_flight_per_wallet = 0",
+                "apps[0].sponsorship.in_flight_per_wallet",
+            ),
+            ("starts_at = 10\nends_at = 5", "apps[0].sponsorship.ends_at"),
+            (
+                "[[apps.sponsorship.limits]]\nscope = \"app\"\nwindow = \"hour\"",
+                "apps[0].sponsorship.limits[0]",
+            ),
+            (
+                "[[apps.sponsorship.limits]]\nscope = \"app\"\nwindow = \"hour\"\nmax_fee_fri = 10",
+                "apps[0].sponsorship.limits[0].max_fee_fri",
+            ),
+            (
+                "allow = [{ contract = \"0xzz\", selector = \"*\" }]",
+                "apps[0].sponsorship.allow[0].contract",
+            ),
+            (
+                "[apps.sponsorship.webhook]\nurl = \"https://h.example/\"\nsecret = \"short\"",
+                "apps[0].sponsorship.webhook.secret",
+            ),
+            ("max_fee_fri = 0", "apps[0].sponsorship.max_fee_fri"),
+            ("typo = 1", "typo"),
+        ] {
+            let error = with(table).unwrap_err();
+            assert!(error.0.contains(key), "{key}: {error}");
+        }
+        let error = load(BASE, &[("CHIPI_PAYMASTER_MAX_FEE_FRI", "0")]).unwrap_err();
+        assert!(error.0.contains("max_fee_fri"), "{error}");
+    }
+
+    #[test]
+    fn jwks_urls_are_https_and_shared_keys_need_an_audience() {
+        let app = |name: &str, key: &str, url: &str, audience: &str| {
+            format!(
+                "[[apps]]\nname = \"{name}\"\npublic_key = \"pk_dev_{key}\"\n[apps.jwt]\njwks_url = \"{url}\"\n{audience}\n"
+            )
+        };
+        let one = "0123456789abcdef0123456789abcde1";
+        let two = "0123456789abcdef0123456789abcde2";
+        let with = |apps: &str| load(&format!("{BASE}{apps}"), &[]);
+        assert!(with(&app("a", one, "https://idp.example/jwks", "")).is_ok());
+        assert!(with(&app("a", one, "http://127.0.0.1:9/jwks", "")).is_ok());
+        assert!(with(&app("a", one, "http://localhost:9/jwks", "")).is_ok());
+        let error = with(&app("a", one, "http://idp.example/jwks", "")).unwrap_err();
+        assert!(error.0.contains("apps[1].jwt.jwks_url"), "{error}");
+        let shared = format!(
+            "{}{}",
+            app("a", one, "https://idp.example/jwks", "audience = \"a\""),
+            app("b", two, "https://idp.example/jwks", "")
+        );
+        let error = with(&shared).unwrap_err();
+        assert!(error.0.contains("apps[2].jwt.audience"), "{error}");
+        let both = format!(
+            "{}{}",
+            app("a", one, "https://idp.example/jwks", "audience = \"a\""),
+            app("b", two, "https://idp.example/jwks", "audience = \"b\"")
+        );
+        assert!(with(&both).is_ok());
     }
 
     #[test]

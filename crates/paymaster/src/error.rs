@@ -1,9 +1,13 @@
-//! The one error type of the service and its JSON body (API.md section 1).
+//! The Chipi API's error: an HTTP status and the JSON body of API.md section 1, and the
+//! one mapping of the engine's errors to it.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chipi_core::{ErrorBody, ErrorCode};
+
+use crate::engine::EngineError;
+use crate::policy::{Refusal, RefusalKind};
 
 /// A failure as the client sees it: an HTTP status, a code and a message for a user.
 /// Messages never carry a key, a token, a ciphertext or the node's URL; 5xx messages say
@@ -17,7 +21,15 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong.
     pub message: String,
+    /// The sponsorship knob that refused.
+    pub limit: Option<String>,
+    /// Seconds after which the same request may pass (also the `Retry-After` header).
+    pub retry_after: Option<u64>,
 }
+
+/// The code a response carries, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeTag(pub &'static str);
 
 impl ApiError {
     /// A failure with `status`, `code` and `message`.
@@ -26,6 +38,8 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            limit: None,
+            retry_after: None,
         }
     }
 
@@ -71,12 +85,30 @@ impl ApiError {
         )
     }
 
+    /// A sponsorship refusal (API.md section 10): 429, 402 or 403 with its knob.
+    pub fn refused(refusal: Refusal) -> Self {
+        let status = match refusal.kind {
+            RefusalKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            RefusalKind::BudgetExceeded => StatusCode::PAYMENT_REQUIRED,
+            _ => StatusCode::FORBIDDEN,
+        };
+        Self {
+            status,
+            code: refusal.kind.code(),
+            message: refusal.message,
+            limit: Some(refusal.limit),
+            retry_after: refusal.retry_after,
+        }
+    }
+
     /// The wire body.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             status_code: self.status.as_u16(),
             code: self.code.to_string(),
             message: self.message.clone(),
+            limit: self.limit.clone(),
+            retry_after: self.retry_after,
         }
     }
 }
@@ -84,10 +116,53 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response.extensions_mut().insert(CodeTag(self.code));
         response
-            .extensions_mut()
-            .insert(crate::http::CodeTag(self.code));
-        response
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        let message = error.to_string();
+        match error {
+            EngineError::Invalid(message) => Self::invalid(message),
+            EngineError::Rejected { code, message } => Self::bad_request(code, message),
+            EngineError::Refused(refusal) => Self::refused(refusal),
+            EngineError::Unauthorized(message) => Self::unauthorized(message),
+            EngineError::NotFound(message) => Self::not_found(message),
+            EngineError::WalletExists => {
+                Self::new(StatusCode::CONFLICT, "WALLET_ALREADY_EXISTS", message)
+            }
+            EngineError::NodeUnavailable | EngineError::SubmissionUnknown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::NetworkError.as_str(),
+                message,
+            ),
+            EngineError::Unavailable(message) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::PaymasterError.as_str(),
+                message,
+            ),
+            EngineError::Busy => Self {
+                retry_after: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::PaymasterError.as_str(),
+                    message,
+                )
+            },
+            EngineError::RelayerRefused => Self::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::PaymasterError.as_str(),
+                message,
+            ),
+            EngineError::Internal => Self::internal(),
+        }
     }
 }
 

@@ -20,33 +20,40 @@
 
 mod auth;
 mod config;
+pub mod dev;
+mod engine;
 mod error;
 mod follower;
 mod http;
 mod metrics;
 mod node;
+mod policy;
 mod relayers;
 mod state;
 mod store;
-mod transactions;
-mod wallets;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 
 pub use auth::{hash_secret, App, Apps, Caller};
 pub use config::{
     is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, HttpConfig,
     JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, WindowConfig, ENV_PREFIX,
 };
+pub use engine::{
+    calls_hash, iso_now, sign_webhook, Bounds, CreateWallet, Engine, EngineError, UsageLimit,
+    UsageReport, MAX_CALLS, UDC_ADDRESS, WEBHOOK_SIGNATURE_HEADER,
+};
 pub use error::ApiError;
-pub use http::{app, ApiJson};
+pub use http::{app, operations_app, ApiJson};
 pub use metrics::Metrics;
 pub use node::{classify, classify_provider, Failure};
+pub use policy::{
+    CallRule, Charge, Knob, Limit, OnError, Policy, Refusal, RefusalKind, RevertLimit, Scope,
+    WebhookConfig, Window, FEE_UNIT_FRI, ONE_STRK,
+};
 pub use relayers::{Lease, NoRelayer, Node, RelayerAccount, RelayerKey, Relayers};
 pub use state::{AppState, StartError};
-pub use store::{felt_text, IssuedNonce, Store, TxRecord, TxStatus, WalletRow};
-pub use transactions::{calls_hash, Bounds, MAX_CALLS};
-pub use wallets::UDC_ADDRESS;
+pub use store::{felt_text, IssuedNonce, Store, TxRecord, TxStatus, Usage, WalletRow};
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the follower running
 /// beside it. On shutdown: no new connections, in-flight requests finish, started
@@ -57,18 +64,33 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
-    let follower = tokio::spawn(follower::follow(state.clone(), stop.clone()));
+    let follower = tokio::spawn(follower::follow(state.engine().clone(), stop.clone()));
+    let operations = match state.engine().config.operations_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address).await?;
+            let stopped = stop.clone();
+            Some(tokio::spawn(
+                axum::serve(listener, http::operations_app(state.clone()))
+                    .with_graceful_shutdown(async move { stopped.cancelled().await })
+                    .into_future(),
+            ))
+        }
+        None => None,
+    };
     let result = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     state.drain().await;
     stop.cancel();
     let _ = follower.await;
+    if let Some(operations) = operations {
+        let _ = operations.await;
+    }
     state.store().close().await;
     result
 }
 
 /// Runs the follower until `stop` is cancelled (for embedding without [`serve`]).
 pub async fn follow(state: AppState, stop: tokio_util::sync::CancellationToken) {
-    follower::follow(state, stop).await
+    follower::follow(state.engine().clone(), stop).await
 }

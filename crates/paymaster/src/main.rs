@@ -31,6 +31,10 @@ struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Accept the local stack's well-known test keys (a development configuration);
+    /// without it they are refused, so such a configuration cannot reach a real network.
+    #[arg(long)]
+    dev: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -38,25 +42,36 @@ struct Cli {
 const CONFIG_HELP: &str = "\
 Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example):
   listen                            address to serve on [127.0.0.1:8787]
+  operations_listen                 serve /health and /metrics here only (operator network)
   rpc_url                           Starknet node JSON-RPC URL (required; never logged)
   database_url                      sqlite://<file> [sqlite://chipi-paymaster.db]
   account_classes                   class hashes deployed and relayed for (required)
   fee_token                         token relayer balances are read in [STRK]
   fee_margin_percent                margin over the fee estimate [50]
-  max_fee_fri                       largest fee bound of one transaction [100 STRK]
+  max_fee_fri                       largest fee bound of one transaction, every app [1 STRK]
   window.after_slack_seconds        execute_after = chain time - this [60]
   window.validity_seconds           execute_before = chain time + this; nonce lifetime [600]
+  window.max_outstanding            prepared, unexecuted nonces per user and per wallet [128]
   http.body_limit_bytes             larger request bodies get 413 [65536]
   http.request_timeout_seconds      slower requests get 503 [30]
+  http.max_concurrent_requests      more at once get 503 OVERLOADED [1024]
   relaying.nonce_retries            re-syncs after a stale relayer nonce [3]
   relaying.park_after_failures      failures in a row that park a relayer [3]
   relaying.park_seconds             how long a parked relayer rests [30]
   relaying.min_balance_fri          /health floor per relayer [1 STRK]
   relaying.follow_interval_ms       how often sent transactions are checked [250]
-  relaying.drop_after_seconds       unseen by the node this long: FAILED [300]
+  relaying.max_waiting              requests waiting for a relayer at once; more: 503 [256]
   [[relayers]] address, private_key the accounts that pay (required)
   [[apps]] name, public_key, secret_key_sha256, jwt.{hs256_secret | jwks_file | jwks_url,
-           jwks_cache_seconds [300], issuer, audience, leeway_seconds [30]}  (required)
+           jwks_cache_seconds [300], jwks_refetch_seconds [10], issuer, audience,
+           leeway_seconds [30]}  (required)
+  [apps.sponsorship]                who may make the relayers pay, and how much:
+           active [true], starts_at, ends_at, max_fee_fri, max_calls, max_calldata_felts,
+           in_flight_per_wallet [1], account_classes, own_wallet_only [false],
+           allow, deny, trigger ({contract, selector}), reverts {max, window},
+           [[apps.sponsorship.limits]] {scope = app|user, window = minute|hour|day|month,
+           max_transactions, max_fee_fri}, webhook {url, secret, timeout_ms [2000],
+           on_error = refuse|sponsor}
 
 Environment overrides: CHIPI_PAYMASTER_<KEY> (e.g. CHIPI_PAYMASTER_RPC_URL,
 CHIPI_PAYMASTER_DATABASE_URL, CHIPI_PAYMASTER_LISTEN, CHIPI_PAYMASTER_FEE_MARGIN_PERCENT,
@@ -68,7 +83,8 @@ strings otherwise.
 Endpoints: POST /v1/transactions/prepare-typed-data, POST
 /v1/transactions/execute-sponsored-transaction, GET /v1/transactions/{hash}/status, POST
 /v1/chipi-wallets/prepare-creation, POST /v1/chipi-wallets, GET
-/v1/chipi-wallets/by-user?externalUserId=.., GET /health, GET /metrics.";
+/v1/chipi-wallets/by-user?externalUserId=.., GET /v1/sponsorship/usage, GET /health,
+GET /metrics.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -119,6 +135,13 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            if let Some(key) = config.dev_keys_used().filter(|_| !cli.dev) {
+                eprintln!(
+                    "configuration: `{key}` is one of the local stack's public test keys; \
+                     use keys of your own, or run with --dev on a development network"
+                );
+                return ExitCode::FAILURE;
+            }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
                 Err(error) => {

@@ -2,8 +2,8 @@
 //! as in tests, do not mix their numbers).
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The service's metrics.
@@ -22,6 +22,12 @@ pub struct Metrics {
     pub transactions_sent: IntCounter,
     /// Relayer balances (fri of the fee token), as last read.
     pub relayer_balance: GaugeVec,
+    /// Sponsorship refusals by app and code (API.md section 10).
+    pub sponsorship_refusals: IntCounterVec,
+    /// Fees paid for each app's transactions (fri).
+    pub sponsored_fees: CounterVec,
+    /// Each app's sponsored transactions by final status.
+    pub sponsored_transactions: IntCounterVec,
 }
 
 impl Metrics {
@@ -58,6 +64,27 @@ impl Metrics {
             ),
             &["relayer"],
         )?;
+        let sponsorship_refusals = IntCounterVec::new(
+            Opts::new(
+                "sponsorship_refusals_total",
+                "Requests refused by an app's sponsorship policy, by app and code",
+            ),
+            &["app", "code"],
+        )?;
+        let sponsored_fees = CounterVec::new(
+            Opts::new("sponsored_fees_fri_total", "Fees paid for each app (fri)"),
+            &["app"],
+        )?;
+        let sponsored_transactions = IntCounterVec::new(
+            Opts::new(
+                "sponsored_transactions_total",
+                "Each app's sponsored transactions by final status",
+            ),
+            &["app", "status"],
+        )?;
+        registry.register(Box::new(sponsorship_refusals.clone()))?;
+        registry.register(Box::new(sponsored_fees.clone()))?;
+        registry.register(Box::new(sponsored_transactions.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(simulation_refusals.clone()))?;
@@ -72,6 +99,9 @@ impl Metrics {
             nonce_resyncs,
             transactions_sent,
             relayer_balance,
+            sponsorship_refusals,
+            sponsored_fees,
+            sponsored_transactions,
         })
     }
 

@@ -15,7 +15,7 @@ use starknet_rust_providers::{Provider, ProviderError};
 use starknet_rust_signers::{Signer, SignerInteractivityContext, VerifyingKey};
 use tokio::sync::oneshot;
 
-use crate::config::{ConfigError, RelayerConfig, RelayingConfig};
+use crate::config::{RelayerConfig, RelayingConfig};
 
 /// The node client every part of the service shares.
 pub type Node = Arc<JsonRpcClient<HttpTransport>>;
@@ -101,10 +101,16 @@ impl std::fmt::Debug for Relayers {
     }
 }
 
-/// No relayer can be leased (all parked).
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("no relayer is available")]
-pub struct NoRelayer;
+/// Why no relayer was leased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoRelayer {
+    /// Every relayer is parked: waiting would not help.
+    #[error("no relayer is available")]
+    AllParked,
+    /// Too many requests are waiting already (`relaying.max_waiting`).
+    #[error("too many requests are waiting for a relayer")]
+    QueueFull,
+}
 
 impl Relayers {
     /// The relayers of the configuration, sending through `node` on `chain_id`.
@@ -113,39 +119,35 @@ impl Relayers {
         policy: RelayingConfig,
         node: Node,
         chain_id: Felt,
-    ) -> Result<Arc<Self>, ConfigError> {
-        let mut slots = Vec::with_capacity(configs.len());
-        for (i, config) in configs.iter().enumerate() {
-            let wrong = |what: &str| ConfigError(format!("`relayers[{i}].{what}`: not usable"));
-            let address =
-                chipi_core::parse_felt_strict(&config.address).ok_or_else(|| wrong("address"))?;
-            let digits = chipi_core::parse_felt_strict(config.private_key.expose())
-                .ok_or_else(|| wrong("private_key"))?;
-            let key =
-                SecretKey::from_hex(&format!("{digits:#x}")).map_err(|_| wrong("private_key"))?;
-            let public_key = key.public_key();
-            let mut account = SingleOwnerAccount::new(
-                node.clone(),
-                RelayerKey { key, public_key },
-                address,
-                chain_id,
-                ExecutionEncoding::New,
-            );
-            account.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
-            slots.push(Slot {
-                address,
-                account: Arc::new(account),
-                state: Mutex::new(SlotState::default()),
-            });
-        }
-        Ok(Arc::new(Self {
+    ) -> Arc<Self> {
+        let slots = configs
+            .iter()
+            .map(|config| {
+                let key = config.private_key.clone();
+                let public_key = key.public_key();
+                let mut account = SingleOwnerAccount::new(
+                    node.clone(),
+                    RelayerKey { key, public_key },
+                    config.address,
+                    chain_id,
+                    ExecutionEncoding::New,
+                );
+                account.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
+                Slot {
+                    address: config.address,
+                    account: Arc::new(account),
+                    state: Mutex::new(SlotState::default()),
+                }
+            })
+            .collect::<Vec<_>>();
+        Arc::new(Self {
             pool: Mutex::new(Pool {
                 idle: (0..slots.len()).collect(),
                 ..Pool::default()
             }),
             slots,
             policy,
-        }))
+        })
     }
 
     /// The relayers' addresses.
@@ -182,14 +184,19 @@ impl Relayers {
                 return Ok(self.take(index));
             }
             if pool.parked == self.slots.len() {
-                return Err(NoRelayer);
+                return Err(NoRelayer::AllParked);
+            }
+            // Requests that gave up still hold a place until a relayer passes them by.
+            pool.waiters.retain(|waiter| !waiter.is_closed());
+            if pool.waiters.len() >= self.policy.max_waiting {
+                return Err(NoRelayer::QueueFull);
             }
             let (sender, receiver) = oneshot::channel();
             pool.waiters.push_back(sender);
             receiver
         };
         // A lease sent to a request that is gone is dropped, which frees it again.
-        receiver.await.map_err(|_| NoRelayer)
+        receiver.await.map_err(|_| NoRelayer::AllParked)
     }
 
     fn release(self: &Arc<Self>, index: usize, state: SlotState) {
@@ -316,8 +323,8 @@ mod tests {
     fn relayers(count: usize, park_after_failures: u32) -> Arc<Relayers> {
         let configs: Vec<RelayerConfig> = (1..=count)
             .map(|i| RelayerConfig {
-                address: format!("{i:#x}"),
-                private_key: format!("{:#x}", i + 100).as_str().into(),
+                address: Felt::from(i),
+                private_key: SecretKey::from_hex(&format!("{:#x}", i + 100)).unwrap(),
             })
             .collect();
         let policy = RelayingConfig {
@@ -329,7 +336,7 @@ mod tests {
         let node = Arc::new(JsonRpcClient::new(HttpTransport::new(
             url::Url::parse("http://127.0.0.1:1/").unwrap(),
         )));
-        Relayers::new(&configs, policy, node, Felt::ONE).unwrap()
+        Relayers::new(&configs, policy, node, Felt::ONE)
     }
 
     #[tokio::test]
@@ -387,6 +394,40 @@ mod tests {
         drop(held);
         let again = tokio::time::timeout(Duration::from_millis(100), pool.lease()).await;
         assert!(again.is_ok_and(|l| l.is_ok()), "the relayer was lost");
+    }
+
+    #[tokio::test]
+    async fn the_waiting_queue_is_bounded() {
+        let pool = {
+            let configs = vec![RelayerConfig {
+                address: Felt::ONE,
+                private_key: SecretKey::from_hex("0x65").unwrap(),
+            }];
+            let policy = RelayingConfig {
+                max_waiting: 2,
+                ..RelayingConfig::default()
+            };
+            let node = Arc::new(JsonRpcClient::new(HttpTransport::new(
+                url::Url::parse("http://127.0.0.1:1/").unwrap(),
+            )));
+            Relayers::new(&configs, policy, node, Felt::ONE)
+        };
+        let held = pool.lease().await.unwrap();
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.lease().await.map(|_| ()) })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        while pool.pool().waiters.len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.lease().await.err(), Some(NoRelayer::QueueFull));
+        drop(held);
+        for waiter in waiting {
+            assert_eq!(waiter.await.unwrap(), Ok(()));
+        }
     }
 
     #[tokio::test]

@@ -1,19 +1,14 @@
 //! Everything a request needs, built once from the configuration.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use chipi_core::{Felt, ISRC9_V2_ID};
-use starknet_rust_core::types::{
-    BlockId, BlockTag, FunctionCall, MaybePreConfirmedBlockWithTxHashes,
-};
+use chipi_core::Felt;
 use starknet_rust_providers::jsonrpc::{HttpTransport, JsonRpcClient};
-use starknet_rust_providers::{Provider, ProviderError};
-use tokio_util::task::TaskTracker;
+use starknet_rust_providers::Provider;
 
 use crate::auth::Apps;
 use crate::config::{Config, ConfigError};
-use crate::error::ApiError;
+use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::relayers::{Node, Relayers};
 use crate::store::Store;
@@ -35,61 +30,45 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
 }
 
-/// The service's state, shared by every request (cheap to clone).
+/// The service's state, shared by every request (cheap to clone): the engine, which
+/// every front end calls.
 #[derive(Debug, Clone)]
-pub struct AppState(pub(crate) Arc<Inner>);
-
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub config: Config,
-    pub apps: Apps,
-    pub store: Store,
-    pub node: Node,
-    pub chain_id: Felt,
-    pub classes: Vec<Felt>,
-    pub fee_token: Felt,
-    pub relayers: Arc<Relayers>,
-    pub metrics: Metrics,
-    /// Work that must finish even when its request is gone (sends, records).
-    pub tasks: TaskTracker,
-    /// Wallets known to execute from outside (a cache: losing it costs one call).
-    pub outside_capable: Mutex<HashSet<Felt>>,
-}
+pub struct AppState(pub(crate) Arc<Engine>);
 
 impl AppState {
-    /// Opens the database, reads the chain id and sets up relayers and apps.
+    /// Opens the database, reads the chain id from the node and sets up relayers and apps.
     pub async fn new(config: Config) -> Result<Self, StartError> {
-        config.validate()?;
-        let apps = Apps::from_config(&config.apps)?;
-        let store = Store::open(&config.database_url).await?;
-        let node: Node = Arc::new(JsonRpcClient::new(HttpTransport::new(
-            config.rpc_url.0.clone(),
-        )));
+        let node = node_client(&config);
         let chain_id = node
             .chain_id()
             .await
             .map_err(|_| StartError::Node(crate::config::redact_url(&config.rpc_url.0)))?;
+        Self::from_parts(config, chain_id).await
+    }
+
+    /// The state for `chain_id` without asking the node anything: the HTTP edge, the
+    /// authentication and the refusals that need no chain work; what needs the node
+    /// answers 503 `NETWORK_ERROR` while it is away.
+    pub async fn from_parts(config: Config, chain_id: Felt) -> Result<Self, StartError> {
+        config.validate()?;
+        let apps = Apps::from_config(&config.apps)?;
+        let store = Store::open(&config.database_url).await?;
+        let node = node_client(&config);
         let relayers = Relayers::new(
             &config.relayers,
             config.relaying.clone(),
             node.clone(),
             chain_id,
-        )?;
-        let fee_token = chipi_core::parse_felt_strict(&config.fee_token)
-            .ok_or_else(|| ConfigError("`fee_token`: not a felt".into()))?;
-        Ok(Self(Arc::new(Inner {
-            classes: config.classes(),
-            fee_token,
-            apps,
-            store,
-            node,
-            chain_id,
-            relayers,
-            metrics: Metrics::new()?,
-            tasks: TaskTracker::new(),
-            outside_capable: Mutex::new(HashSet::new()),
-            config,
-        })))
+        );
+        let metrics = Metrics::new()?;
+        Ok(Self(Arc::new(Engine::new(
+            config, apps, store, node, chain_id, relayers, metrics,
+        ))))
+    }
+
+    /// The engine under the front ends.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.0
     }
 
     /// The chain this service relays on.
@@ -115,76 +94,12 @@ impl AppState {
     /// Waits for work started by requests (sends, records) to finish; call after the
     /// server stopped accepting requests.
     pub async fn drain(&self) {
-        self.0.tasks.close();
-        self.0.tasks.wait().await;
+        self.0.drain().await
     }
 }
 
-impl Inner {
-    /// The latest block's timestamp (chain time).
-    pub async fn chain_time(&self) -> Result<u64, ApiError> {
-        let block = self
-            .node
-            .get_block_with_tx_hashes(BlockId::Tag(BlockTag::Latest))
-            .await
-            .map_err(|_| ApiError::node_unavailable())?;
-        Ok(match block {
-            MaybePreConfirmedBlockWithTxHashes::Block(b) => b.timestamp,
-            MaybePreConfirmedBlockWithTxHashes::PreConfirmedBlock(b) => b.timestamp,
-        })
-    }
-
-    /// Whether `wallet` is deployed and executes SNIP-9 v2 outside executions (SRC-5).
-    pub async fn check_outside_capable(&self, wallet: Felt) -> Result<(), ApiError> {
-        if self
-            .outside_capable
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&wallet)
-        {
-            return Ok(());
-        }
-        let answer = self
-            .node
-            .call(
-                FunctionCall {
-                    contract_address: wallet,
-                    entry_point_selector: selector("supports_interface"),
-                    calldata: vec![ISRC9_V2_ID],
-                },
-                BlockId::Tag(BlockTag::Latest),
-            )
-            .await;
-        match answer {
-            Ok(result) if result.first() == Some(&Felt::ONE) => {
-                self.outside_capable
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(wallet);
-                Ok(())
-            }
-            Ok(_) => Err(ApiError::bad_request(
-                chipi_core::ErrorCode::InvalidWalletTypeForSession,
-                "the wallet does not support outside execution (SNIP-9 v2)",
-            )),
-            Err(ProviderError::StarknetError(e)) => {
-                use starknet_rust_core::types::StarknetError;
-                match e {
-                    StarknetError::ContractNotFound => Err(ApiError::invalid(
-                        "no contract is deployed at this wallet address",
-                    )),
-                    _ => Err(ApiError::bad_request(
-                        chipi_core::ErrorCode::InvalidWalletTypeForSession,
-                        "the wallet does not support outside execution (SNIP-9 v2)",
-                    )),
-                }
-            }
-            Err(_) => Err(ApiError::node_unavailable()),
-        }
-    }
-}
-
-/// The selector of `name` (names are ASCII literals of this crate).
-pub(crate) fn selector(name: &str) -> Felt {
-    starknet_rust_core::utils::get_selector_from_name(name).unwrap_or_default()
+fn node_client(config: &Config) -> Node {
+    Arc::new(JsonRpcClient::new(HttpTransport::new(
+        config.rpc_url.0.clone(),
+    )))
 }

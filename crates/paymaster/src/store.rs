@@ -9,6 +9,8 @@ use chipi_core::Felt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
 
+use crate::policy::{fee_units, Charge, Knob};
+
 /// Unix seconds of this service's clock.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -182,6 +184,136 @@ pub struct WalletRow {
     pub updated_at: String,
 }
 
+/// Creates the database file readable by its owner only (0600), in a directory created
+/// 0700 when missing: it holds user ids, wallets and the clients' encrypted keys.
+fn create_private(path: &std::path::Path) -> Result<(), sqlx::Error> {
+    use std::fs::OpenOptions;
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(dir)?;
+    }
+    let mut file = OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    file.mode(0o600);
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An app's (or a user's) sponsored transactions, as [`Store::usage`] counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Sent (pending, accepted or reverted).
+    pub sent: u64,
+    /// Sent and not yet final.
+    pub pending: u64,
+    /// Accepted.
+    pub accepted: u64,
+    /// Reverted (their fees were paid).
+    pub reverted: u64,
+    /// Fees paid, in fri.
+    pub fees_paid_fri: u128,
+    /// Distinct users with a sent transaction.
+    pub users: u64,
+}
+
+type Transaction<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+
+/// Adds `charge.amount` to its counter, only while the result stays within `cap`.
+async fn add(
+    tx: &mut Transaction<'_>,
+    app: &str,
+    charge: &Charge,
+    cap: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    if cap.is_some_and(|cap| charge.amount > cap) {
+        return Ok(false);
+    }
+    let fitted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO sponsorship_counters (app, subject, knob, window_start, window_end, used)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (app, subject, knob, window_start)
+         DO UPDATE SET used = sponsorship_counters.used + excluded.used
+         WHERE ? IS NULL OR sponsorship_counters.used + excluded.used <= ?
+         RETURNING used",
+    )
+    .bind(app)
+    .bind(&charge.subject)
+    .bind(charge.knob.as_str())
+    .bind(charge.window_start)
+    .bind(charge.window_end)
+    .bind(charge.amount)
+    .bind(cap)
+    .bind(cap)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(fitted.is_some())
+}
+
+async fn move_counter(
+    tx: &mut Transaction<'_>,
+    app: &str,
+    subject: &str,
+    knob: Knob,
+    window_start: i64,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sponsorship_counters SET used = MAX(0, used + ?)
+         WHERE app = ? AND subject = ? AND knob = ? AND window_start = ?",
+    )
+    .bind(delta)
+    .bind(app)
+    .bind(subject)
+    .bind(knob.as_str())
+    .bind(window_start)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends what row `id` reserves: with `paid` (fee units), fee counters move to the fee
+/// paid; without, everything is given back. In-flight is always given back. `false` when
+/// there was nothing left to settle (settled before).
+async fn settle_reservations(
+    tx: &mut Transaction<'_>,
+    id: i64,
+    paid: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let held: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+        "DELETE FROM sponsorship_reservations WHERE tx_id = ?
+         RETURNING app, subject, knob, window_start, amount",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let settled = !held.is_empty();
+    for (app, subject, knob, window_start, amount) in held {
+        let Some(knob) = Knob::parse(&knob) else {
+            continue;
+        };
+        let delta = match (knob, paid) {
+            // The fee paid replaces the reservation; an unknown fee keeps it all.
+            (Knob::Fees, Some(paid)) if paid != i64::MAX => paid - amount,
+            (Knob::Fees, Some(_)) => 0,
+            _ => -amount,
+        };
+        move_counter(tx, &app, &subject, knob, window_start, delta).await?;
+    }
+    Ok(settled)
+}
+
 /// What [`Store::claim`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -200,7 +332,11 @@ pub struct Store {
 impl Store {
     /// Opens (creating it when missing) and migrates the database at `url`.
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        if !url.contains(":memory:") {
+            create_private(options.get_filename())?;
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -214,7 +350,29 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.recover().await?;
+        Ok(store)
+    }
+
+    /// A row left `CLAIMED` by a crash was never sent (its hash is recorded before any
+    /// send): it becomes `FAILED`, its reservations are given back, and the same request
+    /// may be retried.
+    async fn recover(&self) -> Result<(), sqlx::Error> {
+        let stuck: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM transactions WHERE status = 'CLAIMED'")
+                .fetch_all(&self.pool)
+                .await?;
+        for id in stuck {
+            self.set_status(
+                id,
+                TxStatus::Failed,
+                None,
+                Some("interrupted before it was sent"),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Closes the pool (after in-flight statements finish).
@@ -222,11 +380,21 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Records an issued nonce.
-    pub async fn issue(&self, issued: &IssuedNonce) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    /// Records an issued nonce, unless its user or its wallet already holds `cap` nonces
+    /// that are unexpired and unused at `now` (`false` then): nobody fills the table.
+    pub async fn issue(
+        &self,
+        issued: &IssuedNonce,
+        cap: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
             "INSERT INTO issued_nonces (wallet, nonce, app, user_id, calls_hash, execute_before, expires_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?
+             WHERE (SELECT COUNT(*) FROM issued_nonces i WHERE i.app = ? AND i.user_id = ? AND i.expires_at >= ?
+                    AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = i.wallet AND t.nonce = i.nonce)) < ?
+               AND (SELECT COUNT(*) FROM issued_nonces i WHERE i.wallet = ? AND i.expires_at >= ?
+                    AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = i.wallet AND t.nonce = i.nonce)) < ?",
         )
         .bind(&issued.wallet)
         .bind(&issued.nonce)
@@ -236,9 +404,26 @@ impl Store {
         .bind(issued.execute_before)
         .bind(issued.expires_at)
         .bind(issued.created_at)
+        .bind(&issued.app)
+        .bind(&issued.user_id)
+        .bind(now)
+        .bind(cap)
+        .bind(&issued.wallet)
+        .bind(now)
+        .bind(cap)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Forgets nonces that expired before `before` (a request replaying one after that
+    /// is answered from its transaction record, if it was sent).
+    pub async fn purge_issued(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let result = sqlx::query("DELETE FROM issued_nonces WHERE expires_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
     }
 
     /// How many nonces were issued (operators, tests).
@@ -371,7 +556,9 @@ impl Store {
         Ok(())
     }
 
-    /// Moves row `id` to `status` with an optional code and reason.
+    /// Moves row `id` to `status` with an optional code and reason. When nothing was sent
+    /// (`REFUSED`, `FAILED`), what the row reserved of the sponsorship counters is given
+    /// back in the same database transaction.
     pub async fn set_status(
         &self,
         id: i64,
@@ -379,6 +566,7 @@ impl Store {
         code: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE transactions SET status = ?, code = COALESCE(?, code),
                  reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
@@ -388,12 +576,19 @@ impl Store {
         .bind(reason)
         .bind(now())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        if status.retryable() {
+            settle_reservations(&mut tx, id, None).await?;
+        }
+        tx.commit().await
     }
 
-    /// A followed transaction reached its end: status, fee paid, block.
+    /// A followed transaction reached its end: status, fee paid, block. In the same
+    /// database transaction its reservations are settled (fees to the fee paid, in-flight
+    /// given back; a transaction that never landed gives back everything) and, when it
+    /// reverted, every counter of `reverts` grows by one. Only an open row is finished: `false`
+    /// when another pass finished it first.
     pub async fn finish(
         &self,
         id: i64,
@@ -401,10 +596,12 @@ impl Store {
         fee: Option<u128>,
         block_number: Option<u64>,
         reason: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        reverts: &[(String, Charge)],
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
             "UPDATE transactions SET status = ?, fee = ?, block_number = ?, reason = ?, updated_at = ?
-             WHERE id = ?",
+             WHERE id = ? AND status IN ('SUBMITTING', 'PENDING')",
         )
         .bind(status.as_str())
         .bind(fee.map(|f| f.to_string()))
@@ -412,9 +609,174 @@ impl Store {
         .bind(reason)
         .bind(now())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !changed {
+            // Finished by another follower pass already.
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let paid = match status {
+            TxStatus::Accepted | TxStatus::Reverted => Some(fee.map(fee_units).unwrap_or(i64::MAX)),
+            _ => None,
+        };
+        let settled = settle_reservations(&mut tx, id, paid).await?;
+        if settled && status == TxStatus::Reverted {
+            for (app, charge) in reverts {
+                add(&mut tx, app, charge, None).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Takes every charge for transaction `id`, or none: `Some(i)` names the first charge
+    /// that does not fit under its cap. Each counter moves in one statement
+    /// (`used + n <= cap`), so concurrent requests never pass a cap together.
+    pub async fn reserve(
+        &self,
+        id: i64,
+        app: &str,
+        charges: &[Charge],
+    ) -> Result<Option<usize>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for (i, charge) in charges.iter().enumerate() {
+            if !add(&mut tx, app, charge, Some(charge.cap)).await? {
+                tx.rollback().await?;
+                return Ok(Some(i));
+            }
+            if charge.reserved() {
+                sqlx::query(
+                    "INSERT INTO sponsorship_reservations (tx_id, app, subject, knob, window_start, amount)
+                     VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (tx_id, subject, knob, window_start)
+                     DO UPDATE SET amount = sponsorship_reservations.amount + excluded.amount",
+                )
+                .bind(id)
+                .bind(app)
+                .bind(&charge.subject)
+                .bind(charge.knob.as_str())
+                .bind(charge.window_start)
+                .bind(charge.amount)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Shrinks (or grows) what transaction `id` reserved of its fee counters to `units`.
+    pub async fn rereserve_fees(&self, id: i64, units: i64) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let held: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT app, subject, window_start, amount FROM sponsorship_reservations
+             WHERE tx_id = ? AND knob = 'fees'",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(())
+        for (app, subject, window_start, amount) in held {
+            move_counter(
+                &mut tx,
+                &app,
+                &subject,
+                Knob::Fees,
+                window_start,
+                units - amount,
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE sponsorship_reservations SET amount = ?
+                 WHERE tx_id = ? AND subject = ? AND knob = 'fees' AND window_start = ?",
+            )
+            .bind(units)
+            .bind(id)
+            .bind(&subject)
+            .bind(window_start)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// The current value of each counter (0 when never taken), in order.
+    pub async fn counters(&self, app: &str, charges: &[Charge]) -> Result<Vec<i64>, sqlx::Error> {
+        let mut values = Vec::with_capacity(charges.len());
+        for charge in charges {
+            let used: Option<i64> = sqlx::query_scalar(
+                "SELECT used FROM sponsorship_counters
+                 WHERE app = ? AND subject = ? AND knob = ? AND window_start = ?",
+            )
+            .bind(app)
+            .bind(&charge.subject)
+            .bind(charge.knob.as_str())
+            .bind(charge.window_start)
+            .fetch_optional(&self.pool)
+            .await?;
+            values.push(used.unwrap_or(0));
+        }
+        Ok(values)
+    }
+
+    /// What is held in reservations of each counter, in order.
+    pub async fn reserved(&self, app: &str, charges: &[Charge]) -> Result<Vec<i64>, sqlx::Error> {
+        let mut values = Vec::with_capacity(charges.len());
+        for charge in charges {
+            let held: Option<i64> = sqlx::query_scalar(
+                "SELECT SUM(amount) FROM sponsorship_reservations
+                 WHERE app = ? AND subject = ? AND knob = ? AND window_start = ?",
+            )
+            .bind(app)
+            .bind(&charge.subject)
+            .bind(charge.knob.as_str())
+            .bind(charge.window_start)
+            .fetch_one(&self.pool)
+            .await?;
+            values.push(held.unwrap_or(0));
+        }
+        Ok(values)
+    }
+
+    /// Transactions of `app` (and of `user`, when given) by status, with fees paid and
+    /// distinct users.
+    pub async fn usage(&self, app: &str, user: Option<&str>) -> Result<Usage, sqlx::Error> {
+        let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
+            "SELECT status, fee, user_id FROM transactions
+             WHERE app = ? AND (? IS NULL OR user_id = ?)",
+        )
+        .bind(app)
+        .bind(user)
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut usage = Usage::default();
+        let mut users = std::collections::HashSet::new();
+        for (status, fee, user) in rows {
+            let status = TxStatus::parse(&status).unwrap_or(TxStatus::Failed);
+            match status {
+                TxStatus::Submitting | TxStatus::Pending => usage.pending += 1,
+                TxStatus::Accepted => usage.accepted += 1,
+                TxStatus::Reverted => usage.reverted += 1,
+                TxStatus::Refused | TxStatus::Failed | TxStatus::Claimed => {}
+            }
+            if matches!(status, TxStatus::Accepted | TxStatus::Reverted) {
+                usage.fees_paid_fri = usage
+                    .fees_paid_fri
+                    .saturating_add(fee.and_then(|f| f.parse::<u128>().ok()).unwrap_or(0));
+            }
+            if !matches!(
+                status,
+                TxStatus::Refused | TxStatus::Failed | TxStatus::Claimed
+            ) {
+                usage.sent += 1;
+                users.insert(user);
+            }
+        }
+        usage.users = users.len() as u64;
+        Ok(usage)
     }
 
     /// Transactions sent (or maybe sent) and not yet final: what the follower follows.
@@ -467,6 +829,32 @@ impl Store {
         .bind(wallet.is_deployed)
         .bind(&wallet.created_at)
         .bind(&wallet.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Replaces the wallet row `id` by `candidate`'s address, key and class, only if no
+    /// deployment of the row's address was ever sent (or is being sent); `false` otherwise.
+    pub async fn replace_unsent_wallet(
+        &self,
+        id: &str,
+        candidate: &WalletRow,
+    ) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE wallets SET address = ?, owner_public_key = ?, class_hash = ?,
+                 encrypted_private_key = ?, wallet_type = ?, updated_at = ?
+             WHERE id = ? AND is_deployed = 0 AND tx_hash IS NULL
+               AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = wallets.address
+                   AND t.nonce = 'deploy' AND t.status NOT IN ('REFUSED', 'FAILED'))",
+        )
+        .bind(&candidate.address)
+        .bind(&candidate.owner_public_key)
+        .bind(&candidate.class_hash)
+        .bind(&candidate.encrypted_private_key)
+        .bind(&candidate.wallet_type)
+        .bind(&candidate.updated_at)
+        .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)

@@ -335,3 +335,148 @@ async fn a_jwks_by_url_is_fetched_once_and_refetched_for_a_new_key_at_most_every
     assert_eq!(prepare(rs256(&claims(), "rotated-in")).await, 401);
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
+
+/// An identity provider whose answer the test switches: the JWKS, a 500, or a document
+/// past the size cap. It counts the requests it gets.
+struct Provider {
+    url: String,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+const SERVE: u8 = 0;
+const FAIL: u8 = 1;
+const HUGE: u8 = 2;
+
+async fn provider() -> Provider {
+    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let mode = Arc::new(AtomicU8::new(SERVE));
+    let jwks: Value = serde_json::from_slice(&std::fs::read(keys("jwks.json")).unwrap()).unwrap();
+    let (counter, switch) = (fetches.clone(), mode.clone());
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let (jwks, mode) = (jwks.clone(), switch.load(Ordering::SeqCst));
+            async move {
+                use axum::response::IntoResponse;
+                match mode {
+                    SERVE => axum::Json(jwks).into_response(),
+                    FAIL => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                    _ => {
+                        let mut padded = jwks;
+                        padded["padding"] = json!("x".repeat(400 * 1024));
+                        axum::Json(padded).into_response()
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Provider { url, fetches, mode }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_keys_and_a_failing_provider_cost_one_fetch_per_interval() {
+    use std::sync::atomic::Ordering;
+    let idp = provider().await;
+    let big = provider().await;
+    big.mode.store(HUGE, Ordering::SeqCst);
+    const BIG_APP: &str = "pk_prod_bigbigbigbigbigbigbigbigbigbig01";
+    let e = std::sync::Arc::new(
+        common::env_with(Options {
+            extra: format!(
+                "[[apps]]\nname = \"jwks-url\"\npublic_key = \"{JWKS_APP}\"\n[apps.jwt]\n\
+                 jwks_url = \"{}\"\njwks_cache_seconds = 1\njwks_refetch_seconds = 2\n\
+                 issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
+                 [[apps]]\nname = \"big\"\npublic_key = \"{BIG_APP}\"\n[apps.jwt]\n\
+                 jwks_url = \"{}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n",
+                idp.url, big.url
+            ),
+            ..Options::default()
+        })
+        .await,
+    );
+    let body = json!({ "publicKey": e.wallet(), "calls": [e.transfer("0x77", 1)] });
+    let status = |app: &'static str, token: String| {
+        let (e, body) = (e.clone(), body.clone());
+        async move {
+            e.post_as(
+                "/v1/transactions/prepare-typed-data",
+                &body,
+                app,
+                Some(&token),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(status(JWKS_APP, rs256(&claims(), "rsa-1")).await, 200);
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 1);
+
+    // 200 tokens with made-up key ids at once, valid tokens among them.
+    let mut flood = Vec::new();
+    for i in 0..200 {
+        let token = if i % 20 == 0 {
+            rs256(&claims(), "rsa-1")
+        } else {
+            rs256(&claims(), &format!("made-up-{i}-{}", rand_kid()))
+        };
+        flood.push(tokio::spawn(status(JWKS_APP, token)));
+    }
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for task in flood {
+        answers.push(task.await.unwrap());
+    }
+    let valid: Vec<u16> = answers.iter().step_by(20).copied().collect();
+    assert!(valid.iter().all(|s| *s == 200), "{valid:?}");
+    let refused = answers.iter().filter(|s| **s == 401).count();
+    assert_eq!(refused, 190, "{answers:?}");
+    // The cache expired during the flood at most a few times: one fetch per 2 s at most.
+    let intervals = started.elapsed().as_secs() as usize / 2 + 1;
+    let fetched = idp.fetches.load(Ordering::SeqCst);
+    assert!(
+        fetched <= 1 + intervals,
+        "{fetched} fetches for {intervals} intervals"
+    );
+
+    // The provider fails: its last keys still verify, and it is not asked again at once.
+    idp.mode.store(FAIL, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let before = idp.fetches.load(Ordering::SeqCst);
+    assert_eq!(status(JWKS_APP, rs256(&claims(), "rsa-1")).await, 200);
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), before + 1);
+    for _ in 0..5 {
+        assert_eq!(status(JWKS_APP, rs256(&claims(), "rsa-1")).await, 200);
+        assert_eq!(status(JWKS_APP, rs256(&claims(), "other")).await, 401);
+    }
+    assert_eq!(
+        idp.fetches.load(Ordering::SeqCst),
+        before + 1,
+        "failure remembered"
+    );
+
+    // A document past the size cap is not read: the service says the keys are unavailable.
+    let answer = e
+        .post_as(
+            "/v1/transactions/prepare-typed-data",
+            &body,
+            BIG_APP,
+            Some(&rs256(&claims(), "rsa-1")),
+        )
+        .await;
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert_eq!(answer.code(), "AUTHENTICATION_UNAVAILABLE");
+}
+
+fn rand_kid() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u8(1);
+    hasher.finish()
+}

@@ -36,7 +36,6 @@ fn the_help_documents_every_key_and_override() {
         "relaying.park_seconds",
         "relaying.min_balance_fri",
         "relaying.follow_interval_ms",
-        "relaying.drop_after_seconds",
         "[[relayers]] address, private_key",
         "secret_key_sha256",
         "hs256_secret",
@@ -50,6 +49,10 @@ fn the_help_documents_every_key_and_override() {
         "check-config",
         "hash-secret",
         "--log-json",
+        "--dev",
+        "apps.sponsorship",
+        "in_flight_per_wallet",
+        "/v1/sponsorship/usage",
     ] {
         assert!(help.contains(key), "{key} is not in --help");
     }
@@ -112,4 +115,43 @@ fn hash_secret_prints_the_sha256_of_standard_input() {
         String::from_utf8_lossy(&output.stdout).trim(),
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     );
+}
+
+#[test]
+fn the_local_stacks_keys_are_refused_without_dev() {
+    let dir = std::env::temp_dir().join(format!("chipi-pm-dev-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("local.toml");
+    // CONFIG uses the local stack's public key; the node port answers nothing.
+    std::fs::write(
+        &file,
+        CONFIG.replace(
+            "rpc_url = ",
+            &format!(
+                "database_url = \"sqlite://{}/pm.db\"\nrpc_url = ",
+                dir.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let run = |dev: bool| {
+        let mut command = paymaster();
+        command.args(["--config", file.to_str().unwrap()]);
+        command.env("CHIPI_PAYMASTER_RPC_URL", "http://127.0.0.1:9/rpc");
+        if dev {
+            command.arg("--dev");
+        }
+        command.output().unwrap()
+    };
+    let refused = run(false);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("`apps[0].public_key`"), "{stderr}");
+    assert!(stderr.contains("--dev"), "{stderr}");
+    // With --dev the keys pass; it then stops at the node, which does not answer.
+    let accepted = run(true);
+    assert!(!accepted.status.success());
+    let stderr = String::from_utf8_lossy(&accepted.stderr);
+    assert!(stderr.contains("does not answer"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -82,10 +82,14 @@ async fn sponsored(
 
 #[tokio::test]
 async fn fifty_transactions_from_ten_wallets_over_two_relayers_all_land_once() {
-    let e = common::env_with(Options {
-        relayers: vec![3, 4],
-        ..Options::default()
-    })
+    // Five at once from each wallet: the in-flight cap allows it.
+    let e = common::env_with(
+        Options {
+            relayers: vec![3, 4],
+            ..Options::default()
+        }
+        .policy(|policy| policy.in_flight_per_wallet = 5),
+    )
     .await;
     let mut wallets = vec![Wallet {
         key: e.w.owner_key,

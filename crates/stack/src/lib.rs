@@ -9,24 +9,17 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chipi_devnet::Devnet;
+pub use chipi_paymaster::Policy;
 use chipi_paymaster::{AppState, Config, ConfigError, StartError};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The local app's public key (`x-api-key`).
-pub const API_KEY: &str = "pk_dev_0123456789abcdef0123456789abcdef";
-/// The local app's secret key (a bearer that acts for any of its users).
-pub const SECRET_KEY: &str = "sk_dev_fedcba9876543210fedcba9876543210";
-/// A second app (for cross-app tests).
-pub const OTHER_API_KEY: &str = "pk_dev_otherotherotherotherotherother01";
-/// The second app's secret key.
-pub const OTHER_SECRET_KEY: &str = "sk_dev_otherotherotherotherotherother01";
-/// The local app's HS256 user-token secret.
-pub const JWT_SECRET: &str = "a-test-only-hs256-secret-of-32-bytes-or-more";
+pub use chipi_paymaster::dev::{API_KEY, JWT_SECRET, OTHER_API_KEY, OTHER_SECRET_KEY, SECRET_KEY};
 /// The user the default token names.
 pub const USER: &str = "user-1";
 
@@ -73,13 +66,18 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Changes a configuration in code (a policy, a limit) before the service starts.
+pub type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
+
 /// How to configure the service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Which predeployed devnet accounts relay.
     pub relayers: Vec<usize>,
     /// Extra TOML appended to the configuration.
     pub extra: String,
+    /// Applied to the parsed configuration, after `extra`.
+    pub configure: Option<Configure>,
     /// The database file (a fresh temporary one when `None`).
     pub database: Option<PathBuf>,
     /// The node URL (the devnet's when `None`).
@@ -93,10 +91,46 @@ impl Default for Options {
         Self {
             relayers: vec![3],
             extra: String::new(),
+            configure: None,
             database: None,
             rpc_url: None,
             listen: None,
         }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("relayers", &self.relayers)
+            .field("database", &self.database)
+            .field("configured", &self.configure.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// These options with `change` applied to the configuration (after any before it).
+    #[must_use]
+    pub fn configure(mut self, change: impl Fn(&mut Config) + Send + Sync + 'static) -> Self {
+        let before = self.configure.take();
+        self.configure = Some(Arc::new(move |config: &mut Config| {
+            if let Some(before) = &before {
+                before(config);
+            }
+            change(config);
+        }));
+        self
+    }
+
+    /// These options with `change` applied to the local app's sponsorship policy.
+    #[must_use]
+    pub fn policy(self, change: impl Fn(&mut Policy) + Send + Sync + 'static) -> Self {
+        self.configure(move |config| {
+            if let Some(app) = config.apps.iter_mut().find(|a| a.public_key == API_KEY) {
+                change(&mut app.sponsorship);
+            }
+        })
     }
 }
 
@@ -159,11 +193,12 @@ pub fn config_text(devnet: &Devnet, options: &Options, database: &std::path::Pat
 }
 
 /// A fresh temporary database path.
+/// It lies in a directory of its own, which the service creates readable by its owner
+/// only (0700; the file 0600).
 pub fn temp_database() -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "chipi-paymaster-{:032x}.db",
-        rand::random::<u128>()
-    ))
+    std::env::temp_dir()
+        .join(format!("chipi-paymaster-{:032x}", rand::random::<u128>()))
+        .join("paymaster.db")
 }
 
 impl LocalPaymaster {
@@ -176,7 +211,11 @@ impl LocalPaymaster {
     pub async fn start_with(devnet: &Devnet, options: Options) -> Result<Self, StackError> {
         let database = options.database.clone().unwrap_or_else(temp_database);
         let text = config_text(devnet, &options, &database);
-        let config = Config::from_toml_str(&text, std::iter::empty::<(String, String)>())?;
+        let mut config = Config::from_toml_str(&text, std::iter::empty::<(String, String)>())?;
+        if let Some(configure) = &options.configure {
+            configure(&mut config);
+            config.validate()?;
+        }
         let listen = options
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));

@@ -46,7 +46,7 @@ use chipi_core::{public_key_of, selectors, Call, Felt, OutsideExecution, ANY_CAL
 use chipi_devnet::Devnet;
 use chipi_paymaster::{
     calls_hash, felt_text, Bounds, IssuedNonce, RelayerAccount, RelayerConfig, Relayers,
-    RelayingConfig, Secret, Store, TxStatus,
+    RelayingConfig, Store, TxStatus,
 };
 use serde_json::{json, Value};
 use starknet_rust::accounts::Account;
@@ -529,7 +529,7 @@ impl Pool {
                 RelayingConfig::default(),
                 node.clone(),
                 chain_id,
-            )?));
+            )));
         }
         let mut idle = Vec::new();
         for account in &relayers.accounts {
@@ -819,18 +819,21 @@ async fn run() -> Result<bool> {
         .iter()
         .map(|&i| {
             let account = &devnet.accounts()[i];
-            RelayerConfig {
-                address: format!("{:#x}", account.address),
-                private_key: Secret::from(format!("{:#x}", account.private_key).as_str()),
-            }
+            Ok(RelayerConfig {
+                address: account.address,
+                private_key: chipi_core::SecretKey::from_hex(&format!(
+                    "{:#x}",
+                    account.private_key
+                ))?,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let relayers = Relayers::new(
         &configs,
         RelayingConfig::default(),
         node.clone(),
         devnet.chain_id(),
-    )?;
+    );
     // `Relayers` hands its accounts out through leases only: hold one of each, keep the
     // accounts, let the leases go (that pool is not used again).
     let mut accounts = Vec::new();
@@ -1133,16 +1136,20 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
         let nonce = felt_text(random_key());
         let t0 = Instant::now();
         store
-            .issue(&IssuedNonce {
-                wallet: wallet.clone(),
-                nonce: nonce.clone(),
-                app: API_KEY.into(),
-                user_id: USER.into(),
-                calls_hash: calls_hash(std::slice::from_ref(&call)),
-                execute_before: 2_000_000_000,
-                expires_at: 2_000_000_000,
-                created_at: 1_700_000_000,
-            })
+            .issue(
+                &IssuedNonce {
+                    wallet: wallet.clone(),
+                    nonce: nonce.clone(),
+                    app: API_KEY.into(),
+                    user_id: USER.into(),
+                    calls_hash: calls_hash(std::slice::from_ref(&call)),
+                    execute_before: 2_000_000_000,
+                    expires_at: 2_000_000_000,
+                    created_at: 1_700_000_000,
+                },
+                i64::MAX,
+                1_700_000_000,
+            )
             .await?;
         let t1 = Instant::now();
         store.issued(&wallet, &nonce).await?;
@@ -1166,7 +1173,14 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
             .await?;
         let t4 = Instant::now();
         store
-            .finish(id, TxStatus::Accepted, Some(1000), Some(i as u64), None)
+            .finish(
+                id,
+                TxStatus::Accepted,
+                Some(1000),
+                Some(i as u64),
+                None,
+                &[],
+            )
             .await?;
         let t5 = Instant::now();
         prepare.push(t1 - t0);

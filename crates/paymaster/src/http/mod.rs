@@ -2,7 +2,10 @@
 //! (body limit, timeout, panic catcher, metrics). Every failure is the JSON error body,
 //! the framework's own rejections included.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
@@ -20,39 +23,84 @@ use starknet_rust_providers::Provider;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::state::{selector, AppState};
-use crate::{transactions, wallets};
+use crate::engine::selector;
+use crate::error::{ApiError, CodeTag};
+use crate::state::AppState;
 
-/// The service's routes and layers over `state`.
+mod chipi;
+
+/// The service's routes and layers over `state`. `/health` and `/metrics` are among them
+/// unless the configuration gives them a listener of their own (`operations_listen`).
 pub fn app(state: AppState) -> Router {
     let limit = state.0.config.http.body_limit_bytes;
-    Router::new()
-        .route(
-            "/v1/transactions/prepare-typed-data",
-            post(transactions::prepare),
-        )
+    let concurrency = state.0.config.http.max_concurrent_requests;
+    let separate_operations = state.0.config.operations_listen.is_some();
+    let router = Router::new()
+        .route("/v1/transactions/prepare-typed-data", post(chipi::prepare))
         .route(
             "/v1/transactions/execute-sponsored-transaction",
-            post(transactions::execute),
+            post(chipi::execute),
         )
-        .route("/v1/transactions/{hash}/status", get(transactions::status))
+        .route("/v1/transactions/{hash}/status", get(chipi::status))
         .route(
             "/v1/chipi-wallets/prepare-creation",
-            post(wallets::prepare_creation),
+            post(chipi::prepare_creation),
         )
-        .route("/v1/chipi-wallets", post(wallets::create))
-        .route("/v1/chipi-wallets/by-user", get(wallets::by_user))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/v1/chipi-wallets", post(chipi::create_wallet))
+        .route("/v1/chipi-wallets/by-user", get(chipi::wallet_by_user))
+        .route("/v1/sponsorship/usage", get(chipi::usage));
+    let router = if separate_operations {
+        router
+    } else {
+        router.merge(operations_routes())
+    };
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Semaphore::new(concurrency)),
+            shed,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
         .with_state(state)
+}
+
+fn operations_routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+}
+
+/// `/health` and `/metrics` alone, for the operator's network (`operations_listen`).
+pub fn operations_app(state: AppState) -> Router {
+    operations_routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
+        .with_state(state)
+}
+
+/// Past the concurrency limit a request is answered 503 `OVERLOADED` at once instead of
+/// queueing: one semaphore for every route.
+async fn shed(State(slots): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    match slots.try_acquire() {
+        Ok(_slot) => next.run(request).await,
+        Err(_) => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "OVERLOADED",
+                "the service is at its request limit; retry shortly",
+            )
+        }
+        .into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -66,10 +114,6 @@ async fn method_not_allowed() -> ApiError {
         "method not allowed on this route",
     )
 }
-
-/// The code a response carries, for metrics.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CodeTag(pub &'static str);
 
 /// Times out slow requests (their started work still finishes on its own task) and
 /// counts every request by route, status and code.
@@ -199,7 +243,7 @@ async fn health(State(state): State<AppState>) -> Response {
     let mut funded = true;
     for address in inner.relayers.addresses() {
         let balance = if node_ok {
-            balance_of(&state, inner.fee_token, address).await
+            balance_of(&state, inner.config.fee_token, address).await
         } else {
             None
         };
@@ -256,7 +300,7 @@ async fn balance_of(state: &AppState, token: Felt, address: Felt) -> Option<u128
 /// `GET /metrics`: Prometheus text, relayer balances read fresh.
 async fn metrics(State(state): State<AppState>) -> Response {
     for address in state.0.relayers.addresses() {
-        balance_of(&state, state.0.fee_token, address).await;
+        balance_of(&state, state.0.config.fee_token, address).await;
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -1,0 +1,262 @@
+//! Outside executions: issue a nonce bound to the calls (prepare), then execute what was
+//! signed, sponsored, at most once per (wallet, nonce), and report a sent transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chipi_core::{encode_calls, selectors, Call, Felt, OutsideExecution, ANY_CALLER};
+use starknet_rust_crypto::poseidon_hash_many;
+
+use super::{Engine, EngineError};
+use crate::auth::Caller;
+use crate::policy::{Refusal, RefusalKind};
+use crate::store::{felt_text, now, Claim, IssuedNonce, TxRecord, TxStatus};
+
+/// The most calls one outside execution may carry.
+pub const MAX_CALLS: usize = 64;
+
+/// Poseidon over the encoded calls: what an issued nonce is bound to.
+pub fn calls_hash(calls: &[Call]) -> String {
+    felt_text(poseidon_hash_many(&encode_calls(calls)))
+}
+
+impl Engine {
+    /// Issues a nonce for `wallet` bound to `calls` and returns the outside execution.
+    pub(crate) async fn issue(
+        &self,
+        caller: &Caller,
+        user: &str,
+        wallet: Felt,
+        calls: Vec<Call>,
+    ) -> Result<OutsideExecution, EngineError> {
+        let chain_time = self.chain_time().await?;
+        let window = &self.config.window;
+        let execution = OutsideExecution {
+            caller: ANY_CALLER,
+            nonce: Felt::from(rand::random::<u128>()),
+            execute_after: chain_time.saturating_sub(window.after_slack_seconds),
+            execute_before: chain_time.saturating_add(window.validity_seconds),
+            calls,
+        };
+        let created_at = now();
+        let issued = self
+            .store
+            .issue(
+                &IssuedNonce {
+                    user_id: user.to_string(),
+                    wallet: felt_text(wallet),
+                    nonce: felt_text(execution.nonce),
+                    app: caller.app.public_key.clone(),
+                    calls_hash: calls_hash(&execution.calls),
+                    execute_before: execution.execute_before as i64,
+                    expires_at: created_at + window.validity_seconds as i64,
+                    created_at,
+                },
+                i64::from(window.max_outstanding),
+                created_at,
+            )
+            .await?;
+        if !issued {
+            let refusal = Refusal::new(
+                RefusalKind::RateLimited,
+                "window.max_outstanding",
+                "too many prepared transactions not yet executed; execute or let them expire",
+            )
+            .after(window.validity_seconds as i64);
+            return Err(self.refused(caller, refusal));
+        }
+        Ok(execution)
+    }
+
+    /// Prepares a sponsored outside execution of `calls` by `wallet`: the policy checks
+    /// that can already be decided, then a fresh nonce.
+    pub async fn prepare(
+        &self,
+        caller: &Caller,
+        wallet: Felt,
+        calls: Vec<Call>,
+    ) -> Result<OutsideExecution, EngineError> {
+        if calls.is_empty() || calls.len() > MAX_CALLS {
+            return Err(EngineError::Invalid(format!(
+                "`calls`: between 1 and {MAX_CALLS} calls"
+            )));
+        }
+        let user = caller.user_or(&felt_text(wallet));
+        self.admit(caller, &user, wallet, &calls, true).await?;
+        self.check_outside_capable(wallet).await?;
+        let execution = self.issue(caller, &user, wallet, calls).await?;
+        tracing::info!(app = %caller.app.name, wallet = %felt_text(wallet), "outside execution prepared");
+        Ok(execution)
+    }
+
+    /// Executes what `wallet` signed (`signature` passed through unchanged), sponsored:
+    /// the nonce must be one this service issued to this caller for exactly these calls
+    /// and window; a duplicate gets the first request's hash.
+    pub async fn execute(
+        self: &Arc<Self>,
+        caller: &Caller,
+        wallet: Felt,
+        execution: OutsideExecution,
+        chain: Felt,
+        signature: Vec<Felt>,
+    ) -> Result<Felt, EngineError> {
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_secs(self.config.http.request_timeout_seconds);
+        if chain != self.chain_id {
+            return Err(EngineError::rejected("the typed data is for another chain"));
+        }
+        let wallet_text = felt_text(wallet);
+        let nonce_text = felt_text(execution.nonce);
+        let user = caller.user_or(&wallet_text);
+        // Everything below up to the claim reads only this service's database.
+        let issued = self.store.issued(&wallet_text, &nonce_text).await?;
+        if issued.is_none() {
+            // Purged after it expired: a retry of what was sent still learns its hash.
+            if let Some(row) = self.store.transaction(&wallet_text, &nonce_text).await? {
+                let visible = row.app == caller.app.public_key
+                    && caller.user.as_ref().is_none_or(|u| *u == row.user_id);
+                if visible && !row.status().retryable() {
+                    let timeout = Duration::from_secs(self.config.http.request_timeout_seconds);
+                    return self.outcome(row, timeout).await;
+                }
+            }
+        }
+        let issued = issued
+            .filter(|issued| issued.app == caller.app.public_key)
+            // A user's nonce is that user's: another user of the app cannot spend it.
+            .filter(|issued| caller.user.is_none() || issued.user_id == user)
+            .ok_or_else(|| {
+                EngineError::rejected("this paymaster did not issue that nonce for this wallet")
+            })?;
+        if issued.calls_hash != calls_hash(&execution.calls)
+            || issued.execute_before != execution.execute_before as i64
+            || execution.caller != ANY_CALLER
+        {
+            return Err(EngineError::rejected(
+                "the typed data differs from the one this paymaster issued",
+            ));
+        }
+        let timeout = Duration::from_secs(self.config.http.request_timeout_seconds);
+        if let Some(row) = self.store.transaction(&wallet_text, &nonce_text).await? {
+            if !row.status().retryable() {
+                // A retry or a concurrent duplicate: the first request's transaction.
+                return self.outcome(row, timeout).await;
+            }
+        }
+        if issued.expires_at < now() {
+            return Err(EngineError::rejected(
+                "the typed data expired; prepare the transaction again",
+            ));
+        }
+        // The user is the one the nonce was issued to (the token's subject, or the wallet).
+        let user = issued.user_id.clone();
+        self.admit(caller, &user, wallet, &execution.calls, false)
+            .await?;
+        let id = match self
+            .store
+            .claim(
+                "execute",
+                &caller.app.public_key,
+                &user,
+                &wallet_text,
+                &nonce_text,
+            )
+            .await?
+        {
+            Claim::Owned(id) => id,
+            Claim::Taken(row) => return self.outcome(*row, timeout).await,
+        };
+        let cap = caller.app.policy.fee_cap(self.config.max_fee_fri);
+        self.reserve(caller, id, &user, wallet, cap).await?;
+        let call = Call {
+            to: wallet,
+            selector: selectors::EXECUTE_FROM_OUTSIDE_V2,
+            calldata: execution.calldata(&signature),
+        };
+        // The send runs to its end even if the client goes away or the request times out:
+        // a transaction is never half-recorded.
+        let engine = self.clone();
+        let sponsor = super::relay::Sponsor {
+            caller: caller.clone(),
+            user,
+            calls: execution.calls,
+            cap,
+            deadline,
+        };
+        let hash = self
+            .tasks
+            .spawn(async move { engine.send(id, wallet, vec![call], sponsor).await })
+            .await
+            .map_err(|_| EngineError::Internal)??;
+        tracing::info!(
+            app = %caller.app.name,
+            wallet = %wallet_text,
+            transaction = %felt_text(hash),
+            "sponsored transaction sent"
+        );
+        Ok(hash)
+    }
+
+    /// What a duplicate request answers: the first one's hash, or its refusal.
+    async fn outcome(&self, mut row: TxRecord, timeout: Duration) -> Result<Felt, EngineError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match (row.status(), &row.hash) {
+                (TxStatus::Refused, _) => return Err(recorded_refusal(&row)),
+                (TxStatus::Failed, _) => {
+                    return Err(EngineError::Unavailable(format!(
+                        "not sent: {}; retry the same request",
+                        row.reason.as_deref().unwrap_or("unknown")
+                    )))
+                }
+                (TxStatus::Claimed, _) | (_, None) => {}
+                (_, Some(hash)) => {
+                    return chipi_core::parse_felt_strict(hash).ok_or(EngineError::Internal)
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(EngineError::Unavailable(
+                    "the same transaction is still being sent; retry the same request".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            row = self
+                .store
+                .transaction(&row.wallet, &row.nonce)
+                .await?
+                .ok_or(EngineError::Internal)?;
+        }
+    }
+
+    /// The transaction with `hash` sent for the caller: the app's secret key sees every
+    /// one of its app's, a user only their own.
+    pub async fn sent(&self, caller: &Caller, hash: Felt) -> Result<TxRecord, EngineError> {
+        let row = self
+            .store
+            .by_hash(&caller.app.public_key, &felt_text(hash))
+            .await?
+            .filter(|row| caller.user.as_ref().is_none_or(|user| *user == row.user_id))
+            .ok_or(EngineError::NotFound(
+                "no transaction with this hash was sent for this caller",
+            ))?;
+        Ok(row)
+    }
+}
+
+/// The refusal a row recorded, as the first request got it.
+fn recorded_refusal(row: &TxRecord) -> EngineError {
+    let code = row.code.as_deref().unwrap_or("TRANSACTION_REVERTED");
+    let reason = row.reason.clone().unwrap_or_default();
+    if let Some(kind) = RefusalKind::parse(code) {
+        return EngineError::Refused(Refusal::new(kind, "recorded", reason));
+    }
+    let code = chipi_core::ErrorCode::ALL
+        .iter()
+        .find(|c| c.as_str() == code)
+        .copied()
+        .unwrap_or(chipi_core::ErrorCode::TransactionReverted);
+    EngineError::Rejected {
+        code,
+        message: format!("the transaction would revert: {reason}"),
+    }
+}

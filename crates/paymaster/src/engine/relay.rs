@@ -1,0 +1,281 @@
+//! Simulation and submission: the fee estimate of the exact relayer transaction is the
+//! simulation; the policy then bounds and decides the fee; a leased relayer signs and
+//! sends, with the hash on record before the transaction leaves.
+
+use chipi_core::{Call, Felt};
+use starknet_rust_accounts::Account;
+use starknet_rust_core::types::FeeEstimate;
+
+use super::{Engine, EngineError};
+use crate::auth::Caller;
+use crate::node::{classify, Failure};
+use crate::policy::{fee_units, Refusal, RefusalKind};
+use crate::relayers::{Lease, NoRelayer};
+use crate::store::TxStatus;
+
+/// Resource bounds: the estimate plus the margin, on amounts and on prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// L1 gas.
+    pub l1_gas: u64,
+    /// L1 gas price.
+    pub l1_gas_price: u128,
+    /// L2 gas.
+    pub l2_gas: u64,
+    /// L2 gas price.
+    pub l2_gas_price: u128,
+    /// L1 data gas.
+    pub l1_data_gas: u64,
+    /// L1 data gas price.
+    pub l1_data_gas_price: u128,
+}
+
+impl Bounds {
+    /// `estimate` with `margin_percent` on every amount and price.
+    pub fn new(estimate: &FeeEstimate, margin_percent: u32) -> Self {
+        let up = |x: u128| x.saturating_mul(100 + margin_percent as u128) / 100;
+        let up64 = |x: u64| u64::try_from(up(x as u128)).unwrap_or(u64::MAX);
+        Self {
+            l1_gas: up64(estimate.l1_gas_consumed),
+            l1_gas_price: up(estimate.l1_gas_price),
+            l2_gas: up64(estimate.l2_gas_consumed),
+            l2_gas_price: up(estimate.l2_gas_price),
+            l1_data_gas: up64(estimate.l1_data_gas_consumed),
+            l1_data_gas_price: up(estimate.l1_data_gas_price),
+        }
+    }
+
+    /// The most the transaction can cost.
+    pub fn max_fee(&self) -> u128 {
+        (self.l1_gas as u128)
+            .saturating_mul(self.l1_gas_price)
+            .saturating_add((self.l2_gas as u128).saturating_mul(self.l2_gas_price))
+            .saturating_add((self.l1_data_gas as u128).saturating_mul(self.l1_data_gas_price))
+    }
+}
+
+/// Who is sponsored, for what, up to how much.
+#[derive(Debug, Clone)]
+pub(crate) struct Sponsor {
+    /// The caller (its app's policy).
+    pub caller: Caller,
+    /// The user charged.
+    pub user: String,
+    /// The calls the wallet makes (for the operator's webhook).
+    pub calls: Vec<Call>,
+    /// The largest fee bound this transaction may have.
+    pub cap: u128,
+    /// When the request gives up: a relayer not leased by then is not waited for, and
+    /// nothing is sent later.
+    pub deadline: tokio::time::Instant,
+}
+
+impl Engine {
+    async fn record(&self, id: i64, status: TxStatus, code: Option<&str>, reason: &str) {
+        if let Err(error) = self.store.set_status(id, status, code, Some(reason)).await {
+            tracing::error!(%error, id, "cannot record a transaction's status");
+        }
+    }
+
+    /// A relayer, leased before `deadline`; otherwise the row records why nothing was sent.
+    async fn lease(&self, id: i64, deadline: tokio::time::Instant) -> Result<Lease, EngineError> {
+        let (reason, error) = match tokio::time::timeout_at(deadline, self.relayers.lease()).await {
+            Ok(Ok(lease)) => return Ok(lease),
+            Ok(Err(NoRelayer::AllParked)) => (
+                "no relayer available",
+                EngineError::Unavailable("no relayer is available; retry later".into()),
+            ),
+            Ok(Err(NoRelayer::QueueFull)) => {
+                ("too many requests waiting for a relayer", EngineError::Busy)
+            }
+            Err(_) => (
+                "no relayer was free before the request's deadline",
+                EngineError::Busy,
+            ),
+        };
+        self.record(id, TxStatus::Failed, None, reason).await;
+        Err(error)
+    }
+
+    async fn refuse(&self, id: i64, sponsor: &Sponsor, refusal: Refusal) -> EngineError {
+        self.record(
+            id,
+            TxStatus::Refused,
+            Some(refusal.kind.code()),
+            &refusal.message,
+        )
+        .await;
+        self.refused(&sponsor.caller, refusal)
+    }
+
+    /// Simulates `calls` from a relayer (the fee estimate runs the exact transaction:
+    /// same sender, nonce, calldata), applies the policy to the bound, then sends from a
+    /// leased relayer. Row `id` follows every step. A relayer is held only while it
+    /// estimates or signs and sends, never while the policy or the webhook decides.
+    pub(crate) async fn send(
+        &self,
+        id: i64,
+        wallet: Felt,
+        calls: Vec<Call>,
+        sponsor: Sponsor,
+    ) -> Result<Felt, EngineError> {
+        let retries = self.config.relaying.nonce_retries;
+        let mut attempt = 0;
+        let estimate = loop {
+            let mut lease = self.lease(id, sponsor.deadline).await?;
+            let Ok(nonce) = lease.nonce(&self.node).await else {
+                self.record(id, TxStatus::Failed, None, "node unreachable")
+                    .await;
+                return Err(EngineError::NodeUnavailable);
+            };
+            let account = lease.account();
+            match account
+                .execute_v3(calls.clone())
+                .nonce(nonce)
+                .tip(0)
+                .estimate_fee()
+                .await
+            {
+                Ok(estimate) => {
+                    lease.worked();
+                    break estimate;
+                }
+                Err(error) => match classify(&error, wallet) {
+                    Failure::StaleNonce if attempt < retries => {
+                        attempt += 1;
+                        lease.resync();
+                        self.metrics.nonce_resyncs.inc();
+                    }
+                    Failure::Revert { code, message } => {
+                        // The request's own failure: the relayer did nothing wrong.
+                        lease.worked();
+                        self.metrics
+                            .simulation_refusals
+                            .with_label_values(&[code.as_str()])
+                            .inc();
+                        self.record(id, TxStatus::Refused, Some(code.as_str()), &message)
+                            .await;
+                        return Err(EngineError::Rejected {
+                            code,
+                            message: format!("the transaction would revert: {message}"),
+                        });
+                    }
+                    Failure::Unreachable => {
+                        lease.resync();
+                        self.record(id, TxStatus::Failed, None, "node unreachable")
+                            .await;
+                        return Err(EngineError::NodeUnavailable);
+                    }
+                    Failure::Relayer(reason) if attempt < retries => {
+                        tracing::warn!(%reason, "relayer failed; trying another");
+                        attempt += 1;
+                        lease.failed();
+                    }
+                    Failure::StaleNonce | Failure::Relayer(_) => {
+                        lease.failed();
+                        self.record(id, TxStatus::Failed, None, "no relayer could pay")
+                            .await;
+                        return Err(EngineError::Unavailable(
+                            "no relayer could send the transaction; retry later".into(),
+                        ));
+                    }
+                },
+            }
+        };
+        let bounds = Bounds::new(&estimate, self.config.fee_margin_percent);
+        let max_fee = bounds.max_fee();
+        if max_fee > sponsor.cap {
+            let refusal = Refusal::new(
+                RefusalKind::BudgetExceeded,
+                "max_fee_fri",
+                "the transaction's fee bound is above what this app sponsors per transaction",
+            );
+            return Err(self.refuse(id, &sponsor, refusal).await);
+        }
+        self.store.rereserve_fees(id, fee_units(max_fee)).await?;
+        if let Err(refusal) = self
+            .decide(
+                &sponsor.caller,
+                &sponsor.user,
+                wallet,
+                &sponsor.calls,
+                max_fee,
+            )
+            .await
+        {
+            return Err(self.refuse(id, &sponsor, refusal).await);
+        }
+        loop {
+            let mut lease = self.lease(id, sponsor.deadline).await?;
+            let Ok(nonce) = lease.nonce(&self.node).await else {
+                self.record(id, TxStatus::Failed, None, "node unreachable")
+                    .await;
+                return Err(EngineError::NodeUnavailable);
+            };
+            let account = lease.account();
+            let prepared = account
+                .execute_v3(calls.clone())
+                .nonce(nonce)
+                .tip(0)
+                .l1_gas(bounds.l1_gas)
+                .l1_gas_price(bounds.l1_gas_price)
+                .l2_gas(bounds.l2_gas)
+                .l2_gas_price(bounds.l2_gas_price)
+                .l1_data_gas(bounds.l1_data_gas)
+                .l1_data_gas_price(bounds.l1_data_gas_price)
+                .prepared()
+                .map_err(|_| EngineError::Internal)?;
+            let hash = prepared.transaction_hash(false);
+            // The hash is on record before the transaction leaves: a crash after this point
+            // leaves a row the follower resolves, never a payment nobody knows about.
+            self.store
+                .submitting(id, hash, account.address(), nonce, max_fee)
+                .await?;
+            match prepared.send().await {
+                Ok(_) => {
+                    lease.sent();
+                    // The relayer is free for the next request while this one is recorded.
+                    drop(lease);
+                    self.metrics.transactions_sent.inc();
+                    self.record(id, TxStatus::Pending, None, "").await;
+                    return Ok(hash);
+                }
+                Err(error) => match classify(&error, wallet) {
+                    Failure::StaleNonce if attempt < retries => {
+                        attempt += 1;
+                        lease.resync();
+                        self.metrics.nonce_resyncs.inc();
+                        self.store.unsubmit(id).await?;
+                    }
+                    Failure::Unreachable => {
+                        // Its fate is unknown: the row keeps the hash and the follower decides.
+                        lease.resync();
+                        return Err(EngineError::SubmissionUnknown);
+                    }
+                    Failure::Revert { code, message } => {
+                        // The wallet's validation failed after the simulation passed: the
+                        // request's fault, not the relayer's.
+                        lease.resync();
+                        self.store.unsubmit(id).await?;
+                        self.record(id, TxStatus::Refused, Some(code.as_str()), &message)
+                            .await;
+                        return Err(EngineError::Rejected {
+                            code,
+                            message: format!("the transaction would revert: {message}"),
+                        });
+                    }
+                    failure => {
+                        lease.failed();
+                        let reason = match failure {
+                            Failure::Relayer(reason) => reason,
+                            _ => "the relayer's nonce kept changing".into(),
+                        };
+                        self.store.unsubmit(id).await?;
+                        self.record(id, TxStatus::Failed, None, &reason).await;
+                        return Err(EngineError::RelayerRefused);
+                    }
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Following what was sent: a transaction's receipt makes its record final, records the
+//! fee paid and settles its sponsorship reservations; a transaction whose relayer nonce
+//! was used by another is marked dropped.
+
+use chipi_core::Felt;
+use starknet_rust_core::types::{
+    BlockId, BlockTag, ExecutionResult, ReceiptBlock, StarknetError, TransactionReceipt,
+    TransactionReceiptWithBlockInfo,
+};
+use starknet_rust_providers::{Provider, ProviderError};
+
+use super::{iso_now, Engine};
+use crate::policy::Charge;
+use crate::store::{now, TxRecord, TxStatus};
+
+/// What one row's check found.
+enum Seen {
+    Final,
+    Open,
+    NodeAway,
+}
+
+/// One pass over the open transactions. A row that fails is logged and the pass goes on;
+/// the pass stops early only when the node is away.
+pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
+    follow_rows(engine, engine.store.open_transactions().await?).await
+}
+
+/// Follows the open transactions of `wallet` now (a request waiting on its in-flight cap
+/// need not wait for the next pass).
+pub(crate) async fn follow_wallet(engine: &Engine, wallet: &str) -> Result<(), sqlx::Error> {
+    let rows = engine.store.open_transactions().await?;
+    follow_rows(
+        engine,
+        rows.into_iter().filter(|r| r.wallet == wallet).collect(),
+    )
+    .await
+}
+
+async fn follow_rows(engine: &Engine, rows: Vec<TxRecord>) -> Result<(), sqlx::Error> {
+    for row in rows {
+        match follow_row(engine, &row).await {
+            Ok(Seen::NodeAway) => return Ok(()),
+            Ok(Seen::Final | Seen::Open) => {}
+            Err(error) => tracing::warn!(%error, id = row.id, "cannot follow a transaction"),
+        }
+    }
+    Ok(())
+}
+
+async fn follow_row(engine: &Engine, row: &TxRecord) -> Result<Seen, sqlx::Error> {
+    let Some(hash) = row.hash.as_deref().and_then(chipi_core::parse_felt_strict) else {
+        return Ok(Seen::Open);
+    };
+    match engine.node.get_transaction_receipt(hash).await {
+        Ok(receipt) => {
+            finish(engine, row, receipt).await?;
+            Ok(Seen::Final)
+        }
+        Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound)) => {
+            // Dropped only once the relayer's nonce has moved past the one this
+            // transaction used without it: until then it may still land.
+            let (Some(relayer), Some(used)) = (
+                row.relayer
+                    .as_deref()
+                    .and_then(chipi_core::parse_felt_strict),
+                row.relayer_nonce
+                    .as_deref()
+                    .and_then(chipi_core::parse_felt_strict),
+            ) else {
+                return Ok(Seen::Open);
+            };
+            let nonce = match engine
+                .node
+                .get_nonce(BlockId::Tag(BlockTag::Latest), relayer)
+                .await
+            {
+                Ok(nonce) => nonce,
+                Err(_) => return Ok(Seen::NodeAway),
+            };
+            if nonce > used {
+                let reason = match row.status() {
+                    TxStatus::Submitting => "never reached the node",
+                    _ => "dropped by the node",
+                };
+                tracing::warn!(transaction = %format!("{hash:#x}"), reason, "transaction lost");
+                engine
+                    .store
+                    .finish(row.id, TxStatus::Failed, None, None, Some(reason), &[])
+                    .await?;
+                return Ok(Seen::Final);
+            }
+            Ok(Seen::Open)
+        }
+        // The node is away: try again next pass.
+        Err(_) => Ok(Seen::NodeAway),
+    }
+}
+
+/// The revert counters a reverted transaction of `row` increments.
+fn revert_counters(engine: &Engine, row: &TxRecord) -> Vec<(String, Charge)> {
+    let Some(app) = engine.apps.get(&row.app) else {
+        return Vec::new();
+    };
+    let wallet = chipi_core::parse_felt_strict(&row.wallet).unwrap_or(Felt::ZERO);
+    app.policy
+        .revert_counters(&row.user_id, wallet, now())
+        .into_iter()
+        .map(|charge| (row.app.clone(), charge))
+        .collect()
+}
+
+async fn finish(
+    engine: &Engine,
+    row: &TxRecord,
+    receipt: TransactionReceiptWithBlockInfo,
+) -> Result<(), sqlx::Error> {
+    let block_number = match receipt.block {
+        ReceiptBlock::Block { block_number, .. } => Some(block_number),
+        ReceiptBlock::PreConfirmed { block_number } => Some(block_number),
+    };
+    let inner = &receipt.receipt;
+    let fee = match inner {
+        TransactionReceipt::Invoke(r) => u128::try_from(r.actual_fee.amount).ok(),
+        _ => None,
+    };
+    let (status, reason) = match inner.execution_result() {
+        ExecutionResult::Succeeded => (TxStatus::Accepted, None),
+        ExecutionResult::Reverted { reason } => (TxStatus::Reverted, Some(reason.clone())),
+    };
+    let reverts = revert_counters(engine, row);
+    if !engine
+        .store
+        .finish(
+            row.id,
+            status,
+            fee,
+            block_number,
+            reason.as_deref(),
+            &reverts,
+        )
+        .await?
+    {
+        return Ok(());
+    }
+    if let Some(app) = engine.apps.get(&row.app) {
+        if let Some(fee) = fee {
+            engine
+                .metrics
+                .sponsored_fees
+                .with_label_values(&[app.name.as_str()])
+                .inc_by(fee as f64);
+        }
+        engine
+            .metrics
+            .sponsored_transactions
+            .with_label_values(&[app.name.as_str(), status.as_str()])
+            .inc();
+    }
+    if row.kind == "deploy" && status == TxStatus::Accepted {
+        engine
+            .store
+            .wallet_address_deployed(&row.wallet, &iso_now())
+            .await?;
+    }
+    tracing::info!(
+        transaction = %row.hash.as_deref().unwrap_or(""),
+        status = status.as_str(),
+        "transaction final"
+    );
+    Ok(())
+}
