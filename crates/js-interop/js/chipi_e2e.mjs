@@ -17,101 +17,13 @@
 // `createWallet` takes our class hash as `classHash`; the sessions methods send no
 // Authorization header without an explicit bearer; its session methods log with
 // console.log, so console.log goes to stderr and stdout carries only the result.
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { setup, sleep } from "./chipi_sdk.mjs";
 
-const input = JSON.parse(readFileSync(0, "utf8"));
-
-// Before any import of the SDK or its shared constants.
-process.env.STARKNET_RPC_URL = input.rpc_url;
-// stdout is for the JSON result only.
-const print = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
-console.log = (...args) => console.error(...args);
-console.info = (...args) => console.error(...args);
-console.debug = (...args) => console.error(...args);
-
-// Never hang the Rust test: give up after a bounded time.
-setTimeout(() => {
-  console.error("chipi_e2e.mjs: timed out");
-  process.exit(3);
-}, 300_000).unref();
-
-const here = dirname(fileURLToPath(import.meta.url));
-const packageDir = (name, from) => {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const candidate = join(dir, "node_modules", name);
-    if (existsSync(join(candidate, "package.json"))) return candidate;
-    if (dirname(dir) === dir) throw new Error(`${name} not found from ${from}`);
-  }
-};
-const packageJson = (dir) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-const backendDir = packageDir("@chipi-stack/backend", here);
-const starknetDir = packageDir("starknet", here);
-
-const { ChipiServerSDK } = await import(pathToFileURL(join(backendDir, "dist/index.mjs")).href);
-const { hash } = await import("starknet");
-
-const versions = {
-  backend: packageJson(backendDir).version,
-  starknet: packageJson(starknetDir).version,
-  node: process.version,
-};
-
-const errorOf = (error) => ({
-  name: error?.name ?? null,
-  code: error?.code ?? null,
-  status: error?.status ?? null,
-  message: String(error?.message ?? error),
-});
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const results = {};
-let step = "import";
-
-// A step that must succeed.
-const run = async (name, f) => {
-  step = name;
-  const value = await f();
-  results[name] = value === undefined ? null : value;
-  return value;
-};
-
-// A step that must fail: its error as the SDK surfaces it.
-const refusal = async (name, f) => {
-  step = name;
-  try {
-    const value = await f();
-    results[name] = { unexpected_success: value === undefined ? null : value };
-  } catch (error) {
-    results[name] = { error: errorOf(error) };
-  }
-};
-
-const sdk = new ChipiServerSDK({
-  apiPublicKey: input.api_key,
-  apiSecretKey: input.secret_key,
-  alphaUrl: input.service_url,
-});
+const { input, sdk, hash, run, refusal, finish, waitFinal, createParams, strkCall } =
+  await setup("chipi_e2e.mjs");
 const userToken = input.user_token;
 const pin = input.pin;
-
-const strkTransfer = (to, amount) => ({
-  contractAddress: input.strk,
-  entrypoint: "transfer",
-  calldata: [to, amount, "0x0"],
-});
-
-// GET /v1/transactions/{hash}/status through the SDK (app secret key) until final.
-const waitFinal = async (txHash) => {
-  for (let i = 0; i < 600; i++) {
-    const status = await sdk.getTransactionStatus(txHash);
-    if (status.status !== "PENDING") return status;
-    await sleep(100);
-  }
-  throw new Error(`transaction ${txHash} still PENDING`);
-};
+const strkTransfer = (to, amount) => strkCall("transfer", to, amount);
 
 // The STRK balance of `address`, read through the node (plain JSON-RPC).
 const strkBalance = async (address) => {
@@ -136,15 +48,6 @@ const strkBalance = async (address) => {
   if (body.error) throw new Error(`balance_of: ${JSON.stringify(body.error)}`);
   return BigInt(body.result[0]) + (BigInt(body.result[1] ?? 0) << 128n);
 };
-
-const createParams = (externalUserId, extra = {}) => ({
-  encryptKey: pin,
-  externalUserId,
-  walletType: "CHIPI",
-  chain: "STARKNET",
-  classHash: input.class_hash,
-  ...extra,
-});
 
 try {
   // 1. Wallets: with a user token, and with the app secret key (no bearer).
@@ -254,7 +157,7 @@ try {
   await run("get_wallet_user2", () => sdk.getWallet({ externalUserId: input.user2 }));
   await run("get_wallet_unknown", () => sdk.getWallet({ externalUserId: input.unknown_user }));
 
-  print({ ok: true, versions, results });
+  finish();
 } catch (error) {
-  print({ ok: false, versions, failed_step: step, error: errorOf(error), results });
+  finish(error);
 }
