@@ -129,13 +129,62 @@ pub fn revert_with() -> &'static ContractArtifacts {
     })
 }
 
+/// A test contract's artifacts, embedded by file stem and parsed once.
+macro_rules! test_contract {
+    ($(#[$doc:meta])* $name:ident, $stem:literal) => {
+        $(#[$doc])*
+        ///
+        /// # Panics
+        /// As [`session_account`].
+        #[allow(clippy::expect_used)]
+        pub fn $name() -> &'static ContractArtifacts {
+            static ARTIFACTS: OnceLock<ContractArtifacts> = OnceLock::new();
+            ARTIFACTS.get_or_init(|| {
+                parse_manifest(
+                    include_str!(concat!("../../../contracts/artifacts/", $stem, ".manifest.json")),
+                    include_str!(concat!("../../../contracts/artifacts/", $stem, ".sierra.json")),
+                    include_str!(concat!("../../../contracts/artifacts/", $stem, ".casm.json")),
+                )
+                .expect("committed manifest is valid")
+            })
+        }
+    };
+}
+
+test_contract!(
+    /// `GasBurner`, a contract only tests deploy: `burn(rounds)` writes `rounds` storage
+    /// slots, a call as heavy as a test likes that passes simulation.
+    gas_burner,
+    "gas_burner"
+);
+
+test_contract!(
+    /// `RevertsOnChain`, a contract only tests deploy: `poke()` succeeds in a fee estimate
+    /// or simulation (a query transaction) and reverts on chain.
+    reverts_on_chain,
+    "reverts_on_chain"
+);
+
+test_contract!(
+    /// `Src5Impostor`, a contract only tests deploy: it answers SRC-5 for every interface
+    /// and accepts any `execute_from_outside_v2`, without being a wallet.
+    src5_impostor,
+    "src5_impostor"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn manifest_class_hash_is_the_sierra_class_hash() {
-        for artifacts in [session_account(), revert_with()] {
+        for artifacts in [
+            session_account(),
+            revert_with(),
+            gas_burner(),
+            reverts_on_chain(),
+            src5_impostor(),
+        ] {
             let flat = artifacts.flattened_class().unwrap();
             assert_eq!(flat.class_hash(), artifacts.class_hash);
         }
@@ -143,7 +192,13 @@ mod tests {
 
     #[test]
     fn manifest_compiled_class_hash_is_the_casm_v2_hash() {
-        for artifacts in [session_account(), revert_with()] {
+        for artifacts in [
+            session_account(),
+            revert_with(),
+            gas_burner(),
+            reverts_on_chain(),
+            src5_impostor(),
+        ] {
             let casm = artifacts.compiled_class().unwrap();
             let hash = casm.class_hash().unwrap();
             assert_eq!(hash, artifacts.compiled_class_hash);

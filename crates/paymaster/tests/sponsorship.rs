@@ -312,7 +312,10 @@ async fn a_wallet_has_one_sponsored_transaction_in_flight() {
     .await;
     let passed = answers.iter().filter(|a| a.status == 200).count();
     assert!(passed >= 1, "{answers:?}");
-    assert!(passed < answers.len(), "none waited for the one in flight: {answers:?}");
+    assert!(
+        passed < answers.len(),
+        "none waited for the one in flight: {answers:?}"
+    );
     for answer in answers.iter().filter(|a| a.status != 200) {
         assert_refused(answer, 429, "RATE_LIMITED", "in_flight_per_wallet");
     }

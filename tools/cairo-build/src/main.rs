@@ -23,16 +23,58 @@ const COMPILER: &str = "cairo-lang 2.16.0";
 const CORELIB: &str = "cairo-native 0.9.0-rc.5 corelib (Cairo 2.16.0)";
 const CONTRACT: &str = "session_account";
 
-/// What is compiled: `(project under contracts/, contract name, manifest file)`. The
-/// test contracts are deployed only by tests (e.g. a third party that reverts with a
-/// message imitating the wallet's).
-const PROJECTS: [(&str, &str, &str); 2] = [
-    (CONTRACT, "SessionAccount", "manifest.json"),
-    (
-        "test_contracts",
-        "RevertWith",
-        "test_contracts.manifest.json",
-    ),
+/// One contract to compile.
+struct Target {
+    /// The project under `contracts/`.
+    project: &'static str,
+    /// The contract's name (and, with several in one project, its module path).
+    contract: &'static str,
+    path: Option<&'static str>,
+    /// The artifacts' file stem (`<stem>.sierra.json`, `<stem>.casm.json`).
+    stem: &'static str,
+    /// The manifest file.
+    manifest: &'static str,
+}
+
+/// What is compiled. The test contracts are deployed only by tests: a third party that
+/// reverts with a message imitating the wallet's, a gas burner, a call that reverts only
+/// outside simulation, and an SRC-5 impostor.
+const TARGETS: [Target; 5] = [
+    Target {
+        project: CONTRACT,
+        contract: "SessionAccount",
+        path: None,
+        stem: CONTRACT,
+        manifest: "manifest.json",
+    },
+    Target {
+        project: "test_contracts",
+        contract: "RevertWith",
+        path: Some("test_contracts::RevertWith"),
+        stem: "test_contracts",
+        manifest: "test_contracts.manifest.json",
+    },
+    Target {
+        project: "test_contracts",
+        contract: "GasBurner",
+        path: Some("test_contracts::GasBurner"),
+        stem: "gas_burner",
+        manifest: "gas_burner.manifest.json",
+    },
+    Target {
+        project: "test_contracts",
+        contract: "RevertsOnChain",
+        path: Some("test_contracts::RevertsOnChain"),
+        stem: "reverts_on_chain",
+        manifest: "reverts_on_chain.manifest.json",
+    },
+    Target {
+        project: "test_contracts",
+        contract: "Src5Impostor",
+        path: Some("test_contracts::Src5Impostor"),
+        stem: "src5_impostor",
+        manifest: "src5_impostor.manifest.json",
+    },
 ];
 
 #[derive(Parser)]
@@ -73,16 +115,15 @@ fn run(args: Args) -> Result<()> {
     };
     let out_dir = repo.join("contracts").join("artifacts");
     let mut files = Vec::new();
-    for (project, contract, manifest) in PROJECTS {
+    for target in &TARGETS {
         let artifacts = compile(
-            &repo.join("contracts").join(project),
+            &repo.join("contracts").join(target.project),
             &corelib,
-            project,
-            contract,
+            target,
         )?;
-        files.push((format!("{project}.sierra.json"), artifacts.sierra));
-        files.push((format!("{project}.casm.json"), artifacts.casm));
-        files.push((manifest.to_string(), artifacts.manifest));
+        files.push((format!("{}.sierra.json", target.stem), artifacts.sierra));
+        files.push((format!("{}.casm.json", target.stem), artifacts.casm));
+        files.push((target.manifest.to_string(), artifacts.manifest));
     }
     if args.check {
         let mut stale = Vec::new();
@@ -162,7 +203,8 @@ fn locate_corelib(tool_dir: &Path) -> Result<PathBuf> {
     Ok(corelib)
 }
 
-fn compile(project: &Path, corelib: &Path, name: &str, contract: &str) -> Result<Artifacts> {
+fn compile(project: &Path, corelib: &Path, target: &Target) -> Result<Artifacts> {
+    let (name, contract) = (target.stem, target.contract);
     let mut db = RootDatabase::builder()
         .with_optimizations(Optimizations::enabled_with_default_movable_functions(
             InliningStrategy::Default,
@@ -177,7 +219,7 @@ fn compile(project: &Path, corelib: &Path, name: &str, contract: &str) -> Result
         ..Default::default()
     };
     let crate_ids = CrateInput::into_crate_ids(&db, inputs);
-    let class = compile_contract_in_prepared_db(&db, None, crate_ids, config)?;
+    let class = compile_contract_in_prepared_db(&db, target.path, crate_ids, config)?;
     let sierra = serde_json::to_string_pretty(&class)? + "\n";
     let program = class.extract_sierra_program(false)?;
     let casm = CasmContractClass::from_contract_class(class, program, false, usize::MAX)?;
