@@ -14,7 +14,6 @@ use subtle::ConstantTimeEq;
 use tokio::sync::RwLock;
 
 use crate::config::{is_public_key, is_secret_key, AppConfig, ConfigError, JwtConfig, RpcUrl};
-use crate::error::ApiError;
 use crate::policy::Policy;
 
 /// SHA-256 of a secret key, hex: what the configuration stores.
@@ -27,6 +26,18 @@ use crate::policy::Policy;
 /// ```
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Why a caller was not accepted. The reasons echo nothing the caller sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Missing, malformed or wrong credentials.
+    #[error("{0}")]
+    Refused(&'static str),
+    /// The app's token keys cannot be fetched (its JWKS endpoint is down and nothing is
+    /// cached).
+    #[error("the token keys cannot be fetched; retry later")]
+    KeysUnavailable,
 }
 
 /// An app allowed to use the service.
@@ -136,14 +147,14 @@ impl JwksCache {
         pick: impl Fn(&JwkSet) -> Option<Jwk>,
         ttl: Duration,
         refetch: Duration,
-    ) -> Option<Result<Jwk, ApiError>> {
+    ) -> Option<Result<Jwk, AuthError>> {
         let recent_failure = self.failed.is_some_and(|at| at.elapsed() < refetch);
         match &self.set {
             Some((at, set)) => match pick(set) {
                 // Fresh, or stale while the provider is failing: serve it.
                 Some(jwk) if at.elapsed() < ttl || recent_failure => Some(Ok(jwk)),
                 None if at.elapsed() < refetch || recent_failure => {
-                    Some(Err(ApiError::unauthorized("token key not found")))
+                    Some(Err(AuthError::Refused("token key not found")))
                 }
                 _ => None,
             },
@@ -187,18 +198,18 @@ impl Apps {
     }
 
     /// The caller of a request with `headers`, or a 401 that echoes nothing it was sent.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let api_key = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing x-api-key header"))?;
+            .ok_or_else(|| AuthError::Refused("missing x-api-key header"))?;
         if !is_public_key(api_key) {
-            return Err(ApiError::unauthorized("malformed API key"));
+            return Err(AuthError::Refused("malformed API key"));
         }
         let app = self
             .by_key
             .get(api_key)
-            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?
+            .ok_or_else(|| AuthError::Refused("unknown API key"))?
             .clone();
         let token = headers
             .get("authorization")
@@ -206,23 +217,23 @@ impl Apps {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+            .ok_or_else(|| AuthError::Refused("missing bearer token"))?;
         if token.starts_with("sk_") {
             // The app's own secret key: compare hashes in constant time.
             let expected = app
                 .secret_hash
-                .ok_or_else(|| ApiError::unauthorized("secret key not accepted for this app"))?;
+                .ok_or_else(|| AuthError::Refused("secret key not accepted for this app"))?;
             let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
             let shaped = is_secret_key(token);
             if !(bool::from(given.ct_eq(&expected)) && shaped) {
-                return Err(ApiError::unauthorized("invalid secret key"));
+                return Err(AuthError::Refused("invalid secret key"));
             }
             return Ok(Caller { app, user: None });
         }
         let verifier = app
             .verifier
             .as_ref()
-            .ok_or_else(|| ApiError::unauthorized("user tokens are not accepted for this app"))?;
+            .ok_or_else(|| AuthError::Refused("user tokens are not accepted for this app"))?;
         let user = verifier.verify(token).await?;
         Ok(Caller {
             app: app.clone(),
@@ -231,7 +242,7 @@ impl Apps {
     }
 }
 
-fn token_error(error: jsonwebtoken::errors::Error) -> ApiError {
+fn token_error(error: jsonwebtoken::errors::Error) -> AuthError {
     use jsonwebtoken::errors::ErrorKind;
     let why = match error.kind() {
         ErrorKind::ExpiredSignature => "expired token",
@@ -245,7 +256,7 @@ fn token_error(error: jsonwebtoken::errors::Error) -> ApiError {
         ErrorKind::InvalidSignature => "invalid token signature",
         _ => "invalid token",
     };
-    ApiError::unauthorized(why)
+    AuthError::Refused(why)
 }
 
 /// The algorithm a JWKS key may verify: RS256 for RSA, ES256 for P-256, nothing else
@@ -322,38 +333,38 @@ impl Verifier {
         })
     }
 
-    async fn verify(&self, token: &str) -> Result<String, ApiError> {
+    async fn verify(&self, token: &str) -> Result<String, AuthError> {
         // `alg: none` and unknown algorithms fail here, before any key is chosen.
         let header = jsonwebtoken::decode_header(token).map_err(token_error)?;
         let (key, validation) = match self {
             Self::Hs256 { key, validation } => {
                 if header.alg != Algorithm::HS256 {
-                    return Err(ApiError::unauthorized("token algorithm not accepted"));
+                    return Err(AuthError::Refused("token algorithm not accepted"));
                 }
                 (key.clone(), (**validation).clone())
             }
             Self::Jwks { source, config } => {
                 let jwk = source.find(header.kid.as_deref()).await?;
                 let algorithm = jwk_algorithm(&jwk)
-                    .ok_or_else(|| ApiError::unauthorized("token key not usable"))?;
+                    .ok_or_else(|| AuthError::Refused("token key not usable"))?;
                 if header.alg != algorithm {
-                    return Err(ApiError::unauthorized("token algorithm not accepted"));
+                    return Err(AuthError::Refused("token algorithm not accepted"));
                 }
                 let key = DecodingKey::from_jwk(&jwk)
-                    .map_err(|_| ApiError::unauthorized("token key not usable"))?;
+                    .map_err(|_| AuthError::Refused("token key not usable"))?;
                 (key, config.validation(algorithm))
             }
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(token_error)?;
         if data.claims.sub.is_empty() || data.claims.sub.len() > 256 {
-            return Err(ApiError::unauthorized("token subject not usable"));
+            return Err(AuthError::Refused("token subject not usable"));
         }
         Ok(data.claims.sub)
     }
 }
 
 impl JwksSource {
-    async fn find(&self, kid: Option<&str>) -> Result<Jwk, ApiError> {
+    async fn find(&self, kid: Option<&str>) -> Result<Jwk, AuthError> {
         let pick = |set: &JwkSet| -> Option<Jwk> {
             match kid {
                 Some(kid) => set.find(kid).cloned(),
@@ -368,9 +379,7 @@ impl JwksSource {
             }
         };
         match self {
-            Self::Fixed(set) => {
-                pick(set).ok_or_else(|| ApiError::unauthorized("token key not found"))
-            }
+            Self::Fixed(set) => pick(set).ok_or_else(|| AuthError::Refused("token key not found")),
             Self::Url {
                 url,
                 client,
@@ -393,7 +402,7 @@ impl JwksSource {
                             set: Some((Instant::now(), set)),
                             failed: None,
                         };
-                        found.ok_or_else(|| ApiError::unauthorized("token key not found"))
+                        found.ok_or_else(|| AuthError::Refused("token key not found"))
                     }
                     Err(error) => {
                         cached.failed = Some(Instant::now());
@@ -409,15 +418,11 @@ impl JwksSource {
     }
 }
 
-fn jwks_unavailable() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        "AUTHENTICATION_UNAVAILABLE",
-        "the token keys cannot be fetched; retry later",
-    )
+fn jwks_unavailable() -> AuthError {
+    AuthError::KeysUnavailable
 }
 
-async fn fetch_jwks(client: &reqwest::Client, url: &RpcUrl) -> Result<JwkSet, ApiError> {
+async fn fetch_jwks(client: &reqwest::Client, url: &RpcUrl) -> Result<JwkSet, AuthError> {
     let unavailable = |why: &str| {
         tracing::warn!(url = ?url, why, "JWKS endpoint unavailable");
         jwks_unavailable()

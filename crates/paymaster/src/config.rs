@@ -27,7 +27,6 @@
 //! # Ok::<(), chipi_paymaster::ConfigError>(())
 //! ```
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -35,49 +34,12 @@ use chipi_core::{Felt, SecretKey};
 use serde::Deserialize;
 
 use crate::policy::Policy;
-use url::Url;
+pub(crate) use crate::values::{amount, felt, wrong};
+pub use crate::values::{redact_url, ConfigError, RpcUrl, Secret};
 use zeroize::Zeroizing;
 
 /// The environment prefix of overrides.
 pub const ENV_PREFIX: &str = "CHIPI_PAYMASTER_";
-
-/// A configuration that cannot be used; the message names the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
-
-fn wrong(key: impl fmt::Display, why: impl fmt::Display) -> ConfigError {
-    ConfigError(format!("`{key}`: {why}"))
-}
-
-/// A secret from the configuration: zeroized on drop, never shown.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|s| Self(Zeroizing::new(s)))
-    }
-}
-
-impl Secret {
-    /// The secret's text.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(text: &str) -> Self {
-        Self(Zeroizing::new(text.to_string()))
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -121,47 +83,6 @@ pub struct Config {
     pub relayers: Vec<RelayerConfig>,
     /// The apps allowed to use the service.
     pub apps: Vec<AppConfig>,
-}
-
-/// A URL that may hold a key (a node's, a JWKS endpoint's): `Debug` shows
-/// `scheme://host:port/…` only, and a malformed one is not echoed.
-#[derive(Clone)]
-pub struct RpcUrl(pub Url);
-
-impl<'de> Deserialize<'de> for RpcUrl {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Zeroizing::new(String::deserialize(deserializer)?);
-        match Url::parse(&text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Self(url)),
-            _ => Err(serde::de::Error::custom("not an http(s) URL")),
-        }
-    }
-}
-
-impl RpcUrl {
-    /// An http(s) URL, or `None`.
-    pub fn parse(text: &str) -> Option<Self> {
-        Url::parse(text)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https"))
-            .map(Self)
-    }
-}
-
-impl fmt::Debug for RpcUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", redact_url(&self.0))
-    }
-}
-
-/// `scheme://host:port/…`: what may be shown of a URL that could hold a key.
-pub fn redact_url(url: &Url) -> String {
-    format!(
-        "{}://{}:{}/…",
-        url.scheme(),
-        url.host_str().unwrap_or("?"),
-        url.port_or_known_default().unwrap_or(0)
-    )
 }
 
 /// Outside-execution time windows.
@@ -295,34 +216,6 @@ pub struct JwtConfig {
     /// Clock leeway for `exp`/`nbf`.
     #[serde(default = "defaults::leeway_seconds")]
     pub leeway_seconds: u64,
-}
-
-/// An amount in fri: a TOML integer, or a decimal string for amounts past 2^63.
-pub(crate) fn amount<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Amount {
-        Integer(u64),
-        Text(String),
-    }
-    match Amount::deserialize(deserializer)? {
-        Amount::Integer(n) => Ok(n as u128),
-        Amount::Text(text) => text
-            .parse()
-            .map_err(|_| serde::de::Error::custom("not an amount (a decimal integer)")),
-    }
-}
-
-/// [`amount`], for optional keys.
-pub(crate) fn optional_amount<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<u128>, D::Error> {
-    amount(deserializer).map(Some)
-}
-
-/// A felt's text (hex or decimal), parsed.
-pub(crate) fn felt(text: &str) -> Result<Felt, &'static str> {
-    chipi_core::parse_felt_strict(text).ok_or("not a felt (hex or decimal)")
 }
 
 fn felt_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Felt, D::Error> {
@@ -595,49 +488,6 @@ impl Config {
 
 /// The highest per-transaction fee cap a configuration may set (1000 STRK).
 const MAX_FEE_CEILING: u128 = 1000 * crate::policy::ONE_STRK;
-
-impl Policy {
-    /// The checks serde cannot make; `key` is the table's path for messages.
-    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        if let (Some(start), Some(end)) = (self.starts_at, self.ends_at) {
-            if end <= start {
-                return Err(wrong(format!("{key}.ends_at"), "before starts_at"));
-            }
-        }
-        if self.max_fee_fri == Some(0) {
-            return Err(wrong(format!("{key}.max_fee_fri"), "at least 1 fri"));
-        }
-        if self.in_flight_per_wallet == 0 {
-            return Err(wrong(
-                format!("{key}.in_flight_per_wallet"),
-                "at least 1 (0 would sponsor nothing)",
-            ));
-        }
-        for (i, limit) in self.limits.iter().enumerate() {
-            if limit.max_transactions.is_none() && limit.max_fee_fri.is_none() {
-                return Err(wrong(
-                    format!("{key}.limits[{i}]"),
-                    "set max_transactions, max_fee_fri, or both",
-                ));
-            }
-        }
-        if let Some(webhook) = &self.webhook {
-            if webhook.timeout_ms == 0 || webhook.timeout_ms > 30_000 {
-                return Err(wrong(
-                    format!("{key}.webhook.timeout_ms"),
-                    "between 1 and 30000",
-                ));
-            }
-            if webhook.secret.expose().len() < 32 {
-                return Err(wrong(
-                    format!("{key}.webhook.secret"),
-                    "too short: use 32 bytes or more",
-                ));
-            }
-        }
-        Ok(())
-    }
-}
 
 fn env_value(text: &str) -> toml::Value {
     let parsed = format!("v = {text}").parse::<toml::Table>();

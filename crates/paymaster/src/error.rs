@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chipi_core::{ErrorBody, ErrorCode};
 
+use crate::auth::AuthError;
 use crate::engine::EngineError;
 use crate::policy::{Refusal, RefusalKind};
 
@@ -162,6 +163,21 @@ impl From<EngineError> for ApiError {
                 message,
             ),
             EngineError::Internal => Self::internal(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    /// 401 `AUTHENTICATION_FAILED`, or 503 `AUTHENTICATION_UNAVAILABLE` while the token
+    /// keys cannot be fetched.
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Refused(why) => Self::unauthorized(why),
+            AuthError::KeysUnavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "AUTHENTICATION_UNAVAILABLE",
+                error.to_string(),
+            ),
         }
     }
 }

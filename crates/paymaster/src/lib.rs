@@ -31,10 +31,11 @@ mod policy;
 mod relayers;
 mod state;
 mod store;
+mod values;
 
 use std::future::{Future, IntoFuture};
 
-pub use auth::{hash_secret, App, Apps, Caller};
+pub use auth::{hash_secret, App, Apps, AuthError, Caller};
 pub use config::{
     is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, HttpConfig,
     JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, WindowConfig, ENV_PREFIX,

@@ -32,7 +32,7 @@ use std::fmt;
 use chipi_core::{Call, Felt};
 use serde::Deserialize;
 
-use crate::config::{felt, optional_amount, RpcUrl, Secret};
+use crate::values::{felt, optional_amount, wrong, ConfigError, RpcUrl, Secret};
 
 /// 1 STRK in fri: the default per-transaction cap.
 pub const ONE_STRK: u128 = 1_000_000_000_000_000_000;
@@ -612,6 +612,49 @@ impl Policy {
             limit: limit.into(),
         })
         .collect()
+    }
+}
+
+impl Policy {
+    /// The checks serde cannot make; `key` is the table's path for messages.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if let (Some(start), Some(end)) = (self.starts_at, self.ends_at) {
+            if end <= start {
+                return Err(wrong(format!("{key}.ends_at"), "before starts_at"));
+            }
+        }
+        if self.max_fee_fri == Some(0) {
+            return Err(wrong(format!("{key}.max_fee_fri"), "at least 1 fri"));
+        }
+        if self.in_flight_per_wallet == 0 {
+            return Err(wrong(
+                format!("{key}.in_flight_per_wallet"),
+                "at least 1 (0 would sponsor nothing)",
+            ));
+        }
+        for (i, limit) in self.limits.iter().enumerate() {
+            if limit.max_transactions.is_none() && limit.max_fee_fri.is_none() {
+                return Err(wrong(
+                    format!("{key}.limits[{i}]"),
+                    "set max_transactions, max_fee_fri, or both",
+                ));
+            }
+        }
+        if let Some(webhook) = &self.webhook {
+            if webhook.timeout_ms == 0 || webhook.timeout_ms > 30_000 {
+                return Err(wrong(
+                    format!("{key}.webhook.timeout_ms"),
+                    "between 1 and 30000",
+                ));
+            }
+            if webhook.secret.expose().len() < 32 {
+                return Err(wrong(
+                    format!("{key}.webhook.secret"),
+                    "too short: use 32 bytes or more",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

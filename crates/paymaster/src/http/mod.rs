@@ -230,7 +230,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state.0.apps.authenticate(&parts.headers).await
+        Ok(state.0.apps.authenticate(&parts.headers).await?)
     }
 }
 
