@@ -202,14 +202,14 @@ impl Apps {
         let api_key = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| AuthError::Refused("missing x-api-key header"))?;
+            .ok_or(AuthError::Refused("missing x-api-key header"))?;
         if !is_public_key(api_key) {
             return Err(AuthError::Refused("malformed API key"));
         }
         let app = self
             .by_key
             .get(api_key)
-            .ok_or_else(|| AuthError::Refused("unknown API key"))?
+            .ok_or(AuthError::Refused("unknown API key"))?
             .clone();
         let token = headers
             .get("authorization")
@@ -217,12 +217,12 @@ impl Apps {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| AuthError::Refused("missing bearer token"))?;
+            .ok_or(AuthError::Refused("missing bearer token"))?;
         if token.starts_with("sk_") {
             // The app's own secret key: compare hashes in constant time.
             let expected = app
                 .secret_hash
-                .ok_or_else(|| AuthError::Refused("secret key not accepted for this app"))?;
+                .ok_or(AuthError::Refused("secret key not accepted for this app"))?;
             let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
             let shaped = is_secret_key(token);
             if !(bool::from(given.ct_eq(&expected)) && shaped) {
@@ -230,10 +230,9 @@ impl Apps {
             }
             return Ok(Caller { app, user: None });
         }
-        let verifier = app
-            .verifier
-            .as_ref()
-            .ok_or_else(|| AuthError::Refused("user tokens are not accepted for this app"))?;
+        let verifier = app.verifier.as_ref().ok_or(AuthError::Refused(
+            "user tokens are not accepted for this app",
+        ))?;
         let user = verifier.verify(token).await?;
         Ok(Caller {
             app: app.clone(),
@@ -345,8 +344,8 @@ impl Verifier {
             }
             Self::Jwks { source, config } => {
                 let jwk = source.find(header.kid.as_deref()).await?;
-                let algorithm = jwk_algorithm(&jwk)
-                    .ok_or_else(|| AuthError::Refused("token key not usable"))?;
+                let algorithm =
+                    jwk_algorithm(&jwk).ok_or(AuthError::Refused("token key not usable"))?;
                 if header.alg != algorithm {
                     return Err(AuthError::Refused("token algorithm not accepted"));
                 }
@@ -379,7 +378,7 @@ impl JwksSource {
             }
         };
         match self {
-            Self::Fixed(set) => pick(set).ok_or_else(|| AuthError::Refused("token key not found")),
+            Self::Fixed(set) => pick(set).ok_or(AuthError::Refused("token key not found")),
             Self::Url {
                 url,
                 client,
@@ -402,7 +401,7 @@ impl JwksSource {
                             set: Some((Instant::now(), set)),
                             failed: None,
                         };
-                        found.ok_or_else(|| AuthError::Refused("token key not found"))
+                        found.ok_or(AuthError::Refused("token key not found"))
                     }
                     Err(error) => {
                         cached.failed = Some(Instant::now());
