@@ -8,6 +8,7 @@ use starknet_rust_core::types::Felt;
 /// ```
 /// use chipi_core::parse_felt_strict;
 /// assert_eq!(parse_felt_strict("0x10"), Some(16u64.into()));
+/// assert_eq!(parse_felt_strict("0X1F"), Some(31u64.into()));
 /// assert_eq!(parse_felt_strict("16"), Some(16u64.into()));
 /// // p itself would silently become 0 with Felt::from_hex.
 /// let p = "0x800000000000011000000000000000000000000000000000000000000000001";
@@ -23,7 +24,8 @@ pub fn parse_felt_strict(text: &str) -> Option<Felt> {
         return None;
     }
     let felt = if radix == 16 {
-        Felt::from_hex(text)
+        // `Felt::from_hex` takes only a lower-case `0x`.
+        Felt::from_hex(&format!("0x{digits}"))
     } else {
         Felt::from_dec_str(digits)
     }

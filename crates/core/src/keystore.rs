@@ -380,10 +380,18 @@ fn parse_parameters(text: &str, limits: &KdfLimits) -> Option<argon2::Params> {
     settings.validate().ok()
 }
 
-#[cfg(test)]
 thread_local! {
-    /// Key derivations run on this thread (tests only).
+    /// Argon2id derivations run on this thread (see [`kdf_runs`]).
     static KDF_RUNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times the strong format's KDF (Argon2id) has run on the calling thread, in
+/// encryption and decryption alike; the compatible format's one MD5 is not counted. For
+/// tests: a file that must fail before the KDF leaves this unchanged, whatever the
+/// machine's speed. Not part of the API.
+#[doc(hidden)]
+pub fn kdf_runs() -> u64 {
+    KDF_RUNS.with(|runs| runs.get())
 }
 
 fn derive_key(
@@ -399,7 +407,6 @@ fn derive_key_with(
     salt: &[u8],
     params: argon2::Params,
 ) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
-    #[cfg(test)]
     KDF_RUNS.with(|runs| runs.set(runs.get() + 1));
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = Zeroizing::new([0u8; 32]);
@@ -542,10 +549,6 @@ mod tests {
             decrypt_private_key(&greedy, "pin", key.public_key()).unwrap_err(),
             KeystoreError::DecryptionFailed
         );
-    }
-
-    fn kdf_runs() -> u64 {
-        KDF_RUNS.with(|runs| runs.get())
     }
 
     #[test]

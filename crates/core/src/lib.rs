@@ -42,6 +42,8 @@ pub use constants::{
     OUTSIDE_EXECUTION_TYPE_HASH, STARKNET_DOMAIN_TYPE_HASH, STARKNET_MESSAGE_PREFIX, VALIDATED,
 };
 pub use felt::parse_felt_strict;
+#[doc(hidden)]
+pub use keystore::kdf_runs;
 pub use keystore::{
     decrypt_private_key, decrypt_private_key_with_limits, decrypt_text, decrypt_text_with_limits,
     encrypt_private_key, Argon2Settings, KdfLimits, KeyFormat, KeystoreError, SecretKey,

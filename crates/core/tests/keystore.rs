@@ -99,9 +99,53 @@ fn bad_inputs_all_fail_the_same_way() {
             "{encrypted:?}"
         );
     }
-    // A valid ciphertext of a text that is not a key.
-    let text = encrypt_private_key(&SecretKey::random(), pin, KeyFormat::Compatible).unwrap();
-    assert!(decrypt_private_key(&text, pin, public).is_err());
+    // Valid ciphertexts of texts that are not a key: they decrypt, and the key check
+    // fails the same way as everything else.
+    for text in [
+        &b"hello, world"[..],
+        b"",
+        b"0x",
+        b"0x0",
+        b" 0x1",
+        b"1234",
+        format!("0x{}", "f".repeat(64)).as_bytes(),
+        format!("0x{}", "1".repeat(65)).as_bytes(),
+        &[0x30, 0x78, 0xff, 0xfe],
+    ] {
+        let encrypted = encrypt_compatible_text(text, pin);
+        assert_eq!(&decrypt_text(&encrypted, pin).unwrap()[..], text);
+        assert_eq!(
+            decrypt_private_key(&encrypted, pin, public).unwrap_err(),
+            KeystoreError::DecryptionFailed,
+            "{:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+/// Any text in the compatible format, as crypto-es `AES.encrypt(text, passphrase)` writes
+/// it: "Salted__", salt, AES-256-CBC with key and IV from OpenSSL `EVP_BytesToKey`
+/// (MD5, one round).
+fn encrypt_compatible_text(text: &[u8], passphrase: &str) -> String {
+    use aes::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
+    use md5::{Digest, Md5};
+    let salt = *b"8bytes!!";
+    let mut key_iv = Vec::new();
+    let mut previous = Vec::new();
+    while key_iv.len() < 48 {
+        previous = Md5::new()
+            .chain_update(&previous)
+            .chain_update(passphrase)
+            .chain_update(salt)
+            .finalize()
+            .to_vec();
+        key_iv.extend_from_slice(&previous);
+    }
+    let cipher = cbc::Encryptor::<aes::Aes256>::new(key_iv[..32].into(), key_iv[32..48].into());
+    let mut data = b"Salted__".to_vec();
+    data.extend_from_slice(&salt);
+    data.extend_from_slice(&cipher.encrypt_padded_vec_mut::<Pkcs7>(text));
+    base64_encode(&data)
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -122,9 +166,12 @@ proptest! {
         let mut data = if salted { b"Salted__".to_vec() } else { vec![] };
         data.extend_from_slice(&bytes);
         let encoded = base64_encode(&data);
-        prop_assert!(decrypt_private_key(&encoded, "1234", Felt::ONE).is_err());
         let strong = format!("chipi1$argon2id$m=64,t=1,p=1${}", String::from_utf8_lossy(&bytes));
-        prop_assert!(decrypt_private_key(&strong, "1234", Felt::ONE).is_err());
-        prop_assert!(decrypt_private_key(&String::from_utf8_lossy(&bytes), "1234", Felt::ONE).is_err());
+        for file in [encoded, strong, String::from_utf8_lossy(&bytes).into_owned()] {
+            prop_assert_eq!(
+                decrypt_private_key(&file, "1234", Felt::ONE).unwrap_err(),
+                KeystoreError::DecryptionFailed
+            );
+        }
     }
 }
