@@ -80,7 +80,7 @@ async fn sponsored(
     .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_transactions_from_ten_wallets_over_two_relayers_all_land_once() {
     // Five at once from each wallet: the in-flight cap allows it.
     let e = common::env_with(

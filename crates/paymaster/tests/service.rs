@@ -162,7 +162,7 @@ async fn every_failure_is_the_json_error_body() {
     assert_eq!(answer.body["walletType"], "CHIPI");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_execute_twice_or_at_once_sends_one_transaction() {
     let e = env().await;
     let relayer_nonce = e.relayer_nonce(3).await;

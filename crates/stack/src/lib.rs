@@ -35,6 +35,9 @@ pub enum StackError {
     /// The listening socket could not be bound.
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+    /// The service's own runtime could not be started.
+    #[error("cannot start the service's runtime: {0}")]
+    Runtime(String),
 }
 
 /// A user token for `sub` (HS256 with [`JWT_SECRET`]), valid for an hour.
@@ -134,7 +137,9 @@ impl Options {
     }
 }
 
-/// A running service; stops (gracefully) with [`LocalPaymaster::stop`] or when dropped.
+/// A running service, on a runtime of its own (as the binary runs it: its tasks never
+/// share threads with the caller's); stops gracefully with [`LocalPaymaster::stop`], at
+/// once with [`LocalPaymaster::kill`] or when dropped.
 pub struct LocalPaymaster {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
@@ -144,6 +149,7 @@ pub struct LocalPaymaster {
     pub database: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for LocalPaymaster {
@@ -228,23 +234,36 @@ impl LocalPaymaster {
         database: PathBuf,
         listen: SocketAddr,
     ) -> Result<Self, StackError> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let listener = std::net::TcpListener::bind(listen)?;
+        listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
-        let state = AppState::new(config).await?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("chipi-paymaster")
+            .enable_all()
+            .build()
+            .map_err(|e| StackError::Runtime(e.to_string()))?;
+        // Built on its runtime, so its connections and tasks live there.
+        let state = runtime
+            .spawn(AppState::new(config))
+            .await
+            .map_err(|e| StackError::Runtime(e.to_string()))??;
         let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(chipi_paymaster::serve(
-            listener,
-            state.clone(),
-            async move {
+        let serving = state.clone();
+        let task = runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            chipi_paymaster::serve(listener, serving, async move {
                 let _ = signal.await;
-            },
-        ));
+            })
+            .await
+        });
         Ok(Self {
             url,
             state,
             database,
             shutdown: Some(shutdown),
             task: Some(task),
+            runtime: Some(runtime),
         })
     }
 
@@ -256,6 +275,20 @@ impl LocalPaymaster {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
+    /// Stops at once, as a killed process does: every task of the service (requests,
+    /// sends, the follower) is dropped where it stands; nothing is finished or recorded.
+    /// What a restart on the same database must then resolve is left as it is.
+    pub fn kill(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        // The graceful signal is never sent; dropping it after the runtime is gone is inert.
+        self.shutdown.take();
     }
 }
 
@@ -263,6 +296,10 @@ impl Drop for LocalPaymaster {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        // Not awaited (a drop cannot wait): the service's threads are let go.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }

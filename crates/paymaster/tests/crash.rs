@@ -1,0 +1,220 @@
+//! "Never pays twice" where it matters: the service killed (its runtime dropped, as a
+//! killed process) between the claim and the send, and after the send reached the node
+//! but before its answer was recorded; the node's answer to a send lost on the way back.
+//! In each, a retry of the same signed request gets the first transaction or sends the
+//! only one, the chain has exactly one, and its fee is recorded once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::response::IntoResponse;
+use chipi_contract_tests::paymaster::{LocalPaymaster, Options};
+use chipi_core::Felt;
+use chipi_paymaster::TxStatus;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// What the proxy does to one JSON-RPC method.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trap {
+    /// Never forwards it (the service waits, as on a slow node).
+    HoldBefore,
+    /// Forwards it, then never answers.
+    HoldAfter,
+    /// Forwards it, then answers 502 with no body (the answer is lost).
+    LoseAnswer,
+}
+
+/// A proxy in front of the node that traps one method.
+struct Proxy {
+    url: String,
+    trap: Arc<Mutex<Option<(&'static str, Trap)>>>,
+    reached: Arc<Notify>,
+}
+
+async fn proxy(node: &url::Url) -> Proxy {
+    let trap: Arc<Mutex<Option<(&'static str, Trap)>>> = Arc::new(Mutex::new(None));
+    let reached = Arc::new(Notify::new());
+    let (node, t, r) = (node.clone(), trap.clone(), reached.clone());
+    let client = reqwest::Client::new();
+    let router = axum::Router::new().fallback(move |body: Bytes| {
+        let (node, trap, reached, client) = (node.clone(), t.clone(), r.clone(), client.clone());
+        async move {
+            let method = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["method"].as_str().map(str::to_string));
+            let armed = *trap.lock().unwrap();
+            let caught = armed.filter(|(m, _)| method.as_deref() == Some(*m));
+            if caught.is_some_and(|(_, how)| how == Trap::HoldBefore) {
+                reached.notify_one();
+                std::future::pending::<()>().await;
+            }
+            let answer = client
+                .post(node)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            match caught.map(|(_, how)| how) {
+                Some(Trap::HoldAfter) => {
+                    reached.notify_one();
+                    std::future::pending::<()>().await;
+                    unreachable!()
+                }
+                Some(Trap::LoseAnswer) => {
+                    reached.notify_one();
+                    axum::http::StatusCode::BAD_GATEWAY.into_response()
+                }
+                _ => (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    answer,
+                )
+                    .into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/rpc", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Proxy { url, trap, reached }
+}
+
+/// The service on `database`, through `rpc_url` (the devnet's when `None`).
+async fn service(
+    w: &chipi_contract_tests::TestWallet,
+    database: &std::path::Path,
+    rpc_url: Option<String>,
+) -> LocalPaymaster {
+    LocalPaymaster::start_with(
+        &w.devnet,
+        Options {
+            database: Some(database.to_path_buf()),
+            rpc_url,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Sets up a wallet, a service behind the proxy, and a signed execute body.
+async fn setup() -> (common::Env, Proxy, std::path::PathBuf, Value) {
+    let w = chipi_contract_tests::TestWallet::new().await;
+    let proxy = proxy(w.devnet.rpc_url()).await;
+    let database = chipi_contract_tests::paymaster::temp_database();
+    let pm = service(&w, &database, Some(proxy.url.clone())).await;
+    let e = common::Env {
+        w,
+        pm,
+        http: reqwest::Client::new(),
+        token: chipi_contract_tests::paymaster::user_token(chipi_contract_tests::paymaster::USER),
+    };
+    let prepared = e.prepare(json!([e.transfer("0x5a", 7)])).await;
+    assert_eq!(prepared.status, 200, "{:?}", prepared.body);
+    let body = e.execute_body(&prepared.body["typedData"]);
+    (e, proxy, database, body)
+}
+
+/// Sends `body` in the background (its answer is not awaited: the service may die).
+fn fire(e: &common::Env, body: &Value) {
+    let request = e
+        .http
+        .post(format!(
+            "{}/v1/transactions/execute-sponsored-transaction",
+            e.pm.url
+        ))
+        .header("x-api-key", chipi_contract_tests::paymaster::API_KEY)
+        .bearer_auth(&e.token)
+        .json(body);
+    tokio::spawn(async move {
+        let _ = request.send().await;
+    });
+}
+
+async fn reached(proxy: &Proxy) {
+    tokio::time::timeout(Duration::from_secs(60), proxy.reached.notified())
+        .await
+        .expect("the service reached the trapped call");
+}
+
+/// After everything: one transaction on chain, one record, its fee recorded once.
+async fn exactly_once(e: &common::Env, nonce_before: Felt, hash: &str) {
+    let row = e.settled(hash).await;
+    assert_eq!(row.status(), TxStatus::Accepted);
+    assert!(row.fee.as_deref().unwrap().parse::<u128>().unwrap() > 0);
+    assert_eq!(e.relayer_nonce(3).await, nonce_before + Felt::ONE);
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(e.balance(Felt::from(0x5au8)).await, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_the_claim_and_the_send_a_retry_sends_the_only_one() {
+    let (mut e, proxy, database, body) = setup().await;
+    let nonce_before = e.relayer_nonce(3).await;
+    *proxy.trap.lock().unwrap() = Some(("starknet_estimateFee", Trap::HoldBefore));
+    fire(&e, &body);
+    reached(&proxy).await;
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    assert_eq!(rows[0].status(), TxStatus::Claimed, "{rows:#?}");
+
+    e.pm.kill();
+    e.pm = service(&e.w, &database, None).await;
+    // The restart found the claim of a dead process: nothing was sent, so it may be retried.
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    assert_eq!(rows[0].status(), TxStatus::Failed, "{rows:#?}");
+    assert_eq!(e.relayer_nonce(3).await, nonce_before);
+    let answer = e.execute(&body).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    exactly_once(
+        &e,
+        nonce_before,
+        answer.body["transactionHash"].as_str().unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_the_send_reached_the_node_a_retry_gets_the_first_hash() {
+    let (mut e, proxy, database, body) = setup().await;
+    let nonce_before = e.relayer_nonce(3).await;
+    *proxy.trap.lock().unwrap() = Some(("starknet_addInvokeTransaction", Trap::HoldAfter));
+    fire(&e, &body);
+    reached(&proxy).await;
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    assert_eq!(rows[0].status(), TxStatus::Submitting, "{rows:#?}");
+    let first = rows[0].hash.clone().unwrap();
+
+    e.pm.kill();
+    e.pm = service(&e.w, &database, None).await;
+    let answer = e.execute(&body).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["transactionHash"], first.as_str());
+    exactly_once(&e, nonce_before, &first).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_whose_answer_is_lost_is_not_sent_again() {
+    let (e, proxy, _database, body) = setup().await;
+    let nonce_before = e.relayer_nonce(3).await;
+    *proxy.trap.lock().unwrap() = Some(("starknet_addInvokeTransaction", Trap::LoseAnswer));
+    let answer = e.execute(&body).await;
+    // The service cannot know whether it landed: a retryable 503 that says so.
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert_eq!(answer.code(), "NETWORK_ERROR");
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    let first = rows[0].hash.clone().unwrap();
+    *proxy.trap.lock().unwrap() = None;
+    let answer = e.execute(&body).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["transactionHash"], first.as_str());
+    exactly_once(&e, nonce_before, &first).await;
+}
