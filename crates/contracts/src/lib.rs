@@ -176,15 +176,19 @@ test_contract!(
 mod tests {
     use super::*;
 
-    #[test]
-    fn manifest_class_hash_is_the_sierra_class_hash() {
-        for artifacts in [
+    fn all() -> [&'static ContractArtifacts; 5] {
+        [
             session_account(),
             revert_with(),
             gas_burner(),
             reverts_on_chain(),
             src5_impostor(),
-        ] {
+        ]
+    }
+
+    #[test]
+    fn manifest_class_hash_is_the_sierra_class_hash() {
+        for artifacts in all() {
             let flat = artifacts.flattened_class().unwrap();
             assert_eq!(flat.class_hash(), artifacts.class_hash);
         }
@@ -192,13 +196,7 @@ mod tests {
 
     #[test]
     fn manifest_compiled_class_hash_is_the_casm_v2_hash() {
-        for artifacts in [
-            session_account(),
-            revert_with(),
-            gas_burner(),
-            reverts_on_chain(),
-            src5_impostor(),
-        ] {
+        for artifacts in all() {
             let casm = artifacts.compiled_class().unwrap();
             let hash = casm.class_hash().unwrap();
             assert_eq!(hash, artifacts.compiled_class_hash);

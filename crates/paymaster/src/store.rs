@@ -669,37 +669,47 @@ impl Store {
     }
 
     /// Shrinks (or grows) what transaction `id` reserved of its fee counters to `units`.
+    /// Both statements write (no read first), so a concurrent writer makes this wait,
+    /// never fail on a stale snapshot.
     pub async fn rereserve_fees(&self, id: i64, units: i64) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let held: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT app, subject, window_start, amount FROM sponsorship_reservations
-             WHERE tx_id = ? AND knob = 'fees'",
+        sqlx::query(
+            "UPDATE sponsorship_counters SET used = MAX(0, used + ? - (
+                 SELECT r.amount FROM sponsorship_reservations r
+                 WHERE r.tx_id = ? AND r.knob = 'fees' AND r.app = sponsorship_counters.app
+                   AND r.subject = sponsorship_counters.subject
+                   AND r.window_start = sponsorship_counters.window_start))
+             WHERE knob = 'fees' AND (app, subject, window_start) IN (
+                 SELECT app, subject, window_start FROM sponsorship_reservations
+                 WHERE tx_id = ? AND knob = 'fees')",
         )
+        .bind(units)
         .bind(id)
-        .fetch_all(&mut *tx)
+        .bind(id)
+        .execute(&mut *tx)
         .await?;
-        for (app, subject, window_start, amount) in held {
-            move_counter(
-                &mut tx,
-                &app,
-                &subject,
-                Knob::Fees,
-                window_start,
-                units - amount,
-            )
-            .await?;
-            sqlx::query(
-                "UPDATE sponsorship_reservations SET amount = ?
-                 WHERE tx_id = ? AND subject = ? AND knob = 'fees' AND window_start = ?",
-            )
-            .bind(units)
-            .bind(id)
-            .bind(&subject)
-            .bind(window_start)
-            .execute(&mut *tx)
-            .await?;
-        }
+        sqlx::query(
+            "UPDATE sponsorship_reservations SET amount = ? WHERE tx_id = ? AND knob = 'fees'",
+        )
+        .bind(units)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await
+    }
+
+    /// The node took the transaction of row `id`: `PENDING`, unless a follower already
+    /// saw it final (a fast node can include it before this is written).
+    pub async fn sent(&self, id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE transactions SET status = 'PENDING', updated_at = ?
+             WHERE id = ? AND status = 'SUBMITTING'",
+        )
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The current value of each counter (0 when never taken), in order.

@@ -61,15 +61,7 @@ async fn an_owner_transaction_is_sponsored_followed_and_reported() {
     assert_eq!(other.status(), 404);
 
     // Requests are counted by route, status and code, with latencies.
-    let text = e
-        .http
-        .get(format!("{}/metrics", e.pm.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = e.metrics().await;
     for needle in [
         "chipi_paymaster_requests_total{code=\"ok\",route=\"/v1/transactions/execute-sponsored-transaction\",status=\"200\"} 1",
         "chipi_paymaster_requests_total{code=\"NOT_FOUND\",route=\"/v1/transactions/{hash}/status\",status=\"404\"} 2",
@@ -350,13 +342,7 @@ async fn a_simulation_that_reverts_costs_nothing() {
     assert!(rows
         .iter()
         .all(|r| r.status() == TxStatus::Refused && r.hash.is_none()));
-    let metrics = e
-        .http
-        .get(format!("{}/metrics", e.pm.url))
-        .send()
-        .await
-        .unwrap();
-    let text = metrics.text().await.unwrap();
+    let text = e.metrics().await;
     assert!(
         text.contains("chipi_paymaster_simulation_refusals_total{code=\"INVALID_SIGNATURE\"} 1"),
         "{text}"
@@ -388,15 +374,7 @@ async fn a_relayer_nonce_moved_behind_its_back_is_resynced() {
     e.settled(answer.body["transactionHash"].as_str().unwrap())
         .await;
     assert_eq!(e.balance(Felt::from(0x7au8)).await, 3);
-    let text = e
-        .http
-        .get(format!("{}/metrics", e.pm.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = e.metrics().await;
     assert!(
         text.contains("chipi_paymaster_nonce_resyncs_total 1"),
         "{text}"

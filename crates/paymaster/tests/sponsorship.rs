@@ -210,15 +210,7 @@ async fn a_looping_user_stops_at_the_user_budget_then_the_app_budget() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let metrics = e
-        .http
-        .get(format!("{}/metrics", e.pm.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = e.metrics().await;
     assert!(
         metrics.contains(
             "chipi_paymaster_sponsorship_refusals_total{app=\"local\",code=\"SPONSORSHIP_BUDGET_EXCEEDED\"} 2"

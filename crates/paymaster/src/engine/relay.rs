@@ -97,6 +97,23 @@ impl Engine {
         Err(error)
     }
 
+    /// A relayer leased before `deadline`, with the nonce it sends with next.
+    async fn leased(
+        &self,
+        id: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(Lease, Felt), EngineError> {
+        let mut lease = self.lease(id, deadline).await?;
+        match lease.nonce(&self.node).await {
+            Ok(nonce) => Ok((lease, nonce)),
+            Err(_) => {
+                self.record(id, TxStatus::Failed, None, "node unreachable")
+                    .await;
+                Err(EngineError::NodeUnavailable)
+            }
+        }
+    }
+
     async fn refuse(&self, id: i64, sponsor: &Sponsor, refusal: Refusal) -> EngineError {
         self.record(
             id,
@@ -122,12 +139,7 @@ impl Engine {
         let retries = self.config.relaying.nonce_retries;
         let mut attempt = 0;
         let estimate = loop {
-            let mut lease = self.lease(id, sponsor.deadline).await?;
-            let Ok(nonce) = lease.nonce(&self.node).await else {
-                self.record(id, TxStatus::Failed, None, "node unreachable")
-                    .await;
-                return Err(EngineError::NodeUnavailable);
-            };
+            let (mut lease, nonce) = self.leased(id, sponsor.deadline).await?;
             let account = lease.account();
             match account
                 .execute_v3(calls.clone())
@@ -206,12 +218,7 @@ impl Engine {
             return Err(self.refuse(id, &sponsor, refusal).await);
         }
         loop {
-            let mut lease = self.lease(id, sponsor.deadline).await?;
-            let Ok(nonce) = lease.nonce(&self.node).await else {
-                self.record(id, TxStatus::Failed, None, "node unreachable")
-                    .await;
-                return Err(EngineError::NodeUnavailable);
-            };
+            let (mut lease, nonce) = self.leased(id, sponsor.deadline).await?;
             let account = lease.account();
             let prepared = account
                 .execute_v3(calls.clone())
@@ -237,7 +244,10 @@ impl Engine {
                     // The relayer is free for the next request while this one is recorded.
                     drop(lease);
                     self.metrics.transactions_sent.inc();
-                    self.record(id, TxStatus::Pending, None, "").await;
+                    if let Err(error) = self.store.sent(id).await {
+                        // The row stays SUBMITTING with its hash: the follower settles it.
+                        tracing::error!(%error, id, "cannot record a sent transaction");
+                    }
                     return Ok(hash);
                 }
                 Err(error) => match classify(&error, wallet) {

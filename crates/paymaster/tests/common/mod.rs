@@ -139,6 +139,18 @@ impl Env {
         self.execute(&body).await
     }
 
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.pm.url))
+            .send()
+            .await
+            .expect("service answers")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn balance(&self, address: Felt) -> u128 {
         self.w.devnet.strk_balance(address).await.expect("balance")
     }
@@ -161,7 +173,8 @@ impl Env {
 
     /// Waits until the service's record of `hash` is final; returns the record.
     pub async fn settled(&self, hash: &str) -> chipi_paymaster::TxRecord {
-        for _ in 0..200 {
+        // Up to 30 s: a loaded machine runs several devnets and services at once.
+        for _ in 0..600 {
             let rows = self.pm.state.store().transactions().await.expect("rows");
             if let Some(row) = rows.into_iter().find(|r| r.hash.as_deref() == Some(hash)) {
                 if matches!(
