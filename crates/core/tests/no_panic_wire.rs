@@ -110,8 +110,12 @@ proptest! {
     fn arbitrary_felts_as_ecdsa_signatures(
         key in felt(), hash in felt(), r in felt(), s in felt()
     ) {
-        // Random felts are never a signature.
-        prop_assert!(!verify_signature(&key, &hash, &r, &s));
+        // Random felts are never a signature, except for the textbook forgery on a zero
+        // hash: with z = 0 and s = ±r, R = ±Q, so r = x(Q) = the public key verifies. Small
+        // felts find it (key 2, hash 0, r 2, s 2); no hash the protocol signs is ever zero.
+        if verify_signature(&key, &hash, &r, &s) {
+            prop_assert!(hash == Felt::ZERO && r == key, "{key:#x} {hash:#x} {r:#x} {s:#x}");
+        }
     }
 
     #[test]
@@ -170,4 +174,14 @@ fn round_trip(execution: &OutsideExecution, chain: Felt) -> Result<(), TestCaseE
     let again = OutsideExecution::from_typed_data(&execution.to_typed_data(chain));
     prop_assert_eq!(again, Ok((execution.clone(), chain)));
     Ok(())
+}
+
+/// The degenerate forgery the property above allows, pinned so the allowance stays
+/// narrow: it needs a zero hash, and the same `r` fails for any other hash.
+#[test]
+fn zero_hash_forgery_is_the_only_allowance() {
+    let key = Felt::TWO;
+    assert!(verify_signature(&key, &Felt::ZERO, &key, &key));
+    assert!(!verify_signature(&key, &Felt::ONE, &key, &key));
+    assert!(!verify_signature(&key, &Felt::ZERO, &Felt::THREE, &Felt::THREE));
 }
