@@ -183,5 +183,10 @@ fn zero_hash_forgery_is_the_only_allowance() {
     let key = Felt::TWO;
     assert!(verify_signature(&key, &Felt::ZERO, &key, &key));
     assert!(!verify_signature(&key, &Felt::ONE, &key, &key));
-    assert!(!verify_signature(&key, &Felt::ZERO, &Felt::THREE, &Felt::THREE));
+    assert!(!verify_signature(
+        &key,
+        &Felt::ZERO,
+        &Felt::THREE,
+        &Felt::THREE
+    ));
 }

@@ -19,6 +19,7 @@ pub async fn follow(engine: Arc<Engine>, stop: CancellationToken) {
         if let Err(error) = engine.follow_once().await {
             tracing::warn!(%error, "following transactions failed; retrying");
         }
+        engine.metrics.follower_passes.inc();
         if purged.elapsed() >= PURGE_EVERY {
             purged = tokio::time::Instant::now();
             // An hour past its expiry, a nonce can only be replayed for its hash, which

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub nonce_resyncs: IntCounter,
     /// Transactions handed to the node.
     pub transactions_sent: IntCounter,
+    /// Passes of the follower over the open transactions (a stalled follower stops it).
+    pub follower_passes: IntCounter,
     /// Relayer balances (fri of the fee token), as last read.
     pub relayer_balance: GaugeVec,
     /// Sponsorship refusals by app and code (API.md section 10).
@@ -57,6 +59,10 @@ impl Metrics {
         )?;
         let transactions_sent =
             IntCounter::new("transactions_sent_total", "Transactions handed to the node")?;
+        let follower_passes = IntCounter::new(
+            "follower_passes_total",
+            "Passes of the follower over the open transactions",
+        )?;
         let relayer_balance = GaugeVec::new(
             Opts::new(
                 "relayer_balance_fri",
@@ -90,6 +96,7 @@ impl Metrics {
         registry.register(Box::new(simulation_refusals.clone()))?;
         registry.register(Box::new(nonce_resyncs.clone()))?;
         registry.register(Box::new(transactions_sent.clone()))?;
+        registry.register(Box::new(follower_passes.clone()))?;
         registry.register(Box::new(relayer_balance.clone()))?;
         Ok(Self {
             registry,
@@ -98,6 +105,7 @@ impl Metrics {
             simulation_refusals,
             nonce_resyncs,
             transactions_sent,
+            follower_passes,
             relayer_balance,
             sponsorship_refusals,
             sponsored_fees,

@@ -339,6 +339,38 @@ mod tests {
         Relayers::new(&configs, policy, node, Felt::ONE)
     }
 
+    /// Lets spawned tasks run until `count` requests wait for a relayer. The ordering
+    /// tests synchronise on the pool's own state, never on sleeps or short timeouts.
+    /// (The bound only turns a broken pool into a failure instead of a hang.)
+    async fn until_waiting(pool: &Relayers, count: usize) {
+        let queued = async {
+            while pool
+                .pool()
+                .waiters
+                .iter()
+                .filter(|w| !w.is_closed())
+                .count()
+                != count
+            {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), queued)
+            .await
+            .expect("the requests never queued");
+    }
+
+    /// Whether a lease request is answered without waiting.
+    fn lease_now(pool: &Arc<Relayers>) -> Option<Result<Lease, NoRelayer>> {
+        use std::future::Future;
+        let mut request = std::pin::pin!(pool.lease());
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match request.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(answer) => Some(answer),
+            std::task::Poll::Pending => None,
+        }
+    }
+
     #[tokio::test]
     async fn a_lease_is_exclusive_and_waits_for_a_release() {
         let pool = relayers(1, 3);
@@ -347,7 +379,7 @@ mod tests {
             let pool = pool.clone();
             async move { pool.lease().await.map(|l| l.address()) }
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        until_waiting(&pool, 1).await;
         assert!(!waiting.is_finished(), "the only relayer is leased");
         drop(first);
         assert_eq!(waiting.await.unwrap().unwrap(), Felt::ONE);
@@ -358,24 +390,28 @@ mod tests {
         let pool = relayers(1, 3);
         let held = pool.lease().await.unwrap();
         let (order_tx, mut order_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (go_tx, go_rx) = tokio::sync::watch::channel(false);
         let mut waiters = Vec::new();
-        for name in ["first", "second"] {
-            let (pool, order) = (pool.clone(), order_tx.clone());
+        for (rank, name) in ["first", "second"].into_iter().enumerate() {
+            let (shared, order, mut go) = (pool.clone(), order_tx.clone(), go_rx.clone());
             waiters.push(tokio::spawn(async move {
-                let lease = pool.lease().await.unwrap();
+                let lease = shared.lease().await.unwrap();
                 order.send(name).unwrap();
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Holds the relayer until the test has looked at the queue.
+                go.wait_for(|go| *go).await.unwrap();
                 drop(lease);
             }));
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            until_waiting(&pool, rank + 1).await;
         }
         drop(held);
-        // A request arriving now queues behind the two waiting ones.
-        let late = tokio::time::timeout(Duration::from_millis(5), pool.lease()).await;
+        // The freed relayer went straight to the oldest waiting request: nothing is idle,
+        // and a newcomer asking now is not served before the two waiting ones.
+        assert!(pool.pool().idle.is_empty(), "the relayer went idle");
         assert!(
-            late.is_err(),
+            lease_now(&pool).is_none(),
             "a newcomer took the relayer before the waiting requests"
         );
+        go_tx.send(true).unwrap();
         for waiter in waiters {
             waiter.await.unwrap();
         }
@@ -388,12 +424,14 @@ mod tests {
             let pool = pool.clone();
             async move { pool.lease().await.map(|_| ()) }
         });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        until_waiting(&pool, 1).await;
         gone.abort();
         let _ = gone.await;
         drop(held);
-        let again = tokio::time::timeout(Duration::from_millis(100), pool.lease()).await;
-        assert!(again.is_ok_and(|l| l.is_ok()), "the relayer was lost");
+        assert!(
+            lease_now(&pool).is_some_and(|l| l.is_ok()),
+            "the relayer was lost"
+        );
     }
 
     #[tokio::test]
@@ -419,10 +457,7 @@ mod tests {
                 tokio::spawn(async move { pool.lease().await.map(|_| ()) })
             })
             .collect();
-        tokio::task::yield_now().await;
-        while pool.pool().waiters.len() < 2 {
-            tokio::task::yield_now().await;
-        }
+        until_waiting(&pool, 2).await;
         assert_eq!(pool.lease().await.err(), Some(NoRelayer::QueueFull));
         drop(held);
         for waiter in waiting {

@@ -7,85 +7,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use axum::body::Bytes;
-use axum::response::IntoResponse;
 use chipi_contract_tests::paymaster::{LocalPaymaster, Options};
 use chipi_core::Felt;
 use chipi_paymaster::TxStatus;
+use common::proxy::{proxy, Proxy, Trap};
 use serde_json::{json, Value};
-use tokio::sync::Notify;
-
-/// What the proxy does to one JSON-RPC method.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Trap {
-    /// Never forwards it (the service waits, as on a slow node).
-    HoldBefore,
-    /// Forwards it, then never answers.
-    HoldAfter,
-    /// Forwards it, then answers 502 with no body (the answer is lost).
-    LoseAnswer,
-}
-
-/// A proxy in front of the node that traps one method.
-struct Proxy {
-    url: String,
-    trap: Arc<Mutex<Option<(&'static str, Trap)>>>,
-    reached: Arc<Notify>,
-}
-
-async fn proxy(node: &url::Url) -> Proxy {
-    let trap: Arc<Mutex<Option<(&'static str, Trap)>>> = Arc::new(Mutex::new(None));
-    let reached = Arc::new(Notify::new());
-    let (node, t, r) = (node.clone(), trap.clone(), reached.clone());
-    let client = reqwest::Client::new();
-    let router = axum::Router::new().fallback(move |body: Bytes| {
-        let (node, trap, reached, client) = (node.clone(), t.clone(), r.clone(), client.clone());
-        async move {
-            let method = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v["method"].as_str().map(str::to_string));
-            let armed = *trap.lock().unwrap();
-            let caught = armed.filter(|(m, _)| method.as_deref() == Some(*m));
-            if caught.is_some_and(|(_, how)| how == Trap::HoldBefore) {
-                reached.notify_one();
-                std::future::pending::<()>().await;
-            }
-            let answer = client
-                .post(node)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            match caught.map(|(_, how)| how) {
-                Some(Trap::HoldAfter) => {
-                    reached.notify_one();
-                    std::future::pending::<()>().await;
-                    unreachable!()
-                }
-                Some(Trap::LoseAnswer) => {
-                    reached.notify_one();
-                    axum::http::StatusCode::BAD_GATEWAY.into_response()
-                }
-                _ => (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    answer,
-                )
-                    .into_response(),
-            }
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/rpc", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    Proxy { url, trap, reached }
-}
 
 /// The service on `database`, through `rpc_url` (the devnet's when `None`).
 async fn service(
@@ -139,12 +65,6 @@ fn fire(e: &common::Env, body: &Value) {
     });
 }
 
-async fn reached(proxy: &Proxy) {
-    tokio::time::timeout(Duration::from_secs(60), proxy.reached.notified())
-        .await
-        .expect("the service reached the trapped call");
-}
-
 /// After everything: one transaction on chain, one record, its fee recorded once.
 async fn exactly_once(e: &common::Env, nonce_before: Felt, hash: &str) {
     let row = e.settled(hash).await;
@@ -162,7 +82,7 @@ async fn killed_between_the_claim_and_the_send_a_retry_sends_the_only_one() {
     let nonce_before = e.relayer_nonce(3).await;
     *proxy.trap.lock().unwrap() = Some(("starknet_estimateFee", Trap::HoldBefore));
     fire(&e, &body);
-    reached(&proxy).await;
+    proxy.reached().await;
     let rows = e.pm.state.store().transactions().await.unwrap();
     assert_eq!(rows[0].status(), TxStatus::Claimed, "{rows:#?}");
 
@@ -188,7 +108,7 @@ async fn killed_after_the_send_reached_the_node_a_retry_gets_the_first_hash() {
     let nonce_before = e.relayer_nonce(3).await;
     *proxy.trap.lock().unwrap() = Some(("starknet_addInvokeTransaction", Trap::HoldAfter));
     fire(&e, &body);
-    reached(&proxy).await;
+    proxy.reached().await;
     let rows = e.pm.state.store().transactions().await.unwrap();
     assert_eq!(rows[0].status(), TxStatus::Submitting, "{rows:#?}");
     let first = rows[0].hash.clone().unwrap();

@@ -160,7 +160,15 @@ async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
         ..Options::default()
     };
     let pm = LocalPaymaster::start_with(&w.devnet, sleepy).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Its first pass is over (it counts its passes) before anything is sent.
+    let first_pass = async {
+        while pm.state.metrics().follower_passes.get() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), first_pass)
+        .await
+        .expect("the follower never made its first pass");
     let wallet = Wallet {
         key: w.owner_key,
         address: w.address,

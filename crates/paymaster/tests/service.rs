@@ -11,7 +11,8 @@ use chipi_contract_tests::paymaster::{
 use chipi_contract_tests::STRK;
 use chipi_core::Felt;
 use chipi_paymaster::TxStatus;
-use common::{env, env_with};
+use common::proxy::{proxy, Trap};
+use common::{env, env_on, env_with};
 use serde_json::{json, Value};
 
 fn is_error_body(body: &Value, status: u16) -> bool {
@@ -381,11 +382,23 @@ async fn a_relayer_nonce_moved_behind_its_back_is_resynced() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_lets_in_flight_requests_finish_and_records_them() {
-    let e = env().await;
+    // The relayer's send is held at a proxy in front of the node until the shutdown has
+    // begun, so the request is in flight for sure when the service is told to stop.
+    let w = chipi_contract_tests::TestWallet::new().await;
+    let proxy = proxy(w.devnet.rpc_url()).await;
+    let e = env_on(
+        w,
+        Options {
+            rpc_url: Some(proxy.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
     let prepared = e.prepare(json!([e.transfer("0x7c", 9)])).await;
     let body = e.execute_body(&prepared.body["typedData"]);
+    *proxy.trap.lock().unwrap() = Some(("starknet_addInvokeTransaction", Trap::HoldBefore));
     let url = format!("{}/v1/transactions/execute-sponsored-transaction", e.pm.url);
     let (http, token) = (e.http.clone(), e.token.clone());
     let in_flight = tokio::spawn(async move {
@@ -402,12 +415,27 @@ async fn a_shutdown_lets_in_flight_requests_finish_and_records_them() {
             response.json::<Value>().await.unwrap(),
         )
     });
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let common::Env { pm, w, .. } = e;
-    let database = pm.database.clone();
-    pm.stop().await;
+    proxy.reached().await;
+    let common::Env { mut pm, w, .. } = e;
+    let (database, health) = (pm.database.clone(), format!("{}/health", pm.url));
+    pm.begin_stop();
+    // The stop has begun once a new connection is turned away.
+    let turned_away = async {
+        while reqwest::Client::new().get(&health).send().await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), turned_away)
+        .await
+        .expect("the service kept taking new connections");
+    assert!(
+        !in_flight.is_finished(),
+        "the request ended before its send"
+    );
+    proxy.release();
     let (status, answer) = in_flight.await.unwrap();
     assert_eq!(status, 200, "{answer}");
+    pm.stop().await;
     // Recorded with its hash before the database closed, and on chain.
     let hash = answer["transactionHash"].as_str().unwrap();
     let store = chipi_paymaster::Store::open(&format!("sqlite://{}", database.display()))

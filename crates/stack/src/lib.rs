@@ -267,11 +267,17 @@ impl LocalPaymaster {
         })
     }
 
-    /// Stops gracefully: in-flight requests and sends finish, the database closes.
-    pub async fn stop(mut self) {
+    /// Begins a graceful stop and returns at once: the service takes no new connection;
+    /// what is in flight goes on. `stop` waits for the end.
+    pub fn begin_stop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+    }
+
+    /// Stops gracefully: in-flight requests and sends finish, the database closes.
+    pub async fn stop(mut self) {
+        self.begin_stop();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }

@@ -2,6 +2,8 @@
 //! client that speaks the API as Chipi's JS SDK does.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use chipi_contract_tests::paymaster::{user_token, LocalPaymaster, Options, API_KEY, USER};
 use chipi_contract_tests::TestWallet;
 use chipi_core::{Felt, OutsideExecution};
@@ -19,7 +21,11 @@ pub async fn env() -> Env {
 }
 
 pub async fn env_with(options: Options) -> Env {
-    let w = TestWallet::new().await;
+    env_on(TestWallet::new().await, options).await
+}
+
+/// The service for wallet `w` (whose devnet may sit behind a proxy in `options`).
+pub async fn env_on(w: TestWallet, options: Options) -> Env {
     let pm = LocalPaymaster::start_with(&w.devnet, options)
         .await
         .unwrap();
