@@ -9,6 +9,8 @@
 //! take its SNIP-12 (revision 1) message hash for the account, and produce the session
 //! signature `[session_public_key, r, s, valid_until]`.
 
+pub mod service;
+
 use std::fmt;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

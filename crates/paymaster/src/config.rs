@@ -95,6 +95,8 @@ pub struct WindowConfig {
     pub validity_seconds: u64,
     /// Prepared and not yet executed nonces one user, or one wallet, may hold at once.
     pub max_outstanding: u32,
+    /// How long the chain time read for a window is reused (0: read it every time).
+    pub chain_time_cache_ms: u64,
 }
 
 impl Default for WindowConfig {
@@ -103,6 +105,7 @@ impl Default for WindowConfig {
             after_slack_seconds: 60,
             validity_seconds: 600,
             max_outstanding: 128,
+            chain_time_cache_ms: 1000,
         }
     }
 }
@@ -117,6 +120,11 @@ pub struct HttpConfig {
     pub request_timeout_seconds: u64,
     /// Requests served at once; more are answered 503 `OVERLOADED` at once.
     pub max_concurrent_requests: usize,
+    /// Requests of one user (of one app) in the service at once; more are answered 429
+    /// `RATE_LIMITED` at once, before any database or node work.
+    pub max_concurrent_per_user: usize,
+    /// A client that has not sent its request's headers by then is disconnected.
+    pub header_read_timeout_seconds: u64,
 }
 
 impl Default for HttpConfig {
@@ -125,6 +133,8 @@ impl Default for HttpConfig {
             body_limit_bytes: 64 * 1024,
             request_timeout_seconds: 30,
             max_concurrent_requests: 1024,
+            max_concurrent_per_user: 8,
+            header_read_timeout_seconds: 10,
         }
     }
 }
@@ -469,6 +479,15 @@ impl Config {
         }
         if self.http.max_concurrent_requests == 0 {
             return Err(wrong("http.max_concurrent_requests", "at least 1"));
+        }
+        if self.http.max_concurrent_per_user == 0 {
+            return Err(wrong("http.max_concurrent_per_user", "at least 1"));
+        }
+        if self.http.header_read_timeout_seconds == 0 {
+            return Err(wrong("http.header_read_timeout_seconds", "at least 1"));
+        }
+        if self.window.chain_time_cache_ms > 10_000 {
+            return Err(wrong("window.chain_time_cache_ms", "at most 10000"));
         }
         if self.operations_listen == Some(self.listen) {
             return Err(wrong("operations_listen", "must differ from listen"));

@@ -33,7 +33,7 @@ mod state;
 mod store;
 mod values;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 
 pub use auth::{hash_secret, App, Apps, AuthError, Caller};
 pub use config::{
@@ -65,22 +65,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
+    let header_timeout =
+        std::time::Duration::from_secs(state.engine().config.http.header_read_timeout_seconds);
     let follower = tokio::spawn(follower::follow(state.engine().clone(), stop.clone()));
     let operations = match state.engine().config.operations_listen {
         Some(address) => {
             let listener = tokio::net::TcpListener::bind(address).await?;
             let stopped = stop.clone();
-            Some(tokio::spawn(
-                axum::serve(listener, http::operations_app(state.clone()))
-                    .with_graceful_shutdown(async move { stopped.cancelled().await })
-                    .into_future(),
-            ))
+            Some(tokio::spawn(http::listen::serve(
+                listener,
+                http::operations_app(state.clone()),
+                header_timeout,
+                async move { stopped.cancelled().await },
+            )))
         }
         None => None,
     };
-    let result = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = http::listen::serve(listener, app(state.clone()), header_timeout, shutdown).await;
     state.drain().await;
     stop.cancel();
     let _ = follower.await;

@@ -24,11 +24,31 @@ pub enum Failure {
     Unreachable,
 }
 
+/// `__validate__`: the entry point an account validates its own transactions with.
+const VALIDATE_SELECTOR: Felt =
+    Felt::from_hex_unchecked("0x162da33a4585851fe8d3af3c2a9c60b557814e221e0d4f30ff0b2189d9c7775");
+
 fn deepest(error: &ContractExecutionError) -> &str {
     match error {
         ContractExecutionError::Nested(frame) => deepest(&frame.error),
         ContractExecutionError::Message(text) => failure_reason(text),
     }
+}
+
+/// The outermost `Error in contract (contract address: 0x…, class hash: 0x…, selector:
+/// 0x…)` of a node's error text (devnet writes validation failures so), as (address,
+/// selector).
+fn outer_frame_in_text(text: &str) -> Option<(Felt, Felt)> {
+    let frame = &text[text.find("Error in contract (")?..];
+    let field = |name: &str| {
+        let start = frame.find(name)? + name.len();
+        let hex: String = frame[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit() || *c == 'x')
+            .collect();
+        Felt::from_hex(&hex).ok()
+    };
+    Some((field("contract address: ")?, field("selector: ")?))
 }
 
 fn mentions_stale_nonce(text: &str) -> bool {
@@ -56,6 +76,22 @@ pub fn classify_provider(error: &ProviderError, wallet: Felt) -> Failure {
         StarknetError::TransactionExecutionError(data) => {
             if mentions_stale_nonce(&nested_text(&data.execution_error)) {
                 return Failure::StaleNonce;
+            }
+            // The relayer's own `__validate__` (its key, its class): never the request's
+            // fault, so never the user's refusal; the relayer is the one that failed.
+            let outer = match &data.execution_error {
+                ContractExecutionError::Nested(frame) => {
+                    Some((frame.contract_address, frame.selector))
+                }
+                ContractExecutionError::Message(text) => outer_frame_in_text(text),
+            };
+            if outer.is_some_and(|(address, selector)| {
+                selector == VALIDATE_SELECTOR && address != wallet
+            }) {
+                return Failure::Relayer(format!(
+                    "the relayer's own validation failed: {}",
+                    deepest(&data.execution_error)
+                ));
             }
             let (code, message) = match wallet_revert(&data.execution_error, wallet) {
                 Some((message, code)) => (code, message.to_string()),
@@ -127,6 +163,69 @@ mod tests {
             "Account transaction nonce is invalid.".into(),
         ));
         assert_eq!(classify_provider(&text, Felt::ONE), Failure::StaleNonce);
+    }
+
+    #[test]
+    fn the_validate_selector_is_right() {
+        assert_eq!(
+            starknet_rust_core::utils::get_selector_from_name("__validate__").unwrap(),
+            VALIDATE_SELECTOR
+        );
+    }
+
+    #[test]
+    fn a_relayer_failing_its_own_validation_is_the_relayer_s_failure() {
+        use starknet_rust_core::types::{
+            InnerContractExecutionError, TransactionExecutionErrorData,
+        };
+        let relayer = Felt::from(0x99u8);
+        let wallet = Felt::from(0x77u8);
+        let error = |address| {
+            ProviderError::StarknetError(StarknetError::TransactionExecutionError(
+                TransactionExecutionErrorData {
+                    transaction_index: 0,
+                    execution_error: ContractExecutionError::Nested(InnerContractExecutionError {
+                        contract_address: address,
+                        class_hash: Felt::ONE,
+                        selector: VALIDATE_SELECTOR,
+                        error: ContractExecutionError::Message("Account: invalid signature".into())
+                            .into(),
+                    }),
+                },
+            ))
+        };
+        assert!(matches!(
+            classify_provider(&error(relayer), wallet),
+            Failure::Relayer(reason) if reason.contains("invalid signature")
+        ));
+        // The same failure in the wallet's frame is the request's.
+        assert!(matches!(
+            classify_provider(&error(wallet), wallet),
+            Failure::Revert { .. }
+        ));
+        // Devnet's words for it: one message naming the frame.
+        let text = |address: Felt| {
+            ProviderError::StarknetError(StarknetError::TransactionExecutionError(
+                TransactionExecutionErrorData {
+                    transaction_index: 0,
+                    execution_error: ContractExecutionError::Message(format!(
+                        "Account validation failed: The `validate` entry point panicked with:\n\
+                         Error in contract (contract address: {address:#066x}, class hash: \
+                         0x05b4b5, selector: {VALIDATE_SELECTOR:#066x}):\n\
+                         0x4163636f756e743a20696e76616c6964207369676e6174757265 \
+                         ('Account: invalid signature').\n"
+                    )),
+                },
+            ))
+        };
+        assert!(matches!(
+            classify_provider(&text(relayer), wallet),
+            Failure::Relayer(reason) if reason.contains("invalid signature")
+        ));
+        assert!(matches!(
+            classify_provider(&text(wallet), wallet),
+            Failure::Revert { .. }
+        ));
     }
 
     #[test]

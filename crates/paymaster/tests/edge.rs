@@ -308,3 +308,113 @@ async fn past_the_concurrency_limit_requests_are_shed_at_once() {
     assert_eq!(after.status(), StatusCode::NOT_FOUND);
     held.abort();
 }
+
+#[tokio::test]
+async fn a_user_past_its_concurrency_limit_is_refused_and_others_are_not() {
+    // A node that accepts connections and never answers: a prepare inside the engine waits
+    // on it, each on a connection of its own, so the connections count them.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/rpc", silent.local_addr().unwrap());
+    let (arrived, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+            let _ = arrived.send(());
+        }
+    });
+    let state = state_with(
+        &url,
+        "http = { max_concurrent_per_user = 2, request_timeout_seconds = 3 }",
+    )
+    .await;
+    let waiting = |user: &str| {
+        let (state, token) = (state.clone(), user_token(user));
+        tokio::spawn(async move {
+            send(
+                &state,
+                post(
+                    "/v1/transactions/prepare-typed-data",
+                    &token,
+                    prepare("transfer"),
+                ),
+            )
+            .await
+            .status
+        })
+    };
+    let alice = [waiting("alice"), waiting("alice")];
+    for _ in 0..2 {
+        arrivals.recv().await.unwrap();
+    }
+    // Both of alice's requests wait inside: a third is refused at once.
+    let refused = send(
+        &state,
+        post(
+            "/v1/transactions/prepare-typed-data",
+            &user_token("alice"),
+            prepare("transfer"),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.body["code"], "RATE_LIMITED");
+    assert_eq!(refused.body["limit"], "http.max_concurrent_per_user");
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    // Bob is not alice: his request goes in and waits on the node like hers (and times
+    // out with 503, never 429).
+    let bob = waiting("bob");
+    arrivals.recv().await.unwrap();
+    assert_eq!(bob.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    for request in alice {
+        assert_eq!(request.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    // Alice's requests are over: she is let in again.
+    let again = waiting("alice");
+    arrivals.recv().await.unwrap();
+    assert_eq!(again.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    held.abort();
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let state = state_with(
+        "http://127.0.0.1:9/rpc",
+        "http = { header_read_timeout_seconds = 1 }",
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(chipi_paymaster::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    // Half a request, then nothing: the service hangs up instead of waiting for ever.
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"GET /nowhere HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        slow.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the connection is still open");
+    // Closed, with nothing or a bare 408 before the close.
+    assert!(read.is_err() || answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"));
+
+    // A client that sends its request whole is served on the same listener.
+    let mut quick = tokio::net::TcpStream::connect(address).await.unwrap();
+    quick
+        .write_all(b"GET /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    quick.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 404"), "{answer:?}");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

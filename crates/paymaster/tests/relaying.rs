@@ -88,7 +88,9 @@ async fn fifty_transactions_from_ten_wallets_over_two_relayers_all_land_once() {
             relayers: vec![3, 4],
             ..Options::default()
         }
-        .policy(|policy| policy.in_flight_per_wallet = 5),
+        .policy(|policy| policy.in_flight_per_wallet = 5)
+        // One user drives the ten wallets: 50 of its requests at once.
+        .configure(|config| config.http.max_concurrent_per_user = 64),
     )
     .await;
     let mut wallets = vec![Wallet {
@@ -359,4 +361,48 @@ async fn a_node_gone_mid_request_is_a_503_and_the_record_says_so() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_relayer_whose_key_is_wrong_is_passed_over_and_the_user_is_not_refused() {
+    // Relayer 0 is account 4's address with account 5's key: its own `__validate__` fails.
+    // That is the relayer's failure, not the user's: another relayer pays, and the bad
+    // one is parked.
+    let w = chipi_contract_tests::TestWallet::new().await;
+    let accounts = w.devnet.accounts();
+    let key = |i: usize| {
+        chipi_core::SecretKey::from_hex(&format!("{:#x}", accounts[i].private_key)).unwrap()
+    };
+    let relayers = vec![
+        chipi_paymaster::RelayerConfig {
+            address: accounts[4].address,
+            private_key: key(5),
+        },
+        chipi_paymaster::RelayerConfig {
+            address: accounts[3].address,
+            private_key: key(3),
+        },
+    ];
+    let e = common::env_on(
+        w,
+        Options::default().configure(move |config| {
+            config.relayers = relayers.clone();
+            config.relaying.park_after_failures = 1;
+        }),
+    )
+    .await;
+    for amount in 1..=3 {
+        let answer = e.run(json!([e.transfer("0x7d", amount)])).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        e.settled(answer.body["transactionHash"].as_str().unwrap())
+            .await;
+    }
+    assert_eq!(e.balance(Felt::from(0x7du8)).await, 6);
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    let good = chipi_paymaster::felt_text(e.w.devnet.accounts()[3].address);
+    assert!(
+        rows.iter()
+            .all(|r| r.relayer.as_deref() == Some(good.as_str())),
+        "{rows:#?}"
+    );
 }

@@ -218,6 +218,8 @@ impl LocalPaymaster {
         let database = options.database.clone().unwrap_or_else(temp_database);
         let text = config_text(devnet, &options, &database);
         let mut config = Config::from_toml_str(&text, std::iter::empty::<(String, String)>())?;
+        // A local devnet's clock is moved by tests and demos: read it on every prepare.
+        config.window.chain_time_cache_ms = 0;
         if let Some(configure) = &options.configure {
             configure(&mut config);
             config.validate()?;

@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chipi_bench::service::{transfer_json, ServiceClient, Wallet, EXECUTE, PREPARE};
 use chipi_contract_tests::paymaster::{user_token, LocalPaymaster, Options, API_KEY, USER};
 use chipi_contract_tests::{random_key, strk_transfer, STRK};
 use chipi_core::{public_key_of, selectors, Call, Felt, OutsideExecution, ANY_CALLER};
@@ -48,7 +49,7 @@ use chipi_paymaster::{
     calls_hash, felt_text, Bounds, IssuedNonce, RelayerAccount, RelayerConfig, Relayers,
     RelayingConfig, Store, TxStatus,
 };
-use serde_json::{json, Value};
+
 use starknet_rust::accounts::Account;
 use starknet_rust::core::types::{BlockId, BlockTag};
 use starknet_rust::providers::jsonrpc::{HttpTransport, JsonRpcClient};
@@ -135,11 +136,6 @@ fn args() -> Result<Args> {
     Ok(args)
 }
 
-struct Wallet {
-    key: Felt,
-    address: Felt,
-}
-
 /// One transaction's timings (client side).
 #[derive(Debug, Clone, Copy, Default)]
 struct Sample {
@@ -195,9 +191,6 @@ impl Tally {
         values[rank - 1]
     }
 }
-
-const PREPARE: &str = "/v1/transactions/prepare-typed-data";
-const EXECUTE: &str = "/v1/transactions/execute-sponsored-transaction";
 
 /// The service's own request-duration histogram (its `observe` layer: from routing to
 /// the response, handler and body reading included): sum and count per route.
@@ -301,87 +294,6 @@ where
 // ---------------------------------------------------------------------------------------
 // The service side.
 
-#[derive(Clone)]
-struct ServiceClient {
-    http: reqwest::Client,
-    base: String,
-    token: Arc<String>,
-}
-
-impl ServiceClient {
-    async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("x-api-key", API_KEY)
-            .bearer_auth(self.token.as_str())
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
-    }
-
-    /// prepare → sign as the owner → execute; the execute's transaction hash.
-    async fn sponsored(&self, wallet: &Wallet, call: Value) -> Outcome {
-        let address = format!("{:#x}", wallet.address);
-        let t0 = Instant::now();
-        let (status, prepared) = self
-            .post(
-                "/v1/transactions/prepare-typed-data",
-                &json!({ "publicKey": address, "calls": [call] }),
-            )
-            .await
-            .map_err(|e| format!("prepare: {e}"))?;
-        let prepare = t0.elapsed();
-        if status != 200 {
-            return Err(format!("prepare answered {status}: {prepared}"));
-        }
-        let typed_data = &prepared["typedData"];
-        let (execution, chain) = OutsideExecution::from_typed_data(typed_data)
-            .map_err(|e| format!("typed data: {e}"))?;
-        let (r, s) =
-            chipi_core::sign_hash(&wallet.key, execution.message_hash(chain, wallet.address))
-                .map_err(|e| format!("owner signature: {e}"))?;
-        let body = json!({
-            "publicKey": address,
-            "typedData": typed_data,
-            "userSignature": { "r": format!("{r:#x}"), "s": format!("{s:#x}") },
-        });
-        let t1 = Instant::now();
-        let (status, answer) = self
-            .post("/v1/transactions/execute-sponsored-transaction", &body)
-            .await
-            .map_err(|e| format!("execute: {e}"))?;
-        let execute = t1.elapsed();
-        if status != 200 {
-            return Err(format!("execute answered {status}: {answer}"));
-        }
-        let hash = answer["transactionHash"]
-            .as_str()
-            .and_then(chipi_core::parse_felt_strict)
-            .ok_or_else(|| format!("execute answered without a hash: {answer}"))?;
-        Ok((
-            hash,
-            Sample {
-                total: prepare + execute,
-                first: prepare,
-                second: execute,
-                third: Duration::ZERO,
-            },
-        ))
-    }
-}
-
-fn transfer_json(to: Felt) -> Value {
-    json!({
-        "contractAddress": format!("{:#x}", chipi_devnet::STRK_ADDRESS),
-        "entrypoint": "transfer",
-        "calldata": [format!("{to:#x}"), "1", "0"],
-    })
-}
-
 /// The recipient of wallet `w`'s transfers (1 fri each).
 fn recipient(w: usize) -> Felt {
     Felt::from(0xbe_0000_u64 + w as u64)
@@ -397,9 +309,19 @@ async fn service_segment(
     segment(wallets, c, n, move |wallets, w| {
         let client = client.clone();
         async move {
-            client
-                .sponsored(&wallets[w], transfer_json(recipient(w)))
+            let done = client
+                .sponsored(&wallets[w], transfer_json(recipient(w), 1))
                 .await
+                .map_err(|failed| failed.message)?;
+            Ok((
+                done.hash,
+                Sample {
+                    total: done.prepare + done.execute,
+                    first: done.prepare,
+                    second: done.execute,
+                    third: Duration::ZERO,
+                },
+            ))
         }
     })
     .await
@@ -792,9 +714,15 @@ async fn run() -> Result<bool> {
         &devnet,
         Options {
             relayers: RELAYERS.to_vec(),
-            extra: "[relaying]\nfollow_interval_ms = 250\n".into(),
             ..Options::default()
-        },
+        }
+        .configure(|config| {
+            // The production defaults the local stack changes.
+            config.relaying.follow_interval_ms = 250;
+            config.window.chain_time_cache_ms = 1000;
+            // One user token drives every wallet: its requests at once are the concurrency.
+            config.http.max_concurrent_per_user = 64;
+        }),
     )
     .await?;
 
@@ -850,6 +778,7 @@ async fn run() -> Result<bool> {
     let client = ServiceClient {
         http: reqwest::Client::new(),
         base: pm.url.clone(),
+        api_key: API_KEY.into(),
         token: Arc::new(user_token(USER)),
     };
 

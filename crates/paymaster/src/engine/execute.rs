@@ -82,6 +82,7 @@ impl Engine {
             )));
         }
         let user = caller.user_or(&felt_text(wallet));
+        let _in_service = self.enter(caller, &user)?;
         self.admit(caller, &user, wallet, &calls, true).await?;
         self.check_outside_capable(wallet).await?;
         let execution = self.issue(caller, &user, wallet, calls).await?;
@@ -108,6 +109,7 @@ impl Engine {
         let wallet_text = felt_text(wallet);
         let nonce_text = felt_text(execution.nonce);
         let user = caller.user_or(&wallet_text);
+        let _in_service = self.enter(caller, &user)?;
         // Everything below up to the claim reads only this service's database.
         let issued = self.store.issued(&wallet_text, &nonce_text).await?;
         if issued.is_none() {

@@ -111,6 +111,12 @@ impl From<Refusal> for EngineError {
 
 /// How long the class at an address is trusted (an owner may upgrade the wallet).
 const CLASS_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long a relayer's balance read for `/health` and `/metrics` is reused (probes and
+/// scrapes do not each cost the node a call per relayer).
+const BALANCE_CACHE_TTL: Duration = Duration::from_secs(1);
+/// A wallet whose open transactions were just looked at, with nothing final found, is not
+/// looked at again on a request sooner (the follower's pass comes anyway).
+const FOLLOW_WALLET_EVERY: Duration = Duration::from_millis(250);
 
 /// The service's state below the front ends: configuration, apps, database, node,
 /// relayers, metrics, and the work that must outlive its request.
@@ -131,6 +137,66 @@ pub struct Engine {
     outside_capable: Mutex<std::collections::HashSet<Felt>>,
     /// The webhook client (no redirects, bounded time).
     webhook: reqwest::Client,
+    /// The latest block's timestamp, with when it was read.
+    chain_time: Mutex<Option<(u64, Instant)>>,
+    /// Relayer balances, with when they were read.
+    balances: Mutex<HashMap<Felt, (u128, Instant)>>,
+    /// The last look at each wallet's open transactions on a request.
+    followed: Mutex<HashMap<String, Followed>>,
+    /// Requests in the engine now, per (app, user).
+    in_service: Mutex<HashMap<(String, String), usize>>,
+    /// The follower's last call to the node went unanswered.
+    pub(crate) node_away: std::sync::atomic::AtomicBool,
+}
+
+/// The last look at a wallet's open transactions on a request.
+#[derive(Debug, Clone, Copy)]
+struct Followed {
+    at: Instant,
+    /// A request is looking now.
+    busy: bool,
+    /// The look found a transaction final.
+    finished: bool,
+}
+
+/// A request's look at a wallet's open transactions; dropping it (done, failed or
+/// cancelled with its request) lets the next one look.
+pub(crate) struct Looking<'a> {
+    engine: &'a Engine,
+    wallet: String,
+    /// Set when the look found a transaction final.
+    pub(crate) finished: bool,
+}
+
+impl Drop for Looking<'_> {
+    fn drop(&mut self) {
+        lock(&self.engine.followed).insert(
+            std::mem::take(&mut self.wallet),
+            Followed {
+                at: Instant::now(),
+                busy: false,
+                finished: self.finished,
+            },
+        );
+    }
+}
+
+/// One of a user's requests in the engine; dropping it leaves.
+pub(crate) struct InService<'a> {
+    engine: &'a Engine,
+    key: (String, String),
+}
+
+impl Drop for InService<'_> {
+    fn drop(&mut self) {
+        let mut users = lock(&self.engine.in_service);
+        if let Some(count) = users.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                users.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -160,6 +226,11 @@ impl Engine {
             classes: Mutex::new(HashMap::new()),
             outside_capable: Mutex::new(Default::default()),
             webhook,
+            chain_time: Mutex::new(None),
+            balances: Mutex::new(HashMap::new()),
+            followed: Mutex::new(HashMap::new()),
+            in_service: Mutex::new(HashMap::new()),
+            node_away: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -173,16 +244,109 @@ impl Engine {
         &self.store
     }
 
-    /// The latest block's timestamp (chain time).
+    /// The latest block's timestamp (chain time), reused for `window.chain_time_cache_ms`.
     pub async fn chain_time(&self) -> Result<u64, EngineError> {
+        let fresh = Duration::from_millis(self.config.window.chain_time_cache_ms);
+        if let Some((time, at)) = *lock(&self.chain_time) {
+            if at.elapsed() < fresh {
+                return Ok(time);
+            }
+        }
         let block = self
             .node
             .get_block_with_tx_hashes(BlockId::Tag(BlockTag::Latest))
             .await
             .map_err(|_| EngineError::NodeUnavailable)?;
-        Ok(match block {
+        let time = match block {
             MaybePreConfirmedBlockWithTxHashes::Block(b) => b.timestamp,
             MaybePreConfirmedBlockWithTxHashes::PreConfirmedBlock(b) => b.timestamp,
+        };
+        *lock(&self.chain_time) = Some((time, Instant::now()));
+        Ok(time)
+    }
+
+    /// A relayer's balance in the fee token (read at most once a second), also published
+    /// as a gauge; `None` when the node does not answer.
+    pub async fn relayer_balance(&self, address: Felt) -> Option<u128> {
+        if let Some((balance, at)) = lock(&self.balances).get(&address) {
+            if at.elapsed() < BALANCE_CACHE_TTL {
+                return Some(*balance);
+            }
+        }
+        let result = self
+            .node
+            .call(
+                FunctionCall {
+                    contract_address: self.config.fee_token,
+                    entry_point_selector: selector("balance_of"),
+                    calldata: vec![address],
+                },
+                BlockId::Tag(BlockTag::Latest),
+            )
+            .await
+            .ok()?;
+        let low = u128::try_from(*result.first()?).ok()?;
+        let high = result.get(1).copied().unwrap_or_default();
+        let balance = if high == Felt::ZERO { low } else { u128::MAX };
+        lock(&self.balances).insert(address, (balance, Instant::now()));
+        self.metrics
+            .relayer_balance
+            .with_label_values(&[format!("{address:#x}").as_str()])
+            .set(balance as f64);
+        Some(balance)
+    }
+
+    /// Enters one request of `user` (of `caller`'s app), or refuses it when the user has
+    /// `http.max_concurrent_per_user` in the engine already: a flooding user is turned
+    /// away before it costs the database or the node anything.
+    pub(crate) fn enter(
+        &self,
+        caller: &crate::auth::Caller,
+        user: &str,
+    ) -> Result<InService<'_>, EngineError> {
+        let key = (caller.app.public_key.clone(), user.to_string());
+        let mut users = lock(&self.in_service);
+        let count = users.entry(key.clone()).or_insert(0);
+        if *count >= self.config.http.max_concurrent_per_user {
+            drop(users);
+            let refusal = Refusal::new(
+                crate::policy::RefusalKind::RateLimited,
+                "http.max_concurrent_per_user",
+                "too many requests of this user at once; wait for the ones under way",
+            )
+            .after(1);
+            return Err(self.refused(caller, refusal));
+        }
+        *count += 1;
+        Ok(InService { engine: self, key })
+    }
+
+    /// Whether `wallet`'s open transactions may be looked at on a request now: not while
+    /// another request looks, and, when the last look found nothing final, not within
+    /// `FOLLOW_WALLET_EVERY` of it. A user sending back to back is never held up; a flood
+    /// refused for a transaction in flight costs the node a few calls a second at most.
+    pub(crate) fn may_follow(&self, wallet: &str) -> Option<Looking<'_>> {
+        let mut followed = lock(&self.followed);
+        if let Some(last) = followed.get(wallet) {
+            if last.busy || (!last.finished && last.at.elapsed() < FOLLOW_WALLET_EVERY) {
+                return None;
+            }
+        }
+        if followed.len() >= 4096 {
+            followed.retain(|_, last| last.busy || last.at.elapsed() < FOLLOW_WALLET_EVERY);
+        }
+        followed.insert(
+            wallet.to_string(),
+            Followed {
+                at: Instant::now(),
+                busy: true,
+                finished: false,
+            },
+        );
+        Some(Looking {
+            engine: self,
+            wallet: wallet.to_string(),
+            finished: false,
         })
     }
 

@@ -2,6 +2,8 @@
 //! fee paid and settles its sponsorship reservations; a transaction whose relayer nonce
 //! was used by another is marked dropped.
 
+use std::sync::atomic::Ordering;
+
 use chipi_core::Felt;
 use starknet_rust_core::types::{
     BlockId, BlockTag, ExecutionResult, ReceiptBlock, StarknetError, TransactionReceipt,
@@ -23,12 +25,13 @@ enum Seen {
 /// One pass over the open transactions. A row that fails is logged and the pass goes on;
 /// the pass stops early only when the node is away.
 pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
-    follow_rows(engine, engine.store.open_transactions().await?).await
+    follow_rows(engine, engine.store.open_transactions().await?).await?;
+    Ok(())
 }
 
 /// Follows the open transactions of `wallet` now (a request waiting on its in-flight cap
-/// need not wait for the next pass).
-pub(crate) async fn follow_wallet(engine: &Engine, wallet: &str) -> Result<(), sqlx::Error> {
+/// need not wait for the next pass); whether one of them became final.
+pub(crate) async fn follow_wallet(engine: &Engine, wallet: &str) -> Result<bool, sqlx::Error> {
     let rows = engine.store.open_transactions().await?;
     follow_rows(
         engine,
@@ -37,15 +40,28 @@ pub(crate) async fn follow_wallet(engine: &Engine, wallet: &str) -> Result<(), s
     .await
 }
 
-async fn follow_rows(engine: &Engine, rows: Vec<TxRecord>) -> Result<(), sqlx::Error> {
+/// Follows `rows`; whether one of them became final.
+async fn follow_rows(engine: &Engine, rows: Vec<TxRecord>) -> Result<bool, sqlx::Error> {
+    let mut finished = false;
     for row in rows {
-        match follow_row(engine, &row).await {
-            Ok(Seen::NodeAway) => return Ok(()),
-            Ok(Seen::Final | Seen::Open) => {}
+        let seen = follow_row(engine, &row).await;
+        // Said once when the node goes away and once when it is back, not every pass.
+        let away = matches!(seen, Ok(Seen::NodeAway));
+        if engine.node_away.swap(away, Ordering::Relaxed) != away {
+            if away {
+                tracing::warn!("the node does not answer; sent transactions wait to be followed");
+            } else {
+                tracing::info!("the node answers again; following sent transactions");
+            }
+        }
+        match seen {
+            Ok(Seen::NodeAway) => break,
+            Ok(Seen::Final) => finished = true,
+            Ok(Seen::Open) => {}
             Err(error) => tracing::warn!(%error, id = row.id, "cannot follow a transaction"),
         }
     }
-    Ok(())
+    Ok(finished)
 }
 
 async fn follow_row(engine: &Engine, row: &TxRecord) -> Result<Seen, sqlx::Error> {

@@ -120,21 +120,48 @@ impl Engine {
             return Err(refused(charge.refusal(now)));
         }
         if peek_counts {
+            // Counts, and the wallet's transactions in flight: a full one refuses the
+            // prepare already, with no nonce issued.
             let counts: Vec<Charge> = policy
                 .charges(user, wallet, now, 0)
                 .into_iter()
-                .filter(|c| c.knob == Knob::Transactions)
+                .filter(|c| matches!(c.knob, Knob::Transactions | Knob::InFlight))
                 .collect();
-            let values = self.store.counters(&caller.app.public_key, &counts).await?;
-            if let Some((charge, _)) = counts
-                .iter()
-                .zip(values)
-                .find(|(charge, used)| used + charge.amount > charge.cap)
+            let mut full = self.first_full(caller, &counts).await?;
+            if full.is_some_and(|i| counts[i].knob == Knob::InFlight)
+                && self.follow_now(wallet).await?
             {
-                return Err(refused(charge.refusal(now)));
+                full = self.first_full(caller, &counts).await?;
+            }
+            if let Some(index) = full {
+                return Err(refused(counts[index].refusal(now)));
             }
         }
         Ok(())
+    }
+
+    /// The first of `charges` that its counter cannot take.
+    async fn first_full(
+        &self,
+        caller: &Caller,
+        charges: &[Charge],
+    ) -> Result<Option<usize>, EngineError> {
+        let values = self.store.counters(&caller.app.public_key, charges).await?;
+        Ok(charges
+            .iter()
+            .zip(values)
+            .position(|(charge, used)| used + charge.amount > charge.cap))
+    }
+
+    /// Looks at `wallet`'s open transactions now, unless that was done a moment ago;
+    /// whether it looked.
+    async fn follow_now(&self, wallet: Felt) -> Result<bool, EngineError> {
+        let wallet = felt_text(wallet);
+        let Some(mut looking) = self.may_follow(&wallet) else {
+            return Ok(false);
+        };
+        looking.finished = super::settle::follow_wallet(self, &wallet).await?;
+        Ok(looking.finished)
     }
 
     /// Takes what transaction `id` needs from every limit (its fee bound `fee_reserve`
@@ -153,9 +180,10 @@ impl Engine {
             .store
             .reserve(id, &caller.app.public_key, &charges)
             .await?;
-        if refused.is_some_and(|index| charges[index].knob == Knob::InFlight) {
-            // The wallet's last transaction may be final already: look now, then once more.
-            super::settle::follow_wallet(self, &felt_text(wallet)).await?;
+        if refused.is_some_and(|index| charges[index].knob == Knob::InFlight)
+            && self.follow_now(wallet).await?
+        {
+            // The wallet's last transaction may be final already: looked now, once more.
             refused = self
                 .store
                 .reserve(id, &caller.app.public_key, &charges)

@@ -134,6 +134,7 @@ impl Engine {
         let deadline = tokio::time::Instant::now()
             + std::time::Duration::from_secs(self.config.http.request_timeout_seconds);
         let user = Self::acting_user(caller, &request.external_user_id)?;
+        let _in_service = self.enter(caller, &user)?;
         let CreateWallet {
             address,
             class,

@@ -15,19 +15,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chipi_core::Felt;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use starknet_rust_core::types::{BlockId, BlockTag, FunctionCall};
 use starknet_rust_providers::Provider;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Caller;
-use crate::engine::selector;
 use crate::error::{ApiError, CodeTag};
 use crate::state::AppState;
 
 mod chipi;
+pub(crate) mod listen;
 
 /// The service's routes and layers over `state`. `/health` and `/metrics` are among them
 /// unless the configuration gives them a listener of their own (`operations_listen`).
@@ -243,7 +241,7 @@ async fn health(State(state): State<AppState>) -> Response {
     let mut funded = true;
     for address in inner.relayers.addresses() {
         let balance = if node_ok {
-            balance_of(&state, inner.config.fee_token, address).await
+            inner.relayer_balance(address).await
         } else {
             None
         };
@@ -270,37 +268,10 @@ async fn health(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// A relayer's balance in `token`, also published as a gauge.
-async fn balance_of(state: &AppState, token: Felt, address: Felt) -> Option<u128> {
-    let result = state
-        .0
-        .node
-        .call(
-            FunctionCall {
-                contract_address: token,
-                entry_point_selector: selector("balance_of"),
-                calldata: vec![address],
-            },
-            BlockId::Tag(BlockTag::Latest),
-        )
-        .await
-        .ok()?;
-    let low = u128::try_from(*result.first()?).ok()?;
-    let high = result.get(1).copied().unwrap_or_default();
-    let balance = if high == Felt::ZERO { low } else { u128::MAX };
-    state
-        .0
-        .metrics
-        .relayer_balance
-        .with_label_values(&[format!("{address:#x}").as_str()])
-        .set(balance as f64);
-    Some(balance)
-}
-
-/// `GET /metrics`: Prometheus text, relayer balances read fresh.
+/// `GET /metrics`: Prometheus text, relayer balances read at most once a second.
 async fn metrics(State(state): State<AppState>) -> Response {
     for address in state.0.relayers.addresses() {
-        balance_of(&state, state.0.config.fee_token, address).await;
+        state.0.relayer_balance(address).await;
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
