@@ -63,8 +63,8 @@ fn bad_usage_exits_2_with_help() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--no-such-flag"));
 }
 
-#[test]
-fn dev_token_mints_a_user_token() {
+#[tokio::test]
+async fn dev_token_mints_a_token_the_service_takes_for_that_user_only() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_chipi"))
         .args(["dev", "token", "alice"])
         .output()
@@ -72,4 +72,39 @@ fn dev_token_mints_a_user_token() {
     assert!(output.status.success());
     let token = String::from_utf8_lossy(&output.stdout).trim().to_string();
     assert_eq!(token.split('.').count(), 3);
+
+    // The local stack's service, as `chipi dev` runs it, asked for wallets by user.
+    let w = chipi_contract_tests::TestWallet::new().await;
+    let pm = chipi_contract_tests::paymaster::LocalPaymaster::start(&w.devnet)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let ask = |user: &'static str, bearer: String| {
+        let request = http
+            .get(format!(
+                "{}/v1/chipi-wallets/by-user?externalUserId={user}",
+                pm.url
+            ))
+            .header("x-api-key", chipi_contract_tests::paymaster::API_KEY)
+            .bearer_auth(bearer);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // Alice's token is alice's: accepted for her (she has no wallet yet)...
+    let (status, body) = ask("alice", token.clone()).await;
+    assert!(status == 200 || status == 404, "{status} {body}");
+    assert_ne!(body["code"], "UNAUTHORIZED", "{body}");
+    // ...refused for bob...
+    let (status, body) = ask("bob", token.clone()).await;
+    assert_eq!(status, 401, "{body}");
+    // ...and a token with its signature altered is nobody's.
+    let mut forged = token.into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let (status, body) = ask("alice", String::from_utf8(forged).unwrap()).await;
+    assert_eq!(status, 401, "{body}");
+    pm.stop().await;
 }

@@ -276,19 +276,30 @@ async fn every_bad_caller_gets_a_json_401_and_nothing_happens() {
 }
 
 #[tokio::test]
-async fn a_jwks_by_url_is_fetched_once_and_refetched_for_a_new_key_at_most_every_10_s() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+async fn a_jwks_by_url_is_fetched_once_and_refetched_for_a_new_key_at_most_once_per_interval() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    // The identity provider: serves the JWKS and counts the fetches.
+    // The identity provider: serves the JWKS (first without `rsa-1`, then, after a key
+    // rotation, with it) and counts the fetches.
     let fetches = Arc::new(AtomicUsize::new(0));
-    let jwks: Value = serde_json::from_slice(&std::fs::read(keys("jwks.json")).unwrap()).unwrap();
-    let counter = fetches.clone();
+    let rotated = Arc::new(AtomicBool::new(false));
+    let full: Value = serde_json::from_slice(&std::fs::read(keys("jwks.json")).unwrap()).unwrap();
+    let mut before_rotation = full.clone();
+    before_rotation["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|key| key["kid"] != "rsa-1");
+    let (counter, rotation) = (fetches.clone(), rotated.clone());
     let provider = axum::Router::new().route(
         "/.well-known/jwks.json",
         axum::routing::get(move || {
             counter.fetch_add(1, Ordering::SeqCst);
-            let jwks = jwks.clone();
+            let jwks = if rotation.load(Ordering::SeqCst) {
+                full.clone()
+            } else {
+                before_rotation.clone()
+            };
             async move { axum::Json(jwks) }
         }),
     );
@@ -299,9 +310,11 @@ async fn a_jwks_by_url_is_fetched_once_and_refetched_for_a_new_key_at_most_every
     );
     tokio::spawn(async move { axum::serve(listener, provider).await });
 
+    // The refetch interval is 10 s by default; 2 s here keeps the test short.
+    const REFETCH_SECONDS: u64 = 2;
     let e = common::env_with(Options {
         extra: format!(
-            "[[apps]]\nname = \"jwks-url\"\npublic_key = \"{JWKS_APP}\"\n[apps.jwt]\njwks_url = \"{jwks_url}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n"
+            "[[apps]]\nname = \"jwks-url\"\npublic_key = \"{JWKS_APP}\"\n[apps.jwt]\njwks_url = \"{jwks_url}\"\njwks_refetch_seconds = {REFETCH_SECONDS}\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n"
         ),
         ..Options::default()
     })
@@ -326,14 +339,35 @@ async fn a_jwks_by_url_is_fetched_once_and_refetched_for_a_new_key_at_most_every
         0,
         "fetched on first use, not at start"
     );
-    assert_eq!(prepare(rs256(&claims(), "rsa-1")).await, 200);
     assert_eq!(prepare(es256(&claims())).await, 200);
-    assert_eq!(prepare(rs256(&claims(), "rsa-1")).await, 200);
+    let fetched_at = std::time::Instant::now();
+    assert_eq!(prepare(es256(&claims())).await, 200);
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "cached");
-    // An unknown key id right after a fetch: refused without hammering the provider.
-    assert_eq!(prepare(rs256(&claims(), "rotated-in")).await, 401);
-    assert_eq!(prepare(rs256(&claims(), "rotated-in")).await, 401);
+
+    // The provider rotates `rsa-1` in. A token signed with it right after the fetch is
+    // refused without asking the provider again...
+    rotated.store(true, Ordering::SeqCst);
+    assert_eq!(prepare(rs256(&claims(), "rsa-1")).await, 401);
+    assert_eq!(prepare(rs256(&claims(), "rsa-1")).await, 401);
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // ...and accepted once the interval has passed, after exactly one more fetch however
+    // often it was tried meanwhile.
+    let mut tries = 0;
+    while prepare(rs256(&claims(), "rsa-1")).await != 200 {
+        tries += 1;
+        assert!(tries < 300, "the rotated key was never fetched");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        fetched_at.elapsed() >= std::time::Duration::from_secs(REFETCH_SECONDS),
+        "refetched within the interval"
+    );
+    assert!(tries > 0, "accepted at once: the key was not unknown");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "one refetch for {tries} tries"
+    );
 }
 
 /// An identity provider whose answer the test switches: the JWKS, a 500, or a document
