@@ -274,6 +274,18 @@ impl Engine {
                             message: format!("the transaction would revert: {message}"),
                         });
                     }
+                    Failure::Relayer(reason)
+                        if attempt < retries && reason.starts_with("the relayer") =>
+                    {
+                        // The node refused the relayer's own transaction for the relayer's
+                        // sake (its validation, its balance, its signature): it never
+                        // entered the mempool, so another relayer sends it. An unexplained
+                        // refusal ("the node refused ...") is not retried.
+                        tracing::warn!(%reason, "relayer failed; trying another");
+                        attempt += 1;
+                        lease.failed();
+                        self.store.unsubmit(id).await?;
+                    }
                     failure => {
                         lease.failed();
                         let reason = match failure {
