@@ -134,3 +134,25 @@ pub fn transfer_json(to: Felt, amount: u64) -> Value {
         "calldata": [format!("{to:#x}"), amount.to_string(), "0"],
     })
 }
+
+/// A benchmark's `main`: runs `run` on a multi-threaded runtime; success when it says all
+/// went well, failure (with `name: error` on stderr) otherwise.
+pub fn main_with<F, E>(name: &str, run: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<bool, E>>,
+    E: std::fmt::Display,
+{
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| runtime.block_on(run).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -72,24 +72,7 @@ const ROUNDS: usize = 2;
 const WARM_UP: usize = 2 * RELAYERS.len();
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("paymaster-bench: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("paymaster-bench: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    chipi_bench::service::main_with("paymaster-bench", run())
 }
 
 /// The command line.
@@ -625,13 +608,8 @@ async fn estimate_and_send(
     let estimated = started.elapsed();
     let sending = Instant::now();
     let bounds = Bounds::new(&estimate, FEE_MARGIN_PERCENT);
-    let sent = execution
-        .l1_gas(bounds.l1_gas)
-        .l1_gas_price(bounds.l1_gas_price)
-        .l2_gas(bounds.l2_gas)
-        .l2_gas_price(bounds.l2_gas_price)
-        .l1_data_gas(bounds.l1_data_gas)
-        .l1_data_gas_price(bounds.l1_data_gas_price)
+    let sent = bounds
+        .apply(execution)
         .prepared()
         .map_err(|e| format!("prepare: {e}"))?
         .send()

@@ -61,24 +61,7 @@ const MAX_FLOOD_P99_RATIO: f64 = 2.0;
 const PACED_FLOOD_PER_SECOND: u64 = 1000;
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("sponsorship-bench: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("sponsorship-bench: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    chipi_bench::service::main_with("sponsorship-bench", run())
 }
 
 /// Measured transactions per service (policy part) and per phase (flood part).

@@ -45,6 +45,20 @@ impl Bounds {
         }
     }
 
+    /// `execution` with these bounds on every resource.
+    pub fn apply<'a, A>(
+        &self,
+        execution: starknet_rust_accounts::ExecutionV3<'a, A>,
+    ) -> starknet_rust_accounts::ExecutionV3<'a, A> {
+        execution
+            .l1_gas(self.l1_gas)
+            .l1_gas_price(self.l1_gas_price)
+            .l2_gas(self.l2_gas)
+            .l2_gas_price(self.l2_gas_price)
+            .l1_data_gas(self.l1_data_gas)
+            .l1_data_gas_price(self.l1_data_gas_price)
+    }
+
     /// The most the transaction can cost.
     pub fn max_fee(&self) -> u128 {
         (self.l1_gas as u128)
@@ -220,16 +234,8 @@ impl Engine {
         loop {
             let (mut lease, nonce) = self.leased(id, sponsor.deadline).await?;
             let account = lease.account();
-            let prepared = account
-                .execute_v3(calls.clone())
-                .nonce(nonce)
-                .tip(0)
-                .l1_gas(bounds.l1_gas)
-                .l1_gas_price(bounds.l1_gas_price)
-                .l2_gas(bounds.l2_gas)
-                .l2_gas_price(bounds.l2_gas_price)
-                .l1_data_gas(bounds.l1_data_gas)
-                .l1_data_gas_price(bounds.l1_data_gas_price)
+            let prepared = bounds
+                .apply(account.execute_v3(calls.clone()).nonce(nonce).tip(0))
                 .prepared()
                 .map_err(|_| EngineError::Internal)?;
             let hash = prepared.transaction_hash(false);
