@@ -179,8 +179,9 @@ impl Env {
 
     /// Waits until the service's record of `hash` is final; returns the record.
     pub async fn settled(&self, hash: &str) -> chipi_paymaster::TxRecord {
-        // Up to 30 s: a loaded machine runs several devnets and services at once.
-        for _ in 0..600 {
+        // Up to 60 s: a loaded machine runs several devnets and services at once.
+        let mut last = None;
+        for _ in 0..1200 {
             let rows = self.pm.state.store().transactions().await.expect("rows");
             if let Some(row) = rows.into_iter().find(|r| r.hash.as_deref() == Some(hash)) {
                 if matches!(
@@ -189,9 +190,11 @@ impl Env {
                 ) {
                     return row;
                 }
+                last = Some(row);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("transaction {hash} not followed to its end");
+        // What the record says (a row that ended otherwise, or none) explains a failure.
+        panic!("transaction {hash} not followed to its end; its record: {last:#?}");
     }
 }
