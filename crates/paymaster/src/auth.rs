@@ -25,7 +25,12 @@ use crate::policy::Policy;
 /// );
 /// ```
 pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    hex::encode(secret_digest(secret))
+}
+
+/// The SHA-256 of a secret API key, as `AppConfig::secret_key_sha256` holds it.
+pub fn secret_digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
 }
 
 /// Why a caller was not accepted. The reasons echo nothing the caller sent.

@@ -202,6 +202,20 @@ pub struct AppConfig {
     pub sponsorship: Policy,
 }
 
+impl AppConfig {
+    /// App `name` with API key `public_key`, no credential yet (set `secret_key_sha256`,
+    /// `jwt` or both) and the default sponsorship policy.
+    pub fn new(name: &str, public_key: &str) -> Self {
+        Self {
+            name: name.into(),
+            public_key: public_key.into(),
+            secret_key_sha256: None,
+            jwt: None,
+            sponsorship: Policy::default(),
+        }
+    }
+}
+
 /// A user-token verifier.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,6 +240,45 @@ pub struct JwtConfig {
     /// Clock leeway for `exp`/`nbf`.
     #[serde(default = "defaults::leeway_seconds")]
     pub leeway_seconds: u64,
+}
+
+impl JwtConfig {
+    /// HS256 tokens signed with `secret`, no `iss`/`aud` required, default leeway.
+    pub fn hs256(secret: &str) -> Self {
+        Self {
+            hs256_secret: Some(Secret::from(secret)),
+            ..Self::keys_elsewhere()
+        }
+    }
+
+    /// RS256/ES256 tokens whose keys are in the JWKS document at `url`.
+    pub fn jwks_url(url: RpcUrl) -> Self {
+        Self {
+            jwks_url: Some(url),
+            ..Self::keys_elsewhere()
+        }
+    }
+
+    /// RS256/ES256 tokens whose keys are in the JWKS file at `path`.
+    pub fn jwks_file(path: PathBuf) -> Self {
+        Self {
+            jwks_file: Some(path),
+            ..Self::keys_elsewhere()
+        }
+    }
+
+    fn keys_elsewhere() -> Self {
+        Self {
+            hs256_secret: None,
+            jwks_file: None,
+            jwks_url: None,
+            jwks_cache_seconds: defaults::jwks_cache_seconds(),
+            jwks_refetch_seconds: defaults::jwks_refetch_seconds(),
+            issuer: None,
+            audience: None,
+            leeway_seconds: defaults::leeway_seconds(),
+        }
+    }
 }
 
 fn felt_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Felt, D::Error> {
@@ -311,6 +364,55 @@ pub fn is_secret_key(text: &str) -> bool {
 }
 
 impl Config {
+    /// A configuration built in code: `relayers` pay, through the node at `rpc_url`, for
+    /// `apps` and accounts of `account_classes`; every other key has the file's default.
+    /// Change fields, then [`Config::validate`].
+    ///
+    /// ```
+    /// use chipi_core::{Felt, SecretKey};
+    /// use chipi_paymaster::{AppConfig, Config, JwtConfig, RelayerConfig, RpcUrl};
+    ///
+    /// let mut app = AppConfig::new("demo", "pk_dev_0123456789abcdef0123456789abcdef");
+    /// app.jwt = Some(JwtConfig::hs256("a-long-shared-secret-of-the-demo-app"));
+    /// app.sponsorship.max_calls = Some(4);
+    /// let relayer = RelayerConfig {
+    ///     address: Felt::from(0x1234u32),
+    ///     private_key: SecretKey::from_hex("0x5678")?,
+    /// };
+    /// let mut config = Config::new(
+    ///     RpcUrl::parse("http://127.0.0.1:5050/rpc").unwrap(),
+    ///     vec![Felt::from(0x561fd5au32)],
+    ///     vec![relayer],
+    ///     vec![app],
+    /// );
+    /// config.window.validity_seconds = 120;
+    /// config.validate()?;
+    /// assert_eq!(config.fee_margin_percent, 50);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        rpc_url: RpcUrl,
+        account_classes: Vec<Felt>,
+        relayers: Vec<RelayerConfig>,
+        apps: Vec<AppConfig>,
+    ) -> Self {
+        Self {
+            listen: defaults::listen(),
+            operations_listen: None,
+            rpc_url,
+            database_url: defaults::database_url(),
+            account_classes,
+            fee_margin_percent: defaults::fee_margin_percent(),
+            max_fee_fri: defaults::max_fee_fri(),
+            fee_token: defaults::fee_token(),
+            window: WindowConfig::default(),
+            http: HttpConfig::default(),
+            relaying: RelayingConfig::default(),
+            relayers,
+            apps,
+        }
+    }
+
     /// Reads `path` and applies the process environment's overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)

@@ -35,7 +35,7 @@ mod values;
 
 use std::future::Future;
 
-pub use auth::{hash_secret, App, Apps, AuthError, Caller};
+pub use auth::{hash_secret, secret_digest, App, Apps, AuthError, Caller};
 pub use config::{
     is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, HttpConfig,
     JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, WindowConfig, ENV_PREFIX,

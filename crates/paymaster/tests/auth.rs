@@ -8,6 +8,7 @@ use base64::Engine;
 use chipi_contract_tests::paymaster::{
     now, token, Options, API_KEY, JWT_SECRET, OTHER_SECRET_KEY, SECRET_KEY,
 };
+use chipi_paymaster::{AppConfig, JwtConfig, RpcUrl};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -21,14 +22,23 @@ fn keys(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// An app whose tokens are verified by `jwt`, with this file's issuer and audience.
+fn jwt_app(public_key: &str, name: &str, mut jwt: JwtConfig) -> AppConfig {
+    jwt.issuer = Some(ISSUER.into());
+    jwt.audience = Some(AUDIENCE.into());
+    let mut app = AppConfig::new(name, public_key);
+    app.jwt = Some(jwt);
+    app
+}
+
 fn jwks_options() -> Options {
-    Options {
-        extra: format!(
-            "[[apps]]\nname = \"jwks\"\npublic_key = \"{JWKS_APP}\"\n[apps.jwt]\njwks_file = \"{}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n",
-            keys("jwks.json").display()
-        ),
-        ..Options::default()
-    }
+    Options::default().configure(|config| {
+        config.apps.push(jwt_app(
+            JWKS_APP,
+            "jwks",
+            JwtConfig::jwks_file(keys("jwks.json")),
+        ))
+    })
 }
 
 fn claims() -> Value {
@@ -312,12 +322,11 @@ async fn a_jwks_by_url_is_fetched_once_and_refetched_for_a_new_key_at_most_once_
 
     // The refetch interval is 10 s by default; 2 s here keeps the test short.
     const REFETCH_SECONDS: u64 = 2;
-    let e = common::env_with(Options {
-        extra: format!(
-            "[[apps]]\nname = \"jwks-url\"\npublic_key = \"{JWKS_APP}\"\n[apps.jwt]\njwks_url = \"{jwks_url}\"\njwks_refetch_seconds = {REFETCH_SECONDS}\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n"
-        ),
-        ..Options::default()
-    })
+    let e = common::env_with(Options::default().configure(move |config| {
+        let mut jwt = JwtConfig::jwks_url(RpcUrl::parse(&jwks_url).unwrap());
+        jwt.jwks_refetch_seconds = REFETCH_SECONDS;
+        config.apps.push(jwt_app(JWKS_APP, "jwks-url", jwt));
+    }))
     .await;
     let body = json!({ "publicKey": e.wallet(), "calls": [e.transfer("0x77", 1)] });
     let prepare = |token: String| {
@@ -422,17 +431,17 @@ async fn a_flood_of_unknown_keys_and_a_failing_provider_cost_one_fetch_per_inter
     big.mode.store(HUGE, Ordering::SeqCst);
     const BIG_APP: &str = "pk_prod_bigbigbigbigbigbigbigbigbigbig01";
     let e = std::sync::Arc::new(
-        common::env_with(Options {
-            extra: format!(
-                "[[apps]]\nname = \"jwks-url\"\npublic_key = \"{JWKS_APP}\"\n[apps.jwt]\n\
-                 jwks_url = \"{}\"\njwks_cache_seconds = 1\njwks_refetch_seconds = 2\n\
-                 issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
-                 [[apps]]\nname = \"big\"\npublic_key = \"{BIG_APP}\"\n[apps.jwt]\n\
-                 jwks_url = \"{}\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n",
-                idp.url, big.url
-            ),
-            ..Options::default()
-        })
+        common::env_with(Options::default().configure({
+            let (idp, big) = (idp.url.clone(), big.url.clone());
+            move |config| {
+                let mut jwt = JwtConfig::jwks_url(RpcUrl::parse(&idp).unwrap());
+                jwt.jwks_cache_seconds = 1;
+                jwt.jwks_refetch_seconds = 2;
+                config.apps.push(jwt_app(JWKS_APP, "jwks-url", jwt));
+                let jwt = JwtConfig::jwks_url(RpcUrl::parse(&big).unwrap());
+                config.apps.push(jwt_app(BIG_APP, "big", jwt));
+            }
+        }))
         .await,
     );
     let body = json!({ "publicKey": e.wallet(), "calls": [e.transfer("0x77", 1)] });

@@ -80,7 +80,7 @@ async fn exactly_once(e: &common::Env, nonce_before: Felt, hash: &str) {
 async fn killed_between_the_claim_and_the_send_a_retry_sends_the_only_one() {
     let (mut e, proxy, database, body) = setup().await;
     let nonce_before = e.relayer_nonce(3).await;
-    *proxy.trap.lock().unwrap() = Some(("starknet_estimateFee", Trap::HoldBefore));
+    proxy.arm("starknet_estimateFee", Trap::HoldBefore);
     fire(&e, &body);
     proxy.reached().await;
     let rows = e.pm.state.store().transactions().await.unwrap();
@@ -106,7 +106,7 @@ async fn killed_between_the_claim_and_the_send_a_retry_sends_the_only_one() {
 async fn killed_after_the_send_reached_the_node_a_retry_gets_the_first_hash() {
     let (mut e, proxy, database, body) = setup().await;
     let nonce_before = e.relayer_nonce(3).await;
-    *proxy.trap.lock().unwrap() = Some(("starknet_addInvokeTransaction", Trap::HoldAfter));
+    proxy.arm("starknet_addInvokeTransaction", Trap::HoldAfter);
     fire(&e, &body);
     proxy.reached().await;
     // The hash is on record before the send's answer; the follower may even have seen
@@ -130,14 +130,14 @@ async fn killed_after_the_send_reached_the_node_a_retry_gets_the_first_hash() {
 async fn a_send_whose_answer_is_lost_is_not_sent_again() {
     let (e, proxy, _database, body) = setup().await;
     let nonce_before = e.relayer_nonce(3).await;
-    *proxy.trap.lock().unwrap() = Some(("starknet_addInvokeTransaction", Trap::LoseAnswer));
+    proxy.arm("starknet_addInvokeTransaction", Trap::LoseAnswer);
     let answer = e.execute(&body).await;
     // The service cannot know whether it landed: a retryable 503 that says so.
     assert_eq!(answer.status, 503, "{:?}", answer.body);
     assert_eq!(answer.code(), "NETWORK_ERROR");
     let rows = e.pm.state.store().transactions().await.unwrap();
     let first = rows[0].hash.clone().unwrap();
-    *proxy.trap.lock().unwrap() = None;
+    proxy.disarm();
     let answer = e.execute(&body).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.body["transactionHash"], first.as_str());

@@ -604,15 +604,15 @@ async fn node_and_database_failures_log_no_secret() {
     env_secrets(&e, "node and database");
 
     // The node loses its answer to the fee estimate: the request fails, 503.
-    *node.trap.lock().unwrap() = Some(("starknet_estimateFee", Trap::LoseAnswer));
+    node.arm("starknet_estimateFee", Trap::LoseAnswer);
     let lost = e.run(json!([e.transfer("0x77", 1)])).await;
     assert_eq!(lost.status, 503, "{:?}", lost.body);
     // The follower's receipts are lost for a while, then the node answers again.
-    *node.trap.lock().unwrap() = Some(("starknet_getTransactionReceipt", Trap::LoseAnswer));
+    node.arm("starknet_getTransactionReceipt", Trap::LoseAnswer);
     let sent = e.run(json!([e.transfer("0x77", 2)])).await;
     assert_eq!(sent.status, 200, "{:?}", sent.body);
     node.reached().await;
-    *node.trap.lock().unwrap() = None;
+    node.disarm();
     let hash = sent.body["transactionHash"].as_str().unwrap().to_string();
     e.settled(&hash).await;
 

@@ -158,9 +158,9 @@ async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
     // A follower that, after its first pass, sleeps for an hour: nothing gets followed.
     let sleepy = Options {
         database: Some(database.clone()),
-        extra: "[relaying]\nfollow_interval_ms = 3600000\n".into(),
         ..Options::default()
-    };
+    }
+    .configure(|config| config.relaying.follow_interval_ms = 3_600_000);
     let pm = LocalPaymaster::start_with(&w.devnet, sleepy).await.unwrap();
     // Its first pass is over (it counts its passes) before anything is sent.
     let first_pass = async {

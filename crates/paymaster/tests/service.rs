@@ -275,30 +275,9 @@ async fn nonces_it_did_not_issue_for_this_wallet_and_app_are_refused_before_any_
 
 #[tokio::test]
 async fn an_expired_nonce_is_refused() {
-    let e = env_with(Options {
-        extra: String::new(),
-        ..Options::default()
-    })
-    .await;
-    let mut config_text = chipi_contract_tests::paymaster::config_text(
-        &e.w.devnet,
-        &Options::default(),
-        &chipi_contract_tests::paymaster::temp_database(),
-    );
-    config_text = config_text.replace("[relaying]", "[window]\nvalidity_seconds = 1\n[relaying]");
-    let config = chipi_paymaster::Config::from_toml_str(
-        &config_text,
-        std::iter::empty::<(String, String)>(),
-    )
-    .unwrap();
-    let short = chipi_contract_tests::paymaster::LocalPaymaster::start_config(
-        config,
-        chipi_contract_tests::paymaster::temp_database(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let e = common::Env { pm: short, ..e };
+    // Issued nonces are honoured for one second here.
+    let e =
+        env_with(Options::default().configure(|config| config.window.validity_seconds = 1)).await;
     let relayer_nonce = e.relayer_nonce(3).await;
     let prepared = e.prepare(json!([e.transfer("0x79", 1)])).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -398,7 +377,7 @@ async fn a_shutdown_lets_in_flight_requests_finish_and_records_them() {
     .await;
     let prepared = e.prepare(json!([e.transfer("0x7c", 9)])).await;
     let body = e.execute_body(&prepared.body["typedData"]);
-    *proxy.trap.lock().unwrap() = Some(("starknet_addInvokeTransaction", Trap::HoldBefore));
+    proxy.arm("starknet_addInvokeTransaction", Trap::HoldBefore);
     let url = format!("{}/v1/transactions/execute-sponsored-transaction", e.pm.url);
     let (http, token) = (e.http.clone(), e.token.clone());
     let in_flight = tokio::spawn(async move {

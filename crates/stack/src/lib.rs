@@ -11,9 +11,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use chipi_core::SecretKey;
 use chipi_devnet::Devnet;
 pub use chipi_paymaster::Policy;
-use chipi_paymaster::{AppState, Config, ConfigError, StartError};
+use chipi_paymaster::{
+    AppConfig, AppState, Config, ConfigError, JwtConfig, RelayerConfig, RpcUrl, StartError,
+};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -26,7 +29,7 @@ pub const USER: &str = "user-1";
 /// Why the stack did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    /// The generated configuration was refused (a bug of this crate, or a bad `extra`).
+    /// The configuration was refused (a bad `Options::configure` change).
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The service did not start.
@@ -77,9 +80,7 @@ pub type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
 pub struct Options {
     /// Which predeployed devnet accounts relay.
     pub relayers: Vec<usize>,
-    /// Extra TOML appended to the configuration.
-    pub extra: String,
-    /// Applied to the parsed configuration, after `extra`.
+    /// Applied to the configuration before the service starts.
     pub configure: Option<Configure>,
     /// The database file (a fresh temporary one when `None`).
     pub database: Option<PathBuf>,
@@ -93,7 +94,6 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             relayers: vec![3],
-            extra: String::new(),
             configure: None,
             database: None,
             rpc_url: None,
@@ -161,41 +161,56 @@ impl std::fmt::Debug for LocalPaymaster {
     }
 }
 
-/// The configuration text of a service on `devnet`.
-pub fn config_text(devnet: &Devnet, options: &Options, database: &std::path::Path) -> String {
-    let mut text = format!(
-        "rpc_url = \"{}\"\ndatabase_url = \"sqlite://{}\"\naccount_classes = [\"{:#x}\"]\nfee_token = \"{:#x}\"\n",
-        options
-            .rpc_url
-            .clone()
-            .unwrap_or_else(|| devnet.rpc_url().to_string()),
-        database.display(),
-        devnet.session_class_hash(),
-        chipi_devnet::STRK_ADDRESS,
-    );
-    if !options.extra.contains("[relaying]") {
-        text.push_str(
-            "[relaying]\nfollow_interval_ms = 50\nmin_balance_fri = 1000000000000000000\n",
-        );
-    }
-    for index in &options.relayers {
-        if let Some(account) = devnet.accounts().get(*index) {
-            text.push_str(&format!(
-                "[[relayers]]\naddress = \"{:#x}\"\nprivate_key = \"{:#x}\"\n",
-                account.address, account.private_key
-            ));
+/// The configuration of a service on `devnet` with its database at `database`, and
+/// `options.configure` applied: the local app (HS256 tokens, secret key), a second app
+/// with the secret key only, relayers from the predeployed accounts.
+pub fn local_config(
+    devnet: &Devnet,
+    options: &Options,
+    database: &std::path::Path,
+) -> Result<Config, StackError> {
+    let rpc_url = match &options.rpc_url {
+        Some(text) => {
+            RpcUrl::parse(text).ok_or_else(|| ConfigError("rpc_url: not an http(s) URL".into()))?
         }
+        None => RpcUrl(devnet.rpc_url().clone()),
+    };
+    let relayers = options
+        .relayers
+        .iter()
+        .filter_map(|index| devnet.accounts().get(*index))
+        .map(|account| {
+            // A predeployed account's key is a non-zero felt: always a valid key.
+            SecretKey::from_hex(&format!("{:#x}", account.private_key))
+                .map(|private_key| RelayerConfig {
+                    address: account.address,
+                    private_key,
+                })
+                .map_err(|_| ConfigError("relayers: a predeployed key is not a key".into()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut local = AppConfig::new("local", API_KEY);
+    local.secret_key_sha256 = Some(chipi_paymaster::secret_digest(SECRET_KEY));
+    local.jwt = Some(JwtConfig::hs256(JWT_SECRET));
+    let mut other = AppConfig::new("other", OTHER_API_KEY);
+    other.secret_key_sha256 = Some(chipi_paymaster::secret_digest(OTHER_SECRET_KEY));
+    let mut config = Config::new(
+        rpc_url,
+        vec![devnet.session_class_hash()],
+        relayers,
+        vec![local, other],
+    );
+    config.database_url = format!("sqlite://{}", database.display());
+    config.fee_token = chipi_devnet::STRK_ADDRESS;
+    config.relaying.follow_interval_ms = 50;
+    config.relaying.min_balance_fri = 10u128.pow(18);
+    // A local devnet's clock is moved by tests and demos: read it on every prepare.
+    config.window.chain_time_cache_ms = 0;
+    if let Some(configure) = &options.configure {
+        configure(&mut config);
     }
-    text.push_str(&format!(
-        "[[apps]]\nname = \"local\"\npublic_key = \"{API_KEY}\"\nsecret_key_sha256 = \"{}\"\n[apps.jwt]\nhs256_secret = \"{JWT_SECRET}\"\n",
-        chipi_paymaster::hash_secret(SECRET_KEY)
-    ));
-    text.push_str(&format!(
-        "[[apps]]\nname = \"other\"\npublic_key = \"{OTHER_API_KEY}\"\nsecret_key_sha256 = \"{}\"\n",
-        chipi_paymaster::hash_secret(OTHER_SECRET_KEY)
-    ));
-    text.push_str(&options.extra);
-    text
+    config.validate()?;
+    Ok(config)
 }
 
 /// A fresh temporary database path.
@@ -216,14 +231,7 @@ impl LocalPaymaster {
     /// Starts a service on `devnet` with `options`.
     pub async fn start_with(devnet: &Devnet, options: Options) -> Result<Self, StackError> {
         let database = options.database.clone().unwrap_or_else(temp_database);
-        let text = config_text(devnet, &options, &database);
-        let mut config = Config::from_toml_str(&text, std::iter::empty::<(String, String)>())?;
-        // A local devnet's clock is moved by tests and demos: read it on every prepare.
-        config.window.chain_time_cache_ms = 0;
-        if let Some(configure) = &options.configure {
-            configure(&mut config);
-            config.validate()?;
-        }
+        let config = local_config(devnet, &options, &database)?;
         let listen = options
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::response::IntoResponse;
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// What the proxy does to one JSON-RPC method.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -25,17 +25,35 @@ pub enum Trap {
 /// A proxy in front of the node that traps one method.
 pub struct Proxy {
     pub url: String,
-    pub trap: Arc<Mutex<Option<(&'static str, Trap)>>>,
-    reached: Arc<Notify>,
+    trap: Arc<Mutex<Option<(&'static str, Trap)>>>,
+    /// How many calls were caught so far, and the count when the trap was last armed:
+    /// `reached` waits for a call caught by the trap now armed, never an earlier one.
+    caught: watch::Receiver<u64>,
+    armed_at: Mutex<u64>,
     release: Arc<Notify>,
 }
 
 impl Proxy {
-    /// Waits until the service has made the trapped call.
+    /// Traps `method` from now on (replacing any trap before).
+    pub fn arm(&self, method: &'static str, how: Trap) {
+        let mut trap = self.trap.lock().unwrap();
+        *self.armed_at.lock().unwrap() = *self.caught.borrow();
+        *trap = Some((method, how));
+    }
+
+    /// Lets every call through from now on.
+    pub fn disarm(&self) {
+        *self.trap.lock().unwrap() = None;
+    }
+
+    /// Waits until the service has made the call trapped by the latest `arm`.
     pub async fn reached(&self) {
-        tokio::time::timeout(Duration::from_secs(60), self.reached.notified())
+        let since = *self.armed_at.lock().unwrap();
+        let mut caught = self.caught.clone();
+        tokio::time::timeout(Duration::from_secs(60), caught.wait_for(|n| *n > since))
             .await
-            .expect("the service reached the trapped call");
+            .expect("the service reached the trapped call")
+            .expect("the proxy runs");
     }
 
     /// Lets a call held by `Trap::HoldBefore` go on to the node.
@@ -46,7 +64,8 @@ impl Proxy {
 
 pub async fn proxy(node: &url::Url) -> Proxy {
     let trap: Arc<Mutex<Option<(&'static str, Trap)>>> = Arc::new(Mutex::new(None));
-    let reached = Arc::new(Notify::new());
+    let (counter, caught) = watch::channel(0u64);
+    let reached = Arc::new(counter);
     let release = Arc::new(Notify::new());
     let (node, t, r, go) = (node.clone(), trap.clone(), reached.clone(), release.clone());
     let client = reqwest::Client::new();
@@ -65,7 +84,7 @@ pub async fn proxy(node: &url::Url) -> Proxy {
             let armed = *trap.lock().unwrap();
             let caught = armed.filter(|(m, _)| method.as_deref() == Some(*m));
             if caught.is_some_and(|(_, how)| how == Trap::HoldBefore) {
-                reached.notify_one();
+                reached.send_modify(|n| *n += 1);
                 go.notified().await;
             }
             let answer = client
@@ -80,12 +99,12 @@ pub async fn proxy(node: &url::Url) -> Proxy {
                 .unwrap();
             match caught.map(|(_, how)| how) {
                 Some(Trap::HoldAfter) => {
-                    reached.notify_one();
+                    reached.send_modify(|n| *n += 1);
                     std::future::pending::<()>().await;
                     unreachable!()
                 }
                 Some(Trap::LoseAnswer) => {
-                    reached.notify_one();
+                    reached.send_modify(|n| *n += 1);
                     axum::http::StatusCode::BAD_GATEWAY.into_response()
                 }
                 _ => (
@@ -102,7 +121,8 @@ pub async fn proxy(node: &url::Url) -> Proxy {
     Proxy {
         url,
         trap,
-        reached,
+        caught,
+        armed_at: Mutex::new(0),
         release,
     }
 }
