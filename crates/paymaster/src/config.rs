@@ -81,6 +81,11 @@ pub struct Config {
     pub relaying: RelayingConfig,
     /// The accounts that pay.
     pub relayers: Vec<RelayerConfig>,
+    /// The account fee estimates run from: of the relayers' class, deployed, never used
+    /// to send (it needs no balance). With it a simulation holds no relayer; without it
+    /// each estimate leases one, and a slow simulation keeps it from paying for others.
+    #[serde(default)]
+    pub estimator: Option<RelayerConfig>,
     /// The apps allowed to use the service.
     pub apps: Vec<AppConfig>,
 }
@@ -409,6 +414,7 @@ impl Config {
             http: HttpConfig::default(),
             relaying: RelayingConfig::default(),
             relayers,
+            estimator: None,
             apps,
         }
     }
@@ -462,6 +468,14 @@ impl Config {
         }
         if self.relayers.is_empty() {
             return Err(wrong("relayers", "configure at least one relayer account"));
+        }
+        if let Some(estimator) = &self.estimator {
+            if self.relayers.iter().any(|r| r.address == estimator.address) {
+                return Err(wrong(
+                    "estimator.address",
+                    "a relayer's: the estimator must be an account that never sends",
+                ));
+            }
         }
         if self.max_fee_fri == 0 || self.max_fee_fri > MAX_FEE_CEILING {
             return Err(wrong(
@@ -663,6 +677,19 @@ mod tests {
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_toml_str(text, env.iter().copied())
+    }
+
+    #[test]
+    fn the_estimator_is_optional_and_never_a_relayer() {
+        assert!(load(BASE, &[]).unwrap().estimator.is_none());
+        let with = format!("{BASE}\n[estimator]\naddress = \"0x99\"\nprivate_key = \"0x98\"\n");
+        let config = load(&with, &[]).unwrap();
+        assert_eq!(config.estimator.unwrap().address, Felt::from(0x99u8));
+        assert!(!format!("{:?}", load(&with, &[]).unwrap()).contains("0x98"));
+        let relayer =
+            format!("{BASE}\n[estimator]\naddress = \"0x1234\"\nprivate_key = \"0x98\"\n");
+        let error = load(&relayer, &[]).unwrap_err().to_string();
+        assert!(error.contains("estimator.address"), "{error}");
     }
 
     #[test]

@@ -65,6 +65,8 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
   relaying.follow_interval_ms       how often sent transactions are checked [250]
   relaying.max_waiting              requests waiting for a relayer at once; more: 503 [256]
   [[relayers]] address, private_key the accounts that pay (required)
+  [estimator] address, private_key  an account of the relayers' class that never sends:
+                                    fee estimates run from it and hold no relayer
   [[apps]] name, public_key, secret_key_sha256, jwt.{hs256_secret | jwks_file | jwks_url,
            jwks_cache_seconds [300], jwks_refetch_seconds [10], issuer, audience,
            leeway_seconds [30]}  (required)

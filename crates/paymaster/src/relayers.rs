@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chipi_core::{Felt, SecretKey};
-use starknet_rust_accounts::{ExecutionEncoding, SingleOwnerAccount};
+use starknet_rust_accounts::{Account, ExecutionEncoding, SingleOwnerAccount};
 use starknet_rust_core::crypto::Signature;
 use starknet_rust_core::types::{BlockId, BlockTag};
 use starknet_rust_providers::jsonrpc::{HttpTransport, JsonRpcClient};
@@ -122,22 +122,10 @@ impl Relayers {
     ) -> Arc<Self> {
         let slots = configs
             .iter()
-            .map(|config| {
-                let key = config.private_key.clone();
-                let public_key = key.public_key();
-                let mut account = SingleOwnerAccount::new(
-                    node.clone(),
-                    RelayerKey { key, public_key },
-                    config.address,
-                    chain_id,
-                    ExecutionEncoding::New,
-                );
-                account.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
-                Slot {
-                    address: config.address,
-                    account: Arc::new(account),
-                    state: Mutex::new(SlotState::default()),
-                }
+            .map(|config| Slot {
+                address: config.address,
+                account: Arc::new(account(config, &node, chain_id)),
+                state: Mutex::new(SlotState::default()),
             })
             .collect::<Vec<_>>();
         Arc::new(Self {
@@ -153,6 +141,11 @@ impl Relayers {
     /// The relayers' addresses.
     pub fn addresses(&self) -> Vec<Felt> {
         self.slots.iter().map(|s| s.address).collect()
+    }
+
+    /// How many relayers are idle now (neither leased nor parked).
+    pub fn idle(&self) -> usize {
+        self.pool().idle.len()
     }
 
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
@@ -232,6 +225,69 @@ impl Relayers {
             }
         }
         pool.idle.push_back(index);
+    }
+}
+
+/// The account of `config`, sending through `node` on `chain_id`.
+fn account(config: &RelayerConfig, node: &Node, chain_id: Felt) -> RelayerAccount {
+    let key = config.private_key.clone();
+    let public_key = key.public_key();
+    let mut account = SingleOwnerAccount::new(
+        node.clone(),
+        RelayerKey { key, public_key },
+        config.address,
+        chain_id,
+        ExecutionEncoding::New,
+    );
+    account.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
+    account
+}
+
+/// The account fee estimates run from (`[estimator]`): of the relayers' class, it never
+/// sends, so its nonce stays put and any number of estimates share it without holding a
+/// relayer. A slow simulation then delays only its own request.
+pub struct Estimator {
+    account: Arc<RelayerAccount>,
+    nonce: Mutex<Option<Felt>>,
+}
+
+impl std::fmt::Debug for Estimator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Estimator")
+            .field("address", &self.account.address())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Estimator {
+    /// The estimator of `config`, simulating through `node` on `chain_id`.
+    pub fn new(config: &RelayerConfig, node: Node, chain_id: Felt) -> Self {
+        Self {
+            account: Arc::new(account(config, &node, chain_id)),
+            nonce: Mutex::new(None),
+        }
+    }
+
+    /// Its account.
+    pub fn account(&self) -> Arc<RelayerAccount> {
+        self.account.clone()
+    }
+
+    /// Its nonce: read once, then reused.
+    pub async fn nonce(&self, node: &Node) -> Result<Felt, ProviderError> {
+        if let Some(nonce) = *self.nonce.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(nonce);
+        }
+        let nonce = node
+            .get_nonce(BlockId::Tag(BlockTag::PreConfirmed), self.account.address())
+            .await?;
+        *self.nonce.lock().unwrap_or_else(|p| p.into_inner()) = Some(nonce);
+        Ok(nonce)
+    }
+
+    /// Forgets the nonce (the node said it is wrong: someone used the account).
+    pub fn resync(&self) {
+        *self.nonce.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 

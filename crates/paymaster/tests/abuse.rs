@@ -6,9 +6,10 @@
 
 mod common;
 
-use chipi_contract_tests::paymaster::{Options, API_KEY, SECRET_KEY};
+use chipi_contract_tests::paymaster::{Options, API_KEY, ESTIMATOR, SECRET_KEY};
 use chipi_core::Felt;
 use chipi_paymaster::{RevertLimit, TxStatus, Window};
+use common::proxy::{proxy, Trap};
 use serde_json::{json, Value};
 
 fn call_to(contract: Felt, entrypoint: &str, calldata: &[String]) -> Value {
@@ -132,4 +133,41 @@ async fn reverts_on_chain_are_paid_charged_and_stop_the_user_at_the_limit() {
         .unwrap();
     assert_eq!(usage["reverted"], 2, "{usage}");
     assert_eq!(usage["feesPaidFri"], paid.to_string(), "{usage}");
+}
+
+/// A simulation the node takes its time over (a heavy call, a slow node) holds no
+/// relayer: with the estimator account (the stack's default) the relayer stays idle to
+/// pay for others meanwhile. Without one, the same simulation holds the only relayer.
+#[tokio::test]
+async fn a_slow_simulation_holds_no_relayer() {
+    for (estimator, idle_while_simulating) in [(Some(ESTIMATOR), 1), (None, 0)] {
+        let w = chipi_contract_tests::TestWallet::new().await;
+        let node = proxy(w.devnet.rpc_url()).await;
+        let options = Options {
+            rpc_url: Some(node.url.clone()),
+            estimator,
+            ..Options::default()
+        };
+        let e = common::env_on(w, options).await;
+        let prepared = e.prepare(json!([e.transfer("0x77", 1)])).await;
+        assert_eq!(prepared.status, 200, "{:?}", prepared.body);
+        let body = e.execute_body(&prepared.body["typedData"]);
+        node.arm("starknet_estimateFee", Trap::HoldBefore);
+        let relayers = e.pm.state.engine().relayers().clone();
+        let (answer, ()) = tokio::join!(e.execute(&body), async {
+            node.reached().await;
+            assert_eq!(
+                relayers.idle(),
+                idle_while_simulating,
+                "estimator {estimator:?}: relayers idle while the simulation runs"
+            );
+            node.disarm();
+            node.release();
+        });
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let row = e
+            .settled(answer.body["transactionHash"].as_str().unwrap())
+            .await;
+        assert_eq!(row.status(), TxStatus::Accepted);
+    }
 }

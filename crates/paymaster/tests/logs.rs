@@ -403,8 +403,10 @@ async fn a_failing_relayer_logs_no_secret() {
     }
     let node = node_saying_cannot_pay(w.devnet.rpc_url(), accounts[5].address).await;
     let configured = accounts.clone();
+    // Estimates run from the relayers here (no estimator), so that one fails at estimate.
     let options = Options {
         rpc_url: Some(format!("{node}?apikey={RPC_KEY}")),
+        estimator: None,
         ..Options::default()
     }
     .configure(move |config| {

@@ -330,24 +330,28 @@ async fn a_simulation_that_reverts_costs_nothing() {
 }
 
 #[tokio::test]
-async fn a_relayer_nonce_moved_behind_its_back_is_resynced() {
+async fn a_relayer_or_estimator_nonce_moved_behind_its_back_is_resynced() {
     let e = env().await;
     assert_eq!(e.run(json!([e.transfer("0x7a", 1)])).await.status, 200);
-    // The relayer's key sends a transaction the service does not know about.
+    // The relayer's key, and the estimator's, each send a transaction the service does
+    // not know about.
     use starknet_rust::accounts::Account;
-    let relayer = e.w.devnet.account(3);
-    let sent = relayer
-        .execute_v3(vec![chipi_contract_tests::strk_transfer(
-            Felt::from(0x7bu8),
-            1,
-        )])
-        .send()
-        .await
-        .unwrap();
-    e.w.devnet
-        .wait_for_success(sent.transaction_hash)
-        .await
-        .unwrap();
+    for index in [3, chipi_contract_tests::paymaster::ESTIMATOR] {
+        let sent =
+            e.w.devnet
+                .account(index)
+                .execute_v3(vec![chipi_contract_tests::strk_transfer(
+                    Felt::from(0x7bu8),
+                    1,
+                )])
+                .send()
+                .await
+                .unwrap();
+        e.w.devnet
+            .wait_for_success(sent.transaction_hash)
+            .await
+            .unwrap();
+    }
 
     let answer = e.run(json!([e.transfer("0x7a", 2)])).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
@@ -356,7 +360,7 @@ async fn a_relayer_nonce_moved_behind_its_back_is_resynced() {
     assert_eq!(e.balance(Felt::from(0x7au8)).await, 3);
     let text = e.metrics().await;
     assert!(
-        text.contains("chipi_paymaster_nonce_resyncs_total 1"),
+        text.contains("chipi_paymaster_nonce_resyncs_total 2"),
         "{text}"
     );
 }

@@ -23,6 +23,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use chipi_paymaster::dev::{API_KEY, JWT_SECRET, OTHER_API_KEY, OTHER_SECRET_KEY, SECRET_KEY};
+/// The predeployed account fee estimates run from by default (no test or demo sends
+/// from it).
+pub const ESTIMATOR: usize = 9;
 /// The user the default token names.
 pub const USER: &str = "user-1";
 
@@ -80,6 +83,9 @@ pub type Configure = Arc<dyn Fn(&mut Config) + Send + Sync>;
 pub struct Options {
     /// Which predeployed devnet accounts relay.
     pub relayers: Vec<usize>,
+    /// Which predeployed devnet account fee estimates run from (`None`: from a leased
+    /// relayer).
+    pub estimator: Option<usize>,
     /// Applied to the configuration before the service starts.
     pub configure: Option<Configure>,
     /// The database file (a fresh temporary one when `None`).
@@ -94,6 +100,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             relayers: vec![3],
+            estimator: Some(ESTIMATOR),
             configure: None,
             database: None,
             rpc_url: None,
@@ -106,6 +113,7 @@ impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("relayers", &self.relayers)
+            .field("estimator", &self.estimator)
             .field("database", &self.database)
             .field("configured", &self.configure.is_some())
             .finish_non_exhaustive()
@@ -175,19 +183,23 @@ pub fn local_config(
         }
         None => RpcUrl(devnet.rpc_url().clone()),
     };
+    let account = |index: &usize| {
+        let account = devnet
+            .accounts()
+            .get(*index)
+            .ok_or_else(|| ConfigError(format!("no predeployed account {index}")))?;
+        // A predeployed account's key is a non-zero felt: always a valid key.
+        SecretKey::from_hex(&format!("{:#x}", account.private_key))
+            .map(|private_key| RelayerConfig {
+                address: account.address,
+                private_key,
+            })
+            .map_err(|_| ConfigError("a predeployed key is not a key".into()))
+    };
     let relayers = options
         .relayers
         .iter()
-        .filter_map(|index| devnet.accounts().get(*index))
-        .map(|account| {
-            // A predeployed account's key is a non-zero felt: always a valid key.
-            SecretKey::from_hex(&format!("{:#x}", account.private_key))
-                .map(|private_key| RelayerConfig {
-                    address: account.address,
-                    private_key,
-                })
-                .map_err(|_| ConfigError("relayers: a predeployed key is not a key".into()))
-        })
+        .map(account)
         .collect::<Result<Vec<_>, _>>()?;
     let mut local = AppConfig::new("local", API_KEY);
     local.secret_key_sha256 = Some(chipi_paymaster::secret_digest(SECRET_KEY));
@@ -200,6 +212,7 @@ pub fn local_config(
         relayers,
         vec![local, other],
     );
+    config.estimator = options.estimator.as_ref().map(account).transpose()?;
     config.database_url = format!("sqlite://{}", database.display());
     config.fee_token = chipi_devnet::STRK_ADDRESS;
     config.relaying.follow_interval_ms = 50;

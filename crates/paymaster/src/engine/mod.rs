@@ -24,7 +24,7 @@ use crate::auth::Apps;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::policy::Refusal;
-use crate::relayers::{Node, Relayers};
+use crate::relayers::{Estimator, Node, Relayers};
 use crate::store::Store;
 
 pub use execute::{calls_hash, MAX_CALLS};
@@ -128,6 +128,8 @@ pub struct Engine {
     pub(crate) node: Node,
     pub(crate) chain_id: Felt,
     pub(crate) relayers: Arc<Relayers>,
+    /// Where fee estimates run, when configured (otherwise from a leased relayer).
+    pub(crate) estimator: Option<Estimator>,
     pub(crate) metrics: Metrics,
     /// Work that must finish even when its request is gone (sends, records).
     pub(crate) tasks: TaskTracker,
@@ -214,6 +216,10 @@ impl Engine {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
+        let estimator = config
+            .estimator
+            .as_ref()
+            .map(|estimator| Estimator::new(estimator, node.clone(), chain_id));
         Self {
             config,
             apps,
@@ -221,6 +227,7 @@ impl Engine {
             node,
             chain_id,
             relayers,
+            estimator,
             metrics,
             tasks: TaskTracker::new(),
             classes: Mutex::new(HashMap::new()),
@@ -232,6 +239,11 @@ impl Engine {
             in_service: Mutex::new(HashMap::new()),
             node_away: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The relayers.
+    pub fn relayers(&self) -> &Arc<Relayers> {
+        &self.relayers
     }
 
     /// The chain this engine relays on.

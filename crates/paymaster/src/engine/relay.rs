@@ -2,7 +2,7 @@
 //! simulation; the policy then bounds and decides the fee; a leased relayer signs and
 //! sends, with the hash on record before the transaction leaves.
 
-use chipi_core::{Call, Felt};
+use chipi_core::{Call, ErrorCode, Felt};
 use starknet_rust_accounts::Account;
 use starknet_rust_core::types::FeeEstimate;
 
@@ -10,7 +10,7 @@ use super::{Engine, EngineError};
 use crate::auth::Caller;
 use crate::node::{classify, Failure};
 use crate::policy::{fee_units, Refusal, RefusalKind};
-use crate::relayers::{Lease, NoRelayer};
+use crate::relayers::{Estimator, Lease, NoRelayer};
 use crate::store::TxStatus;
 
 /// Resource bounds: the estimate plus the margin, on amounts and on prices.
@@ -139,24 +139,96 @@ impl Engine {
         self.refused(&sponsor.caller, refusal)
     }
 
-    /// Simulates `calls` from a relayer (the fee estimate runs the exact transaction:
-    /// same sender, nonce, calldata), applies the policy to the bound, then sends from a
-    /// leased relayer. Row `id` follows every step. A relayer is held only while it
-    /// estimates or signs and sends, never while the policy or the webhook decides.
-    pub(crate) async fn send(
+    /// The request's own failure in simulation: refused, the relayer did nothing wrong.
+    async fn simulation_refused(&self, id: i64, code: ErrorCode, message: String) -> EngineError {
+        self.metrics
+            .simulation_refusals
+            .with_label_values(&[code.as_str()])
+            .inc();
+        self.record(id, TxStatus::Refused, Some(code.as_str()), &message)
+            .await;
+        EngineError::Rejected {
+            code,
+            message: format!("the transaction would revert: {message}"),
+        }
+    }
+
+    /// The fee estimate of `calls` from the estimator account: no relayer is held, so a
+    /// slow simulation delays only its own request. Its nonce is read once and reused.
+    async fn estimate_apart(
+        &self,
+        id: i64,
+        estimator: &Estimator,
+        wallet: Felt,
+        calls: &[Call],
+    ) -> Result<FeeEstimate, EngineError> {
+        let mut attempt = 0;
+        loop {
+            let Ok(nonce) = estimator.nonce(&self.node).await else {
+                self.record(id, TxStatus::Failed, None, "node unreachable")
+                    .await;
+                return Err(EngineError::NodeUnavailable);
+            };
+            let error = match estimator
+                .account()
+                .execute_v3(calls.to_vec())
+                .nonce(nonce)
+                .tip(0)
+                .estimate_fee()
+                .await
+            {
+                Ok(estimate) => return Ok(estimate),
+                Err(error) => error,
+            };
+            match classify(&error, wallet) {
+                Failure::StaleNonce if attempt < self.config.relaying.nonce_retries => {
+                    // Someone sent from the estimator: read its nonce again.
+                    attempt += 1;
+                    estimator.resync();
+                    self.metrics.nonce_resyncs.inc();
+                }
+                Failure::Revert { code, message } => {
+                    return Err(self.simulation_refused(id, code, message).await)
+                }
+                Failure::Unreachable => {
+                    self.record(id, TxStatus::Failed, None, "node unreachable")
+                        .await;
+                    return Err(EngineError::NodeUnavailable);
+                }
+                failure => {
+                    // The operator's account is wrong (its key, its class): say so loudly.
+                    let reason = match failure {
+                        Failure::Relayer(reason) => reason,
+                        _ => "its nonce keeps changing".into(),
+                    };
+                    tracing::error!(%reason, "the estimator account cannot simulate; check [estimator]");
+                    estimator.resync();
+                    self.record(id, TxStatus::Failed, None, "the estimator failed")
+                        .await;
+                    return Err(EngineError::Unavailable(
+                        "the transaction cannot be simulated now; retry later".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The fee estimate of `calls` from a leased relayer (no estimator is configured): the
+    /// exact transaction, same sender and nonce. The relayer is held while it runs.
+    async fn estimate_leased(
         &self,
         id: i64,
         wallet: Felt,
-        calls: Vec<Call>,
-        sponsor: Sponsor,
-    ) -> Result<Felt, EngineError> {
+        calls: &[Call],
+        deadline: tokio::time::Instant,
+    ) -> Result<FeeEstimate, EngineError> {
         let retries = self.config.relaying.nonce_retries;
         let mut attempt = 0;
-        let estimate = loop {
-            let (mut lease, nonce) = self.leased(id, sponsor.deadline).await?;
+        loop {
+            let (mut lease, nonce) = self.leased(id, deadline).await?;
             let account = lease.account();
-            match account
-                .execute_v3(calls.clone())
+            let error = match account
+                .execute_v3(calls.to_vec())
                 .nonce(nonce)
                 .tip(0)
                 .estimate_fee()
@@ -164,48 +236,60 @@ impl Engine {
             {
                 Ok(estimate) => {
                     lease.worked();
-                    break estimate;
+                    return Ok(estimate);
                 }
-                Err(error) => match classify(&error, wallet) {
-                    Failure::StaleNonce if attempt < retries => {
-                        attempt += 1;
-                        lease.resync();
-                        self.metrics.nonce_resyncs.inc();
-                    }
-                    Failure::Revert { code, message } => {
-                        // The request's own failure: the relayer did nothing wrong.
-                        lease.worked();
-                        self.metrics
-                            .simulation_refusals
-                            .with_label_values(&[code.as_str()])
-                            .inc();
-                        self.record(id, TxStatus::Refused, Some(code.as_str()), &message)
-                            .await;
-                        return Err(EngineError::Rejected {
-                            code,
-                            message: format!("the transaction would revert: {message}"),
-                        });
-                    }
-                    Failure::Unreachable => {
-                        lease.resync();
-                        self.record(id, TxStatus::Failed, None, "node unreachable")
-                            .await;
-                        return Err(EngineError::NodeUnavailable);
-                    }
-                    Failure::Relayer(reason) if attempt < retries => {
-                        tracing::warn!(%reason, "relayer failed; trying another");
-                        attempt += 1;
-                        lease.failed();
-                    }
-                    Failure::StaleNonce | Failure::Relayer(_) => {
-                        lease.failed();
-                        self.record(id, TxStatus::Failed, None, "no relayer could pay")
-                            .await;
-                        return Err(EngineError::Unavailable(
-                            "no relayer could send the transaction; retry later".into(),
-                        ));
-                    }
-                },
+                Err(error) => error,
+            };
+            match classify(&error, wallet) {
+                Failure::StaleNonce if attempt < retries => {
+                    attempt += 1;
+                    lease.resync();
+                    self.metrics.nonce_resyncs.inc();
+                }
+                Failure::Revert { code, message } => {
+                    lease.worked();
+                    return Err(self.simulation_refused(id, code, message).await);
+                }
+                Failure::Unreachable => {
+                    lease.resync();
+                    self.record(id, TxStatus::Failed, None, "node unreachable")
+                        .await;
+                    return Err(EngineError::NodeUnavailable);
+                }
+                Failure::Relayer(reason) if attempt < retries => {
+                    tracing::warn!(%reason, "relayer failed; trying another");
+                    attempt += 1;
+                    lease.failed();
+                }
+                Failure::StaleNonce | Failure::Relayer(_) => {
+                    lease.failed();
+                    self.record(id, TxStatus::Failed, None, "no relayer could pay")
+                        .await;
+                    return Err(EngineError::Unavailable(
+                        "no relayer could send the transaction; retry later".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Simulates `calls` (the fee estimate runs the whole transaction: the wallet's
+    /// outside execution inside a relayer-class account's), applies the policy to the
+    /// bound, then sends from a leased relayer. Row `id` follows every step. A relayer is
+    /// held only while it signs and sends (and, without an estimator, while it
+    /// estimates), never while the policy or the webhook decides.
+    pub(crate) async fn send(
+        &self,
+        id: i64,
+        wallet: Felt,
+        calls: Vec<Call>,
+        sponsor: Sponsor,
+    ) -> Result<Felt, EngineError> {
+        let estimate = match &self.estimator {
+            Some(estimator) => self.estimate_apart(id, estimator, wallet, &calls).await?,
+            None => {
+                self.estimate_leased(id, wallet, &calls, sponsor.deadline)
+                    .await?
             }
         };
         let bounds = Bounds::new(&estimate, self.config.fee_margin_percent);
@@ -231,6 +315,8 @@ impl Engine {
         {
             return Err(self.refuse(id, &sponsor, refusal).await);
         }
+        let retries = self.config.relaying.nonce_retries;
+        let mut attempt = 0;
         loop {
             let (mut lease, nonce) = self.leased(id, sponsor.deadline).await?;
             let account = lease.account();

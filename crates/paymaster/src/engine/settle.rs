@@ -30,14 +30,20 @@ pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
 }
 
 /// Follows the open transactions of `wallet` now (a request waiting on its in-flight cap
-/// need not wait for the next pass); whether one of them became final.
+/// need not wait for the next pass); whether one of them became final, or none was open
+/// (the follower settled them first): either way, nothing is worth waiting for.
 pub(crate) async fn follow_wallet(engine: &Engine, wallet: &str) -> Result<bool, sqlx::Error> {
-    let rows = engine.store.open_transactions().await?;
-    follow_rows(
-        engine,
-        rows.into_iter().filter(|r| r.wallet == wallet).collect(),
-    )
-    .await
+    let rows: Vec<TxRecord> = engine
+        .store
+        .open_transactions()
+        .await?
+        .into_iter()
+        .filter(|r| r.wallet == wallet)
+        .collect();
+    if rows.is_empty() {
+        return Ok(true);
+    }
+    follow_rows(engine, rows).await
 }
 
 /// Follows `rows`; whether one of them became final.

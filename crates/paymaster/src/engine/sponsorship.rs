@@ -128,9 +128,10 @@ impl Engine {
                 .filter(|c| matches!(c.knob, Knob::Transactions | Knob::InFlight))
                 .collect();
             let mut full = self.first_full(caller, &counts).await?;
-            if full.is_some_and(|i| counts[i].knob == Knob::InFlight)
-                && self.follow_now(wallet).await?
-            {
+            if full.is_some_and(|i| counts[i].knob == Knob::InFlight) {
+                // Read again after the look, whatever it found: the follower may have
+                // settled the wallet's last transaction between the read and the look.
+                self.follow_now(wallet).await?;
                 full = self.first_full(caller, &counts).await?;
             }
             if let Some(index) = full {
@@ -153,15 +154,14 @@ impl Engine {
             .position(|(charge, used)| used + charge.amount > charge.cap))
     }
 
-    /// Looks at `wallet`'s open transactions now, unless that was done a moment ago;
-    /// whether it looked.
-    async fn follow_now(&self, wallet: Felt) -> Result<bool, EngineError> {
+    /// Looks at `wallet`'s open transactions now, unless that is being done or was done
+    /// a moment ago.
+    async fn follow_now(&self, wallet: Felt) -> Result<(), EngineError> {
         let wallet = felt_text(wallet);
-        let Some(mut looking) = self.may_follow(&wallet) else {
-            return Ok(false);
-        };
-        looking.finished = super::settle::follow_wallet(self, &wallet).await?;
-        Ok(looking.finished)
+        if let Some(mut looking) = self.may_follow(&wallet) {
+            looking.finished = super::settle::follow_wallet(self, &wallet).await?;
+        }
+        Ok(())
     }
 
     /// Takes what transaction `id` needs from every limit (its fee bound `fee_reserve`
@@ -180,10 +180,10 @@ impl Engine {
             .store
             .reserve(id, &caller.app.public_key, &charges)
             .await?;
-        if refused.is_some_and(|index| charges[index].knob == Knob::InFlight)
-            && self.follow_now(wallet).await?
-        {
-            // The wallet's last transaction may be final already: looked now, once more.
+        if refused.is_some_and(|index| charges[index].knob == Knob::InFlight) {
+            // The wallet's last transaction may be final already (found so by this look,
+            // or settled by the follower since the first try): once more.
+            self.follow_now(wallet).await?;
             refused = self
                 .store
                 .reserve(id, &caller.app.public_key, &charges)
