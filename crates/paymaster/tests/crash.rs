@@ -143,3 +143,31 @@ async fn a_send_whose_answer_is_lost_is_not_sent_again() {
     assert_eq!(answer.body["transactionHash"], first.as_str());
     exactly_once(&e, nonce_before, &first).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_landing_while_the_follower_looks_is_recorded_paid_not_dropped() {
+    // The hash is on record before the send leaves, so the follower can ask for a
+    // receipt that is not there yet (the send is held), then for the relayer's nonce,
+    // with the transaction landing in between: the nonce has moved, and by this very
+    // transaction. It must be recorded paid, never "dropped".
+    let (e, proxy, _database, body) = setup().await;
+    let nonce_before = e.relayer_nonce(3).await;
+    proxy.arm("starknet_addInvokeTransaction", Trap::HoldBefore);
+    fire(&e, &body);
+    proxy.reached().await;
+    // The send waits at the proxy; the follower asks for its receipt (none yet), then
+    // for the nonce, and waits there.
+    proxy.arm("starknet_getNonce", Trap::HoldBefore);
+    proxy.reached().await;
+    // The oldest held call first: the send goes on and the transaction lands.
+    proxy.release();
+    while e.relayer_nonce(3).await == nonce_before {
+        tokio::task::yield_now().await;
+    }
+    // Now the follower learns that the nonce moved.
+    proxy.disarm();
+    proxy.release();
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    let hash = rows[0].hash.clone().unwrap();
+    exactly_once(&e, nonce_before, &hash).await;
+}

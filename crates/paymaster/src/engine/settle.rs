@@ -101,6 +101,18 @@ async fn follow_row(engine: &Engine, row: &TxRecord) -> Result<Seen, sqlx::Error
                 Err(_) => return Ok(Seen::NodeAway),
             };
             if nonce > used {
+                // The nonce moved: either this transaction landed after the receipt was
+                // asked for (it can, the hash is on record before the send), or another
+                // used the nonce and this one never will. The receipt, asked again now,
+                // tells which.
+                match engine.node.get_transaction_receipt(hash).await {
+                    Ok(receipt) => {
+                        finish(engine, row, receipt).await?;
+                        return Ok(Seen::Final);
+                    }
+                    Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound)) => {}
+                    Err(_) => return Ok(Seen::NodeAway),
+                }
                 let reason = match row.status() {
                     TxStatus::Submitting => "never reached the node",
                     _ => "dropped by the node",
