@@ -161,6 +161,9 @@ pub struct RelayingConfig {
     pub follow_interval_ms: u64,
     /// Requests that may wait for a relayer at once; past it, 503 with `retryAfter`.
     pub max_waiting: usize,
+    /// A row still claimed (nothing sent) this long after its last change is given up:
+    /// its request died mid-way (a database error). Above `http.request_timeout_seconds`.
+    pub abandon_claims_after_seconds: u64,
 }
 
 impl Default for RelayingConfig {
@@ -172,6 +175,7 @@ impl Default for RelayingConfig {
             min_balance_fri: 10u128.pow(18),
             follow_interval_ms: 250,
             max_waiting: 256,
+            abandon_claims_after_seconds: 120,
         }
     }
 }
@@ -477,6 +481,12 @@ impl Config {
                 ));
             }
         }
+        if self.relaying.abandon_claims_after_seconds <= self.http.request_timeout_seconds {
+            return Err(wrong(
+                "relaying.abandon_claims_after_seconds",
+                "must be above http.request_timeout_seconds (a live request is never given up)",
+            ));
+        }
         if self.max_fee_fri == 0 || self.max_fee_fri > MAX_FEE_CEILING {
             return Err(wrong(
                 "max_fee_fri",
@@ -690,6 +700,26 @@ mod tests {
             format!("{BASE}\n[estimator]\naddress = \"0x1234\"\nprivate_key = \"0x98\"\n");
         let error = load(&relayer, &[]).unwrap_err().to_string();
         assert!(error.contains("estimator.address"), "{error}");
+    }
+
+    #[test]
+    fn a_live_request_is_never_given_up() {
+        let error = load(
+            BASE,
+            &[
+                ("CHIPI_PAYMASTER_HTTP__REQUEST_TIMEOUT_SECONDS", "120"),
+                (
+                    "CHIPI_PAYMASTER_RELAYING__ABANDON_CLAIMS_AFTER_SECONDS",
+                    "120",
+                ),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("relaying.abandon_claims_after_seconds"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -64,6 +64,7 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
   relaying.min_balance_fri          /health floor per relayer [1 STRK]
   relaying.follow_interval_ms       how often sent transactions are checked [250]
   relaying.max_waiting              requests waiting for a relayer at once; more: 503 [256]
+  relaying.abandon_claims_after_seconds  a claimed row untouched this long is given up [120]
   [[relayers]] address, private_key the accounts that pay (required)
   [estimator] address, private_key  an account of the relayers' class that never sends:
                                     fee estimates run from it and hold no relayer

@@ -109,6 +109,32 @@ pub struct IssuedNonce {
     pub created_at: i64,
 }
 
+/// One transaction a row was about to send, sent, or had refused by the node.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Attempt {
+    /// Attempt id.
+    pub id: i64,
+    /// The transaction row.
+    pub tx_id: i64,
+    /// Its hash.
+    pub hash: String,
+    /// The relayer that signed it.
+    pub relayer: String,
+    /// The relayer nonce it used.
+    pub relayer_nonce: String,
+    /// Its fee bound (fri).
+    pub max_fee: String,
+    /// `SUBMITTING` (recorded before it left), `SENT` (the node took it), `REFUSED` (the
+    /// node refused it: it can never land).
+    pub outcome: String,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    /// When recorded (unix seconds).
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
 /// A transaction record.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct TxRecord {
@@ -359,19 +385,8 @@ impl Store {
     /// send): it becomes `FAILED`, its reservations are given back, and the same request
     /// may be retried.
     async fn recover(&self) -> Result<(), sqlx::Error> {
-        let stuck: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM transactions WHERE status = 'CLAIMED'")
-                .fetch_all(&self.pool)
-                .await?;
-        for id in stuck {
-            self.set_status(
-                id,
-                TxStatus::Failed,
-                None,
-                Some("interrupted before it was sent"),
-            )
+        self.abandon_claims(i64::MAX, "interrupted before it was sent")
             .await?;
-        }
         Ok(())
     }
 
@@ -526,34 +541,113 @@ impl Store {
         relayer: Felt,
         relayer_nonce: Felt,
         max_fee: u128,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    ) -> Result<bool, sqlx::Error> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        // Only a row still claimed: one given up as abandoned (`abandon_claims`) is sent
+        // by nobody.
+        let claimed = sqlx::query(
             "UPDATE transactions SET status = 'SUBMITTING', hash = ?, relayer = ?, relayer_nonce = ?,
-                 max_fee = ?, updated_at = ? WHERE id = ?",
+                 max_fee = ?, updated_at = ? WHERE id = ? AND status = 'CLAIMED'",
         )
         .bind(felt_text(hash))
         .bind(felt_text(relayer))
         .bind(felt_text(relayer_nonce))
         .bind(max_fee.to_string())
-        .bind(now())
+        .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO attempts (tx_id, hash, relayer, relayer_nonce, max_fee, outcome, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, 'SUBMITTING', ?, ?)",
+        )
+        .bind(id)
+        .bind(felt_text(hash))
+        .bind(felt_text(relayer))
+        .bind(felt_text(relayer_nonce))
+        .bind(max_fee.to_string())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Every attempt of row `id`, oldest first.
+    pub async fn attempts(&self, id: i64) -> Result<Vec<Attempt>, sqlx::Error> {
+        sqlx::query_as("SELECT * FROM attempts WHERE tx_id = ? ORDER BY id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Rows `CLAIMED` and untouched since before `cutoff` (unix seconds) become `FAILED`
+    /// with `reason`, their reservations given back: nothing was sent for them (a hash is
+    /// recorded before any send, and [`Store::submitting`] refuses a row no longer
+    /// claimed). At start every claimed row is (a crash left it); while running, the
+    /// follower gives up rows whose request died with a database error mid-way. How many.
+    pub async fn abandon_claims(&self, cutoff: i64, reason: &str) -> Result<u64, sqlx::Error> {
+        let stuck: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM transactions WHERE status = 'CLAIMED' AND updated_at < ?",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut abandoned = 0;
+        for id in stuck {
+            let mut tx = self.pool.begin().await?;
+            let failed = sqlx::query(
+                "UPDATE transactions SET status = 'FAILED', reason = ?, updated_at = ?
+                 WHERE id = ? AND status = 'CLAIMED' AND updated_at < ?",
+            )
+            .bind(reason)
+            .bind(now())
+            .bind(id)
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if failed {
+                settle_reservations(&mut tx, id, None).await?;
+                abandoned += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(abandoned)
     }
 
     /// The node refused the submission for a reason that means it was not taken (a stale
     /// relayer nonce): back to claimed, without the hash.
-    pub async fn unsubmit(&self, id: i64) -> Result<(), sqlx::Error> {
+    pub async fn unsubmit(&self, id: i64, reason: &str) -> Result<(), sqlx::Error> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE attempts SET outcome = 'REFUSED', reason = ?, updated_at = ?
+             WHERE tx_id = ? AND outcome = 'SUBMITTING'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE transactions SET status = 'CLAIMED', hash = NULL, relayer = NULL,
                  relayer_nonce = NULL, max_fee = NULL, updated_at = ? WHERE id = ?",
         )
-        .bind(now())
+        .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Moves row `id` to `status` with an optional code and reason. When nothing was sent
@@ -701,15 +795,25 @@ impl Store {
     /// The node took the transaction of row `id`: `PENDING`, unless a follower already
     /// saw it final (a fast node can include it before this is written).
     pub async fn sent(&self, id: i64) -> Result<(), sqlx::Error> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE attempts SET outcome = 'SENT', updated_at = ?
+             WHERE tx_id = ? AND outcome = 'SUBMITTING'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE transactions SET status = 'PENDING', updated_at = ?
              WHERE id = ? AND status = 'SUBMITTING'",
         )
-        .bind(now())
+        .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// The current value of each counter (0 when never taken), in order.
@@ -902,5 +1006,116 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::policy::{Charge, Knob};
+
+    async fn store() -> Store {
+        let path = std::env::temp_dir()
+            .join(format!("chipi-store-{:032x}", rand::random::<u128>()))
+            .join("paymaster.db");
+        Store::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap()
+    }
+
+    fn in_flight() -> Charge {
+        Charge {
+            subject: "wallet:0x1".into(),
+            knob: Knob::InFlight,
+            window_start: 0,
+            window_end: i64::MAX,
+            amount: 1,
+            cap: 1,
+            limit: "in_flight_per_wallet".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_claim_is_failed_given_back_and_never_sent() {
+        let store = store().await;
+        let Claim::Owned(id) = store
+            .claim("execute", "app", "u", "0x1", "0x2")
+            .await
+            .unwrap()
+        else {
+            panic!("a fresh (wallet, nonce) is owned");
+        };
+        assert_eq!(
+            store.reserve(id, "app", &[in_flight()]).await.unwrap(),
+            None
+        );
+        // A claim younger than the cutoff stays.
+        assert_eq!(store.abandon_claims(now() - 60, "gone").await.unwrap(), 0);
+        assert_eq!(store.abandon_claims(now() + 1, "gone").await.unwrap(), 1);
+        let row = store.transaction("0x1", "0x2").await.unwrap().unwrap();
+        assert_eq!(row.status(), TxStatus::Failed);
+        assert_eq!(row.reason.as_deref(), Some("gone"));
+        // Its in-flight reservation is back: another transaction of the wallet fits.
+        assert_eq!(
+            store.counters("app", &[in_flight()]).await.unwrap(),
+            vec![0]
+        );
+        // The request that claimed it, if it ever wakes up, cannot send it.
+        let sending = store
+            .submitting(id, Felt::from(7u8), Felt::ONE, Felt::ZERO, 10)
+            .await
+            .unwrap();
+        assert!(!sending);
+        assert!(store.attempts(id).await.unwrap().is_empty());
+        // The same request, retried, owns the row again.
+        assert_eq!(
+            store
+                .claim("execute", "app", "u", "0x1", "0x2")
+                .await
+                .unwrap(),
+            Claim::Owned(id)
+        );
+    }
+
+    #[tokio::test]
+    async fn every_attempt_is_kept_with_its_outcome() {
+        let store = store().await;
+        let Claim::Owned(id) = store
+            .claim("execute", "app", "u", "0x1", "0x2")
+            .await
+            .unwrap()
+        else {
+            panic!("a fresh (wallet, nonce) is owned");
+        };
+        assert!(store
+            .submitting(id, Felt::from(7u8), Felt::ONE, Felt::ZERO, 10)
+            .await
+            .unwrap());
+        store.unsubmit(id, "stale relayer nonce").await.unwrap();
+        assert!(store
+            .submitting(id, Felt::from(8u8), Felt::ONE, Felt::ONE, 10)
+            .await
+            .unwrap());
+        store.sent(id).await.unwrap();
+        let attempts = store.attempts(id).await.unwrap();
+        let seen: Vec<_> = attempts
+            .iter()
+            .map(|a| {
+                (
+                    a.hash.as_str(),
+                    a.relayer_nonce.as_str(),
+                    a.outcome.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![("0x7", "0x0", "REFUSED"), ("0x8", "0x1", "SENT")]
+        );
+        assert_eq!(attempts[0].reason.as_deref(), Some("stale relayer nonce"));
+        let row = store.transaction("0x1", "0x2").await.unwrap().unwrap();
+        assert_eq!(row.hash.as_deref(), Some("0x8"));
+        assert_eq!(row.status(), TxStatus::Pending);
     }
 }

@@ -171,3 +171,60 @@ async fn a_transaction_landing_while_the_follower_looks_is_recorded_paid_not_dro
     let hash = rows[0].hash.clone().unwrap();
     exactly_once(&e, nonce_before, &hash).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stuck_at_the_node_is_stopped_given_up_and_its_retry_sends_once() {
+    // The simulation hangs at the node. The client gets a 503 at its timeout; the work
+    // stops by itself before the follower gives the claimed row up (reservations back);
+    // the client's retry of the same request then sends the only transaction.
+    let w = chipi_contract_tests::TestWallet::new().await;
+    let proxy = proxy(w.devnet.rpc_url()).await;
+    let options = Options {
+        rpc_url: Some(proxy.url.clone()),
+        ..Options::default()
+    }
+    .configure(|config| {
+        config.http.request_timeout_seconds = 1;
+        config.relaying.abandon_claims_after_seconds = 3;
+    });
+    let e = common::env_on(w, options).await;
+    let prepared = e.prepare(json!([e.transfer("0x5a", 7)])).await;
+    assert_eq!(prepared.status, 200, "{:?}", prepared.body);
+    let body = e.execute_body(&prepared.body["typedData"]);
+    let nonce_before = e.relayer_nonce(3).await;
+
+    proxy.arm("starknet_estimateFee", Trap::HoldBefore);
+    let (answer, ()) = tokio::join!(e.execute(&body), proxy.reached());
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    // The work goes on after the 503, held at the node, then stops by itself (the node
+    // still holds the call).
+    let engine = e.pm.state.engine();
+    assert_eq!(engine.work_running(), 1);
+    for _ in 0..200 {
+        if engine.work_running() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(engine.work_running(), 0, "the stuck work never stopped");
+    // Given up by the follower (bounded wait on the record, not a sleep for its own sake).
+    let store = e.pm.state.store();
+    let mut row = store.transactions().await.unwrap().remove(0);
+    for _ in 0..200 {
+        if row.status() == TxStatus::Failed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        row = store.transactions().await.unwrap().remove(0);
+    }
+    assert_eq!(row.status(), TxStatus::Failed, "{row:#?}");
+    assert_eq!(row.reason.as_deref(), Some("abandoned before it was sent"));
+    assert!(store.attempts(row.id).await.unwrap().is_empty());
+
+    proxy.disarm();
+    let answer = e.execute(&body).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let hash = answer.body["transactionHash"].as_str().unwrap().to_string();
+    exactly_once(&e, nonce_before, &hash).await;
+    assert_eq!(store.attempts(row.id).await.unwrap().len(), 1);
+}

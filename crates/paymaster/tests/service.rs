@@ -355,9 +355,19 @@ async fn a_relayer_or_estimator_nonce_moved_behind_its_back_is_resynced() {
 
     let answer = e.run(json!([e.transfer("0x7a", 2)])).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
-    e.settled(answer.body["transactionHash"].as_str().unwrap())
+    let row = e
+        .settled(answer.body["transactionHash"].as_str().unwrap())
         .await;
     assert_eq!(e.balance(Felt::from(0x7au8)).await, 3);
+    // Both sends are on record: the one the node refused for its stale nonce, and the
+    // one it took.
+    let attempts = e.pm.state.store().attempts(row.id).await.unwrap();
+    let outcomes: Vec<_> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["REFUSED", "SENT"], "{attempts:#?}");
+    assert_eq!(attempts[0].reason.as_deref(), Some("stale relayer nonce"));
+    assert_eq!(attempts[1].hash, row.hash.clone().unwrap());
+    let nonce = |i: usize| chipi_core::parse_felt_strict(&attempts[i].relayer_nonce).unwrap();
+    assert!(nonce(0) < nonce(1), "{attempts:#?}");
     let text = e.metrics().await;
     assert!(
         text.contains("chipi_paymaster_nonce_resyncs_total 2"),

@@ -168,6 +168,7 @@ impl Engine {
             Claim::Owned(id) => id,
             Claim::Taken(row) => return self.outcome(*row, timeout).await,
         };
+        let give_up_at = self.give_up_at();
         let cap = caller.app.policy.fee_cap(self.config.max_fee_fri);
         self.reserve(caller, id, &user, wallet, cap).await?;
         let call = Call {
@@ -184,6 +185,7 @@ impl Engine {
             calls: execution.calls,
             cap,
             deadline,
+            give_up_at,
         };
         let hash = self
             .tasks

@@ -241,6 +241,19 @@ impl Engine {
         }
     }
 
+    /// For work claimed now: when it stops wherever it is. Three quarters of
+    /// `relaying.abandon_claims_after_seconds`, so the follower never gives up a row whose
+    /// request could still send it.
+    pub(crate) fn give_up_at(&self) -> tokio::time::Instant {
+        let after = self.config.relaying.abandon_claims_after_seconds;
+        tokio::time::Instant::now() + Duration::from_millis(after.saturating_mul(750))
+    }
+
+    /// Sends (and records) running now, whether or not their requests still wait.
+    pub fn work_running(&self) -> usize {
+        self.tasks.len()
+    }
+
     /// The relayers.
     pub fn relayers(&self) -> &Arc<Relayers> {
         &self.relayers

@@ -82,6 +82,10 @@ pub(crate) struct Sponsor {
     /// When the request gives up: a relayer not leased by then is not waited for, and
     /// nothing is sent later.
     pub deadline: tokio::time::Instant,
+    /// When the work itself stops wherever it is (a node that hangs): well before the
+    /// follower may give the claimed row up (`relaying.abandon_claims_after_seconds`), so
+    /// a row given up has no live request left that could still send it.
+    pub give_up_at: tokio::time::Instant,
 }
 
 impl Engine {
@@ -285,6 +289,27 @@ impl Engine {
         calls: Vec<Call>,
         sponsor: Sponsor,
     ) -> Result<Felt, EngineError> {
+        let give_up_at = sponsor.give_up_at;
+        match tokio::time::timeout_at(give_up_at, self.send_now(id, wallet, calls, sponsor)).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                // Dropped mid-way: every write before was whole. A row left SUBMITTING
+                // keeps its hash for the follower; one left CLAIMED is given up later.
+                tracing::warn!(id, "a send took too long and was stopped");
+                Err(EngineError::Unavailable(
+                    "the node took too long; retry the same request".into(),
+                ))
+            }
+        }
+    }
+
+    async fn send_now(
+        &self,
+        id: i64,
+        wallet: Felt,
+        calls: Vec<Call>,
+        sponsor: Sponsor,
+    ) -> Result<Felt, EngineError> {
         let estimate = match &self.estimator {
             Some(estimator) => self.estimate_apart(id, estimator, wallet, &calls).await?,
             None => {
@@ -327,9 +352,17 @@ impl Engine {
             let hash = prepared.transaction_hash(false);
             // The hash is on record before the transaction leaves: a crash after this point
             // leaves a row the follower resolves, never a payment nobody knows about.
-            self.store
+            if !self
+                .store
                 .submitting(id, hash, account.address(), nonce, max_fee)
-                .await?;
+                .await?
+            {
+                // Given up as abandoned while it waited (far past its deadline): the row
+                // says FAILED and its reservations are back, so nothing is sent.
+                return Err(EngineError::Unavailable(
+                    "the request took too long and was given up; retry it".into(),
+                ));
+            }
             match prepared.send().await {
                 Ok(_) => {
                     lease.sent();
@@ -347,7 +380,7 @@ impl Engine {
                         attempt += 1;
                         lease.resync();
                         self.metrics.nonce_resyncs.inc();
-                        self.store.unsubmit(id).await?;
+                        self.store.unsubmit(id, "stale relayer nonce").await?;
                     }
                     Failure::Unreachable => {
                         // Its fate is unknown: the row keeps the hash and the follower decides.
@@ -358,7 +391,7 @@ impl Engine {
                         // The wallet's validation failed after the simulation passed: the
                         // request's fault, not the relayer's.
                         lease.resync();
-                        self.store.unsubmit(id).await?;
+                        self.store.unsubmit(id, &message).await?;
                         self.record(id, TxStatus::Refused, Some(code.as_str()), &message)
                             .await;
                         return Err(EngineError::Rejected {
@@ -376,7 +409,7 @@ impl Engine {
                         tracing::warn!(%reason, "relayer failed; trying another");
                         attempt += 1;
                         lease.failed();
-                        self.store.unsubmit(id).await?;
+                        self.store.unsubmit(id, &reason).await?;
                     }
                     failure => {
                         lease.failed();
@@ -384,7 +417,7 @@ impl Engine {
                             Failure::Relayer(reason) => reason,
                             _ => "the relayer's nonce kept changing".into(),
                         };
-                        self.store.unsubmit(id).await?;
+                        self.store.unsubmit(id, &reason).await?;
                         self.record(id, TxStatus::Failed, None, &reason).await;
                         return Err(EngineError::RelayerRefused);
                     }

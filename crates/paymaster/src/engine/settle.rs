@@ -26,6 +26,21 @@ enum Seen {
 /// the pass stops early only when the node is away.
 pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
     follow_rows(engine, engine.store.open_transactions().await?).await?;
+    // A request that died mid-way (a database error between its claim and its send)
+    // leaves its row claimed; once far past any deadline, nothing can send it any more.
+    let after =
+        i64::try_from(engine.config.relaying.abandon_claims_after_seconds).unwrap_or(i64::MAX);
+    let cutoff = now().saturating_sub(after);
+    let abandoned = engine
+        .store
+        .abandon_claims(cutoff, "abandoned before it was sent")
+        .await?;
+    if abandoned > 0 {
+        tracing::warn!(
+            abandoned,
+            "claimed transactions given up: nothing was sent for them"
+        );
+    }
     Ok(())
 }
 

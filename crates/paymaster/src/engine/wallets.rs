@@ -261,6 +261,7 @@ impl Engine {
             .await?
         {
             Claim::Owned(id) => {
+                let give_up_at = self.give_up_at();
                 let cap = policy.fee_cap(self.config.max_fee_fri);
                 self.reserve(caller, id, &user, address, cap).await?;
                 let call = Call {
@@ -274,6 +275,7 @@ impl Engine {
                     calls: vec![call.clone()],
                     cap,
                     deadline,
+                    give_up_at,
                 };
                 let engine = self.clone();
                 self.tasks
