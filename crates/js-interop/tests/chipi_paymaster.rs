@@ -291,7 +291,7 @@ async fn chipi_js_sdk_against_our_paymaster_end_to_end() {
         let (kind, user) = expected
             .get(tx)
             .unwrap_or_else(|| panic!("a transaction the SDK did not ask for: {row:?}"));
-        assert_eq!(row.kind, *kind, "{row:?}");
+        assert_eq!(row.kind.as_str(), *kind, "{row:?}");
         assert_eq!(row.user_id, *user, "{row:?}");
         assert_eq!(row.status(), TxStatus::Accepted, "{row:?}");
         let fee: u128 = row.fee.as_deref().expect("fee recorded").parse().unwrap();

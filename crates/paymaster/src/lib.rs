@@ -54,7 +54,9 @@ pub use policy::{
 };
 pub use relayers::{Lease, NoRelayer, Node, RelayerAccount, RelayerKey, Relayers};
 pub use state::{AppState, StartError};
-pub use store::{felt_text, Attempt, IssuedNonce, Store, TxRecord, TxStatus, Usage, WalletRow};
+pub use store::{
+    felt_text, Attempt, IssuedNonce, Outcome, Store, TxKind, TxRecord, TxStatus, Usage, WalletRow,
+};
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the follower running
 /// beside it. On shutdown: no new connections, in-flight requests finish, started

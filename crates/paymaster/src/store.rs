@@ -24,8 +24,9 @@ pub fn felt_text(felt: Felt) -> String {
     format!("{felt:#x}")
 }
 
-/// A transaction's state (the `status` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A transaction's state (the `status` column, its text as [`TxStatus::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TxStatus {
     /// Being simulated; nothing sent.
     Claimed,
@@ -109,6 +110,38 @@ pub struct IssuedNonce {
     pub created_at: i64,
 }
 
+/// What a transaction row does (the `kind` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum TxKind {
+    /// A wallet's outside execution, relayed.
+    Execute,
+    /// A wallet's deployment through the UDC.
+    Deploy,
+}
+
+impl TxKind {
+    /// The column's text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Execute => "execute",
+            Self::Deploy => "deploy",
+        }
+    }
+}
+
+/// What became of one attempt (the `outcome` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    /// Recorded before it left; its fate is the row's.
+    Submitting,
+    /// The node took it.
+    Sent,
+    /// The node refused it: it can never land.
+    Refused,
+}
+
 /// One transaction a row was about to send, sent, or had refused by the node.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Attempt {
@@ -124,9 +157,8 @@ pub struct Attempt {
     pub relayer_nonce: String,
     /// Its fee bound (fri).
     pub max_fee: String,
-    /// `SUBMITTING` (recorded before it left), `SENT` (the node took it), `REFUSED` (the
-    /// node refused it: it can never land).
-    pub outcome: String,
+    /// What became of it.
+    pub outcome: Outcome,
     /// Why it was refused.
     pub reason: Option<String>,
     /// When recorded (unix seconds).
@@ -141,7 +173,7 @@ pub struct TxRecord {
     /// Row id.
     pub id: i64,
     /// `execute` or `deploy`.
-    pub kind: String,
+    pub kind: TxKind,
     /// The app.
     pub app: String,
     /// The user.
@@ -151,7 +183,7 @@ pub struct TxRecord {
     /// The OutsideExecution nonce, or `deploy`.
     pub nonce: String,
     /// A [`TxStatus`] text.
-    pub status: String,
+    pub status: TxStatus,
     /// The relayer's transaction hash, once known.
     pub hash: Option<String>,
     /// The relayer that sent it.
@@ -177,7 +209,7 @@ pub struct TxRecord {
 impl TxRecord {
     /// The parsed status.
     pub fn status(&self) -> TxStatus {
-        TxStatus::parse(&self.status).unwrap_or(TxStatus::Failed)
+        self.status
     }
 }
 
@@ -487,7 +519,7 @@ impl Store {
     /// sent nothing; otherwise the row of the request that has it.
     pub async fn claim(
         &self,
-        kind: &str,
+        kind: TxKind,
         app: &str,
         user: &str,
         wallet: &str,
@@ -499,7 +531,7 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, 'CLAIMED', ?, ?)
              ON CONFLICT (wallet, nonce) DO NOTHING RETURNING id",
         )
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(app)
         .bind(user)
         .bind(wallet)
@@ -1040,7 +1072,7 @@ mod tests {
     async fn an_abandoned_claim_is_failed_given_back_and_never_sent() {
         let store = store().await;
         let Claim::Owned(id) = store
-            .claim("execute", "app", "u", "0x1", "0x2")
+            .claim(TxKind::Execute, "app", "u", "0x1", "0x2")
             .await
             .unwrap()
         else {
@@ -1071,7 +1103,7 @@ mod tests {
         // The same request, retried, owns the row again.
         assert_eq!(
             store
-                .claim("execute", "app", "u", "0x1", "0x2")
+                .claim(TxKind::Execute, "app", "u", "0x1", "0x2")
                 .await
                 .unwrap(),
             Claim::Owned(id)
@@ -1082,7 +1114,7 @@ mod tests {
     async fn every_attempt_is_kept_with_its_outcome() {
         let store = store().await;
         let Claim::Owned(id) = store
-            .claim("execute", "app", "u", "0x1", "0x2")
+            .claim(TxKind::Execute, "app", "u", "0x1", "0x2")
             .await
             .unwrap()
         else {
@@ -1101,17 +1133,14 @@ mod tests {
         let attempts = store.attempts(id).await.unwrap();
         let seen: Vec<_> = attempts
             .iter()
-            .map(|a| {
-                (
-                    a.hash.as_str(),
-                    a.relayer_nonce.as_str(),
-                    a.outcome.as_str(),
-                )
-            })
+            .map(|a| (a.hash.as_str(), a.relayer_nonce.as_str(), a.outcome))
             .collect();
         assert_eq!(
             seen,
-            vec![("0x7", "0x0", "REFUSED"), ("0x8", "0x1", "SENT")]
+            vec![
+                ("0x7", "0x0", Outcome::Refused),
+                ("0x8", "0x1", Outcome::Sent)
+            ]
         );
         assert_eq!(attempts[0].reason.as_deref(), Some("stale relayer nonce"));
         let row = store.transaction("0x1", "0x2").await.unwrap().unwrap();

@@ -362,8 +362,15 @@ async fn a_relayer_or_estimator_nonce_moved_behind_its_back_is_resynced() {
     // Both sends are on record: the one the node refused for its stale nonce, and the
     // one it took.
     let attempts = e.pm.state.store().attempts(row.id).await.unwrap();
-    let outcomes: Vec<_> = attempts.iter().map(|a| a.outcome.as_str()).collect();
-    assert_eq!(outcomes, ["REFUSED", "SENT"], "{attempts:#?}");
+    let outcomes: Vec<_> = attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            chipi_paymaster::Outcome::Refused,
+            chipi_paymaster::Outcome::Sent
+        ],
+        "{attempts:#?}"
+    );
     assert_eq!(attempts[0].reason.as_deref(), Some("stale relayer nonce"));
     assert_eq!(attempts[1].hash, row.hash.clone().unwrap());
     let nonce = |i: usize| chipi_core::parse_felt_strict(&attempts[i].relayer_nonce).unwrap();

@@ -1062,7 +1062,13 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
         store.issued(&wallet, &nonce).await?;
         store.transaction(&wallet, &nonce).await?;
         store
-            .claim("execute", API_KEY, USER, &wallet, &nonce)
+            .claim(
+                chipi_paymaster::TxKind::Execute,
+                API_KEY,
+                USER,
+                &wallet,
+                &nonce,
+            )
             .await?;
         let t2 = Instant::now();
         // Not a statement of the service's: the row id its claim returned.

@@ -10,7 +10,7 @@ use starknet_rust_crypto::poseidon_hash_many;
 use super::{Engine, EngineError};
 use crate::auth::Caller;
 use crate::policy::{Refusal, RefusalKind};
-use crate::store::{felt_text, now, Claim, IssuedNonce, TxRecord, TxStatus};
+use crate::store::{felt_text, now, Claim, IssuedNonce, TxKind, TxRecord, TxStatus};
 
 /// The most calls one outside execution may carry.
 pub const MAX_CALLS: usize = 64;
@@ -157,7 +157,7 @@ impl Engine {
         let id = match self
             .store
             .claim(
-                "execute",
+                TxKind::Execute,
                 &caller.app.public_key,
                 &user,
                 &wallet_text,

@@ -13,7 +13,7 @@ use starknet_rust_providers::{Provider, ProviderError};
 
 use super::{iso_now, Engine};
 use crate::policy::Charge;
-use crate::store::{now, TxRecord, TxStatus};
+use crate::store::{now, TxKind, TxRecord, TxStatus};
 
 /// What one row's check found.
 enum Seen {
@@ -206,7 +206,7 @@ async fn finish(
             .with_label_values(&[app.name.as_str(), status.as_str()])
             .inc();
     }
-    if row.kind == "deploy" && status == TxStatus::Accepted {
+    if row.kind == TxKind::Deploy && status == TxStatus::Accepted {
         engine
             .store
             .wallet_address_deployed(&row.wallet, &iso_now())

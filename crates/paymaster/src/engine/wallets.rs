@@ -7,7 +7,7 @@ use chipi_core::{verify_signature, wallet_address, Call, Felt, OutsideExecution}
 
 use super::{selector, Engine, EngineError};
 use crate::auth::Caller;
-use crate::store::{felt_text, now, Claim, WalletRow};
+use crate::store::{felt_text, now, Claim, TxKind, WalletRow};
 
 /// The Universal Deployer Contract (the current one, on every public network and the devnet).
 pub const UDC_ADDRESS: Felt =
@@ -252,7 +252,7 @@ impl Engine {
         let hash = match self
             .store
             .claim(
-                "deploy",
+                TxKind::Deploy,
                 &caller.app.public_key,
                 &user,
                 &wallet_text,
