@@ -348,8 +348,10 @@ async fn a_jwks_by_url_is_fetched_once_and_refetched_for_a_new_key_at_most_once_
         0,
         "fetched on first use, not at start"
     );
-    assert_eq!(prepare(es256(&claims())).await, 200);
+    // Taken before the first use, so no later than the service's fetch: the interval,
+    // counted from here, is never longer than the service's own.
     let fetched_at = std::time::Instant::now();
+    assert_eq!(prepare(es256(&claims())).await, 200);
     assert_eq!(prepare(es256(&claims())).await, 200);
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "cached");
 
