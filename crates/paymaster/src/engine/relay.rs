@@ -124,11 +124,7 @@ impl Engine {
         let mut lease = self.lease(id, deadline).await?;
         match lease.nonce(&self.node).await {
             Ok(nonce) => Ok((lease, nonce)),
-            Err(_) => {
-                self.record(id, TxStatus::Failed, None, "node unreachable")
-                    .await;
-                Err(EngineError::NodeUnavailable)
-            }
+            Err(_) => Err(self.node_gone(id).await),
         }
     }
 
@@ -141,6 +137,13 @@ impl Engine {
         )
         .await;
         self.refused(&sponsor.caller, refusal)
+    }
+
+    /// The node did not answer before anything was sent: the row says so.
+    async fn node_gone(&self, id: i64) -> EngineError {
+        self.record(id, TxStatus::Failed, None, "node unreachable")
+            .await;
+        EngineError::NodeUnavailable
     }
 
     /// The request's own failure in simulation: refused, the relayer did nothing wrong.
@@ -169,9 +172,7 @@ impl Engine {
         let mut attempt = 0;
         loop {
             let Ok(nonce) = estimator.nonce(&self.node).await else {
-                self.record(id, TxStatus::Failed, None, "node unreachable")
-                    .await;
-                return Err(EngineError::NodeUnavailable);
+                return Err(self.node_gone(id).await);
             };
             let error = match estimator
                 .account()
@@ -194,11 +195,7 @@ impl Engine {
                 Failure::Revert { code, message } => {
                     return Err(self.simulation_refused(id, code, message).await)
                 }
-                Failure::Unreachable => {
-                    self.record(id, TxStatus::Failed, None, "node unreachable")
-                        .await;
-                    return Err(EngineError::NodeUnavailable);
-                }
+                Failure::Unreachable => return Err(self.node_gone(id).await),
                 failure => {
                     // The operator's account is wrong (its key, its class): say so loudly.
                     let reason = match failure {
@@ -256,9 +253,7 @@ impl Engine {
                 }
                 Failure::Unreachable => {
                     lease.resync();
-                    self.record(id, TxStatus::Failed, None, "node unreachable")
-                        .await;
-                    return Err(EngineError::NodeUnavailable);
+                    return Err(self.node_gone(id).await);
                 }
                 Failure::Relayer(reason) if attempt < retries => {
                     tracing::warn!(%reason, "relayer failed; trying another");
