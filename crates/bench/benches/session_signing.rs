@@ -60,7 +60,7 @@ fn decrypt(c: &mut Criterion) {
     });
     group.finish();
 
-    // Argon2id 64 MiB, t=3, p=1: about 170 ms each, so few flat samples.
+    // Argon2id 64 MiB, t=3, p=1: about 120 ms each, so few flat samples.
     let strong = must(
         encrypt_private_key(&key, PIN, KeyFormat::Strong(Argon2Settings::default())),
         "encrypts",

@@ -260,10 +260,7 @@ pub async fn run(quiet: bool) -> Result<DemoReport, DemoError> {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let sent: Vec<_> = rows.iter().filter(|r| r.hash.is_some()).collect();
-    let relayer_fees: u128 = sent
-        .iter()
-        .filter_map(|r| r.fee.as_deref().and_then(|f| f.parse::<u128>().ok()))
-        .sum();
+    let relayer_fees: u128 = sent.iter().filter_map(|r| r.fee).sum();
     money.relayer_fees = relayer_fees.to_string();
     money.sponsored_transactions = sent.len();
     paymaster.stop().await;

@@ -581,3 +581,85 @@ async fn a_session_file_written_by_chipis_js_sdk_works_unchanged() {
     assert_eq!(r.code, 0, "{:?} {}", r.json, r.stderr);
     assert_eq!(st.devnet.strk_balance(Felt::from(0x88u8)).await.unwrap(), 7);
 }
+
+/// `chipi --json <args>` with no node, paymaster or PIN from the caller's environment;
+/// for the commands that need none (`session create`).
+async fn chipi_offline(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_chipi"));
+    command.arg("--json").args(args);
+    for variable in [
+        "CHIPI_OWNER_PIN",
+        "CHIPI_SESSION_PIN",
+        "CHIPI_RPC_URL",
+        "CHIPI_PAYMASTER_URL",
+        "CHIPI_API_KEY",
+        "CHIPI_CONFIG",
+    ] {
+        command.env_remove(variable);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    run(command).await
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chipi-cli-offline-{:016x}", rand_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// README: PINs come from the environment or the terminal, never from a flag. clap
+/// refuses every spelling a user might try (usage error, exit 2) and nothing is written,
+/// even with a PIN in the environment that would otherwise let the command succeed.
+#[tokio::test]
+async fn a_pin_is_never_taken_from_a_flag() {
+    let dir = scratch_dir();
+    for (i, flag) in [
+        "--pin",
+        "--session-pin",
+        "--encrypt-key",
+        "--password",
+        "--pin=1234",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = dir.join(format!("session-{i}.json"));
+        let mut args = vec!["session", "create", "--out", s(&out), flag];
+        if !flag.contains('=') {
+            args.push("1234");
+        }
+        let r = chipi_offline(&args, &[SESSION]).await;
+        assert_eq!(r.code, 2, "{flag}: {:?} {}", r.json, r.stderr);
+        assert!(
+            r.stderr.contains("unexpected argument"),
+            "{flag}: {}",
+            r.stderr
+        );
+        assert!(!out.exists(), "{flag}: a file was written");
+    }
+    // The same command without the flag works: the refusal was the flag's.
+    let out = dir.join("session.json");
+    let r = chipi_offline(&["session", "create", "--out", s(&out)], &[SESSION]).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.json, r.stderr);
+    assert!(out.exists());
+}
+
+/// README: the CLI writes key files mode 0600 (and never overwrites one).
+#[cfg(unix)]
+#[tokio::test]
+async fn key_files_the_cli_writes_are_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir();
+    let out = dir.join("session.json");
+    let r = chipi_offline(&["session", "create", "--out", s(&out)], &[SESSION]).await;
+    assert_eq!(r.code, 0, "{:?} {}", r.json, r.stderr);
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    // A second create to the same path is refused and leaves the file as it was.
+    let before = std::fs::read_to_string(&out).unwrap();
+    let r = chipi_offline(&["session", "create", "--out", s(&out)], &[SESSION]).await;
+    assert_eq!(r.code, 5, "{:?} {}", r.json, r.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
+}

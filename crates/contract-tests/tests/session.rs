@@ -449,3 +449,60 @@ async fn a_direct_session_transaction_may_not_add_a_tip() {
     assert_eq!(w.balance(RECIPIENT).await, 1);
     assert_eq!(w.calls_used(session.public_key).await, 0);
 }
+
+/// docs/contract.md: `__validate__` sees the block time rounded down to the hour, so a
+/// direct session transaction sent past `valid_until` but within the same hour passes
+/// validation; `__execute__` checks the exact time and reverts (`Session: expired`), and
+/// the call still counts, since `__validate__` consumed it, and the wallet pays the fee.
+/// Sent with fixed resource bounds, so that no fee estimate refuses it before it lands.
+#[tokio::test]
+async fn a_direct_session_transaction_expired_within_the_hour_lands_reverts_and_counts() {
+    use starknet_rust::accounts::Account;
+    use starknet_rust::core::types::ExecutionResult;
+    let w = TestWallet::new().await;
+    let hour = (w.now().await / 3600 + 2) * 3600;
+    let session = Session::random(hour + 100);
+    w.register(&session, 10, &[]).await;
+    let account = w.session_account(&session);
+    let calls = vec![strk_transfer(RECIPIENT, 1)];
+    // Bounds from an estimate while the session is valid.
+    let estimate = account
+        .execute_v3(calls.clone())
+        .estimate_fee()
+        .await
+        .unwrap();
+
+    // 100 s past valid_until: validation sees `hour`, execution the exact time.
+    w.devnet.set_time(hour + 200).await;
+    let balance = w.balance(w.address).await;
+    let sent = account
+        .execute_v3(calls)
+        .l1_gas(2 * estimate.l1_gas_consumed + 1000)
+        .l1_gas_price(2 * estimate.l1_gas_price)
+        .l2_gas(2 * estimate.l2_gas_consumed)
+        .l2_gas_price(2 * estimate.l2_gas_price)
+        .l1_data_gas(2 * estimate.l1_data_gas_consumed + 1000)
+        .l1_data_gas_price(2 * estimate.l1_data_gas_price)
+        .tip(0)
+        .send()
+        .await
+        .unwrap();
+    let receipt = w
+        .devnet
+        .wait_for_receipt(sent.transaction_hash)
+        .await
+        .unwrap();
+    match receipt.receipt.execution_result() {
+        ExecutionResult::Reverted { reason } => {
+            assert!(reason.contains("Session: expired"), "{reason}")
+        }
+        ExecutionResult::Succeeded => panic!("an expired session's transfer succeeded"),
+    }
+    assert!(w.now().await > session.valid_until);
+    assert_eq!(w.calls_used(session.public_key).await, 1);
+    assert_eq!(w.balance(RECIPIENT).await, 0);
+    assert!(
+        w.balance(w.address).await < balance,
+        "the wallet paid no fee"
+    );
+}

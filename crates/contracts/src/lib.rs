@@ -194,6 +194,42 @@ mod tests {
         }
     }
 
+    /// docs/storage.md: the layout is permanent because nothing in the class can change
+    /// it. No entry point is `upgrade` (or any ABI function mentions one), and the program
+    /// uses neither `replace_class_syscall` nor `library_call_syscall` (which would run
+    /// another class's code, `replace_class` included, in the wallet's context).
+    #[test]
+    fn session_account_has_no_upgrade_path() {
+        let sierra: serde_json::Value = serde_json::from_str(SESSION_ACCOUNT_SIERRA).unwrap();
+        let libfuncs: Vec<&str> = sierra["sierra_program_debug_info"]["libfunc_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry[1].as_str().unwrap())
+            .collect();
+        // The debug names are there (a stripped artifact would pass vacuously).
+        assert!(libfuncs.contains(&"storage_write_syscall"), "{libfuncs:?}");
+        for forbidden in ["replace_class", "library_call"] {
+            assert!(
+                !libfuncs.iter().any(|name| name.contains(forbidden)),
+                "the session account uses {forbidden}"
+            );
+        }
+        let upgrade = starknet_rust_core::utils::get_selector_from_name("upgrade").unwrap();
+        let mut entry_points = 0;
+        for kind in ["EXTERNAL", "L1_HANDLER", "CONSTRUCTOR"] {
+            for entry in sierra["entry_points_by_type"][kind].as_array().unwrap() {
+                entry_points += 1;
+                let selector = Felt::from_hex(entry["selector"].as_str().unwrap()).unwrap();
+                assert_ne!(selector, upgrade, "an `upgrade` entry point ({kind})");
+            }
+        }
+        assert!(entry_points > 10, "{entry_points}");
+        let abi = sierra["abi"].to_string();
+        assert!(abi.contains("add_or_update_session_key"));
+        assert!(!abi.contains("upgrade"), "the ABI mentions an upgrade");
+    }
+
     #[test]
     fn manifest_compiled_class_hash_is_the_casm_v2_hash() {
         for artifacts in all() {

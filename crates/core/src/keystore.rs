@@ -9,7 +9,7 @@
 //! - **Strong** (recommended): Argon2id then XChaCha20-Poly1305, as
 //!   `chipi1$argon2id$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<nonce>$<ciphertext>` (base64url,
 //!   no padding). The header is authenticated, so parameters cannot be swapped.
-//!   [`Argon2Settings::default`] (64 MiB, 3 passes, 1 lane) costs about 170 ms per
+//!   [`Argon2Settings::default`] (64 MiB, 3 passes, 1 lane) costs about 120 ms per
 //!   decryption on this project's 2-core machines (`cargo run -p chipi-core --example
 //!   kdf_timing`; the compatible format: under 1 ms): slow enough that every PIN guess
 //!   costs that much and 64 MiB of memory, fast enough for one unlock per session.

@@ -115,7 +115,7 @@ async fn chipi_js_sdk_against_our_paymaster_end_to_end() {
             .await
             .unwrap()
         {
-            let address = parse_felt_strict(&row.address).unwrap();
+            let address = row.address;
             devnet
                 .transfer_strk(&devnet.account(0), address, FUND)
                 .await
@@ -168,10 +168,10 @@ async fn chipi_js_sdk_against_our_paymaster_end_to_end() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.address, felt_text(address));
-        assert_eq!(row.class_hash, felt_text(class_hash));
+        assert_eq!(row.address, address);
+        assert_eq!(row.class_hash, class_hash);
         assert!(row.is_deployed, "{user}: {row:?}");
-        let owner = parse_felt_strict(&row.owner_public_key).unwrap();
+        let owner = row.owner_public_key;
         assert_eq!(wallet_address(owner, class_hash), address, "{user}");
         let key = decrypt_private_key(&row.encrypted_private_key, PIN, owner)
             .unwrap_or_else(|e| panic!("{user}: the JS SDK's key does not decrypt: {e}"));
@@ -265,9 +265,9 @@ async fn chipi_js_sdk_against_our_paymaster_end_to_end() {
     // The service's records: every sponsored transaction, followed, with its fee; the
     // relayer paid exactly those fees.
     let rows = followed(&pm).await;
-    let hash = |v: &Value| felt_text(felt(v));
+    let hash = felt;
     let wallet_text = felt_text(wallet);
-    let expected: BTreeMap<String, (&str, &str)> = [
+    let expected: BTreeMap<Felt, (&str, &str)> = [
         (hash(&created["txHash"]), ("deploy", USER)),
         (hash(&created2["txHash"]), ("deploy", USER2)),
         (hash(&r["owner_execute"]), ("execute", USER)),
@@ -294,8 +294,8 @@ async fn chipi_js_sdk_against_our_paymaster_end_to_end() {
         assert_eq!(row.kind.as_str(), *kind, "{row:?}");
         assert_eq!(row.user_id, *user, "{row:?}");
         assert_eq!(row.status(), TxStatus::Accepted, "{row:?}");
-        let fee: u128 = row.fee.as_deref().expect("fee recorded").parse().unwrap();
-        let max_fee: u128 = row.max_fee.as_deref().unwrap().parse().unwrap();
+        let fee = row.fee.expect("fee recorded");
+        let max_fee = row.max_fee.expect("fee bound recorded");
         assert!(fee > 0 && fee <= max_fee, "{row:?}");
         assert!(row.block_number.is_some(), "{row:?}");
         fees += fee;
@@ -305,7 +305,7 @@ async fn chipi_js_sdk_against_our_paymaster_end_to_end() {
     assert_eq!(refused.len(), 1, "{rows:#?}");
     assert_eq!(refused[0].status(), TxStatus::Refused, "{:?}", refused[0]);
     assert_eq!(refused[0].code.as_deref(), Some("SESSION_REVOKED"));
-    assert_eq!(refused[0].wallet, wallet_text);
+    assert_eq!(refused[0].wallet, wallet);
     assert_eq!(refused[0].user_id, USER);
     assert_eq!(
         devnet.strk_balance(relayer).await.unwrap(),

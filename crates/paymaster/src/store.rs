@@ -6,8 +6,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chipi_core::Felt;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{
+    Sqlite, SqliteArgumentValue, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous, SqliteTypeInfo, SqliteValueRef,
+};
+use sqlx::{Decode, Encode, FromRow, Row, SqlitePool, Type};
 
 use crate::policy::{fee_units, Charge, Knob};
 
@@ -22,6 +27,99 @@ pub fn now() -> i64 {
 /// The canonical text of a felt in the database: lower-case `0x` hex.
 pub fn felt_text(felt: Felt) -> String {
     format!("{felt:#x}")
+}
+
+/// The text a deployment row holds in its `nonce` column.
+const DEPLOY_NONCE: &str = "deploy";
+
+/// A felt column: TEXT, written as [`felt_text`] writes it. Reading anything but that
+/// canonical text (decimal, upper case, leading zeros, not a felt) is a decode error:
+/// lookups compare the text, so a value in another spelling would be a second key for
+/// the same felt.
+#[derive(Debug, Clone, Copy)]
+struct FeltText(Felt);
+
+/// A fee column (fri): TEXT, canonical decimal (a `u128` does not fit SQLite's INTEGER).
+#[derive(Debug, Clone, Copy)]
+struct FriText(u128);
+
+fn decode_felt(text: &str) -> Result<Felt, BoxDynError> {
+    chipi_core::parse_felt_strict(text)
+        .filter(|felt| felt_text(*felt) == text)
+        .ok_or_else(|| format!("{text:?} is not a felt in canonical 0x hex").into())
+}
+
+fn decode_fri(text: &str) -> Result<u128, BoxDynError> {
+    text.parse::<u128>()
+        .ok()
+        .filter(|fri| fri.to_string() == text)
+        .ok_or_else(|| format!("{text:?} is not an amount in canonical decimal").into())
+}
+
+impl Type<Sqlite> for FeltText {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for FeltText {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, Sqlite>>::encode(felt_text(self.0), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for FeltText {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        decode_felt(<&str as Decode<'r, Sqlite>>::decode(value)?).map(Self)
+    }
+}
+
+impl Type<Sqlite> for FriText {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for FriText {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, Sqlite>>::encode(self.0.to_string(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for FriText {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        decode_fri(<&str as Decode<'r, Sqlite>>::decode(value)?).map(Self)
+    }
+}
+
+/// The `nonce` column's text: the felt, or `deploy` for a deployment.
+fn nonce_text(nonce: Option<Felt>) -> String {
+    nonce.map_or_else(|| DEPLOY_NONCE.to_string(), felt_text)
+}
+
+/// Column `column` of `row`, a felt (`sqlx::Error::ColumnDecode` when malformed).
+fn felt(row: &SqliteRow, column: &str) -> Result<Felt, sqlx::Error> {
+    row.try_get::<FeltText, _>(column).map(|f| f.0)
+}
+
+/// Column `column` of `row`, a felt or NULL.
+fn maybe_felt(row: &SqliteRow, column: &str) -> Result<Option<Felt>, sqlx::Error> {
+    row.try_get::<Option<FeltText>, _>(column)
+        .map(|f| f.map(|f| f.0))
+}
+
+/// Column `column` of `row`, an amount in fri or NULL.
+fn maybe_fri(row: &SqliteRow, column: &str) -> Result<Option<u128>, sqlx::Error> {
+    row.try_get::<Option<FriText>, _>(column)
+        .map(|f| f.map(|f| f.0))
 }
 
 /// A transaction's state (the `status` column, its text as [`TxStatus::as_str`]).
@@ -90,24 +188,39 @@ impl TxStatus {
 }
 
 /// A nonce handed out.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedNonce {
     /// The wallet.
-    pub wallet: String,
+    pub wallet: Felt,
     /// The OutsideExecution nonce.
-    pub nonce: String,
+    pub nonce: Felt,
     /// The app it was issued to.
     pub app: String,
     /// The user it was issued to.
     pub user_id: String,
     /// Poseidon of the encoded calls.
-    pub calls_hash: String,
+    pub calls_hash: Felt,
     /// The window's end handed out (chain time).
     pub execute_before: i64,
     /// When this service stops honouring it (its own clock).
     pub expires_at: i64,
     /// When it was issued.
     pub created_at: i64,
+}
+
+impl<'r> FromRow<'r, SqliteRow> for IssuedNonce {
+    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            wallet: felt(row, "wallet")?,
+            nonce: felt(row, "nonce")?,
+            app: row.try_get("app")?,
+            user_id: row.try_get("user_id")?,
+            calls_hash: felt(row, "calls_hash")?,
+            execute_before: row.try_get("execute_before")?,
+            expires_at: row.try_get("expires_at")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
 }
 
 /// What a transaction row does (the `kind` column).
@@ -143,20 +256,20 @@ pub enum Outcome {
 }
 
 /// One transaction a row was about to send, sent, or had refused by the node.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     /// Attempt id.
     pub id: i64,
     /// The transaction row.
     pub tx_id: i64,
     /// Its hash.
-    pub hash: String,
+    pub hash: Felt,
     /// The relayer that signed it.
-    pub relayer: String,
+    pub relayer: Felt,
     /// The relayer nonce it used.
-    pub relayer_nonce: String,
+    pub relayer_nonce: Felt,
     /// Its fee bound (fri).
-    pub max_fee: String,
+    pub max_fee: u128,
     /// What became of it.
     pub outcome: Outcome,
     /// Why it was refused.
@@ -167,8 +280,25 @@ pub struct Attempt {
     pub updated_at: i64,
 }
 
+impl<'r> FromRow<'r, SqliteRow> for Attempt {
+    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            tx_id: row.try_get("tx_id")?,
+            hash: felt(row, "hash")?,
+            relayer: felt(row, "relayer")?,
+            relayer_nonce: felt(row, "relayer_nonce")?,
+            max_fee: row.try_get::<FriText, _>("max_fee")?.0,
+            outcome: row.try_get("outcome")?,
+            reason: row.try_get("reason")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
 /// A transaction record.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxRecord {
     /// Row id.
     pub id: i64,
@@ -179,21 +309,22 @@ pub struct TxRecord {
     /// The user.
     pub user_id: String,
     /// The wallet.
-    pub wallet: String,
-    /// The OutsideExecution nonce, or `deploy`.
-    pub nonce: String,
+    pub wallet: Felt,
+    /// The OutsideExecution nonce; `None` for a deployment (`kind` is
+    /// [`TxKind::Deploy`]; the column holds the text `deploy`).
+    pub nonce: Option<Felt>,
     /// A [`TxStatus`] text.
     pub status: TxStatus,
     /// The relayer's transaction hash, once known.
-    pub hash: Option<String>,
+    pub hash: Option<Felt>,
     /// The relayer that sent it.
-    pub relayer: Option<String>,
+    pub relayer: Option<Felt>,
     /// The relayer's nonce it used.
-    pub relayer_nonce: Option<String>,
+    pub relayer_nonce: Option<Felt>,
     /// The fee bound (fri).
-    pub max_fee: Option<String>,
+    pub max_fee: Option<u128>,
     /// The fee paid (fri), once final.
-    pub fee: Option<String>,
+    pub fee: Option<u128>,
     /// The block, once included.
     pub block_number: Option<i64>,
     /// The protocol code of a refusal.
@@ -206,6 +337,46 @@ pub struct TxRecord {
     pub updated_at: i64,
 }
 
+impl<'r> FromRow<'r, SqliteRow> for TxRecord {
+    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+        let kind: TxKind = row.try_get("kind")?;
+        let nonce = match (kind, row.try_get::<&str, _>("nonce")?) {
+            (TxKind::Deploy, DEPLOY_NONCE) => None,
+            (TxKind::Execute, text) if text != DEPLOY_NONCE => Some(decode_felt(text).map_err(
+                |source| sqlx::Error::ColumnDecode {
+                    index: "nonce".into(),
+                    source,
+                },
+            )?),
+            (kind, text) => {
+                return Err(sqlx::Error::ColumnDecode {
+                    index: "nonce".into(),
+                    source: format!("{text:?} is not the nonce of a {} row", kind.as_str()).into(),
+                })
+            }
+        };
+        Ok(Self {
+            id: row.try_get("id")?,
+            kind,
+            app: row.try_get("app")?,
+            user_id: row.try_get("user_id")?,
+            wallet: felt(row, "wallet")?,
+            nonce,
+            status: row.try_get("status")?,
+            hash: maybe_felt(row, "hash")?,
+            relayer: maybe_felt(row, "relayer")?,
+            relayer_nonce: maybe_felt(row, "relayer_nonce")?,
+            max_fee: maybe_fri(row, "max_fee")?,
+            fee: maybe_fri(row, "fee")?,
+            block_number: row.try_get("block_number")?,
+            code: row.try_get("code")?,
+            reason: row.try_get("reason")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
 impl TxRecord {
     /// The parsed status.
     pub fn status(&self) -> TxStatus {
@@ -214,7 +385,7 @@ impl TxRecord {
 }
 
 /// A stored wallet.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletRow {
     /// Record id.
     pub id: String,
@@ -223,23 +394,42 @@ pub struct WalletRow {
     /// The app's user.
     pub external_user_id: String,
     /// The address.
-    pub address: String,
+    pub address: Felt,
     /// The owner's public key.
-    pub owner_public_key: String,
+    pub owner_public_key: Felt,
     /// The class deployed.
-    pub class_hash: String,
+    pub class_hash: Felt,
     /// The owner key, encrypted by the client (stored, never read).
     pub encrypted_private_key: String,
     /// `CHIPI`.
     pub wallet_type: String,
     /// The deployment transaction.
-    pub tx_hash: Option<String>,
+    pub tx_hash: Option<Felt>,
     /// Whether the deployment is on chain.
     pub is_deployed: bool,
     /// ISO 8601.
     pub created_at: String,
     /// ISO 8601.
     pub updated_at: String,
+}
+
+impl<'r> FromRow<'r, SqliteRow> for WalletRow {
+    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            app: row.try_get("app")?,
+            external_user_id: row.try_get("external_user_id")?,
+            address: felt(row, "address")?,
+            owner_public_key: felt(row, "owner_public_key")?,
+            class_hash: felt(row, "class_hash")?,
+            encrypted_private_key: row.try_get("encrypted_private_key")?,
+            wallet_type: row.try_get("wallet_type")?,
+            tx_hash: maybe_felt(row, "tx_hash")?,
+            is_deployed: row.try_get("is_deployed")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
 }
 
 /// Creates the database file readable by its owner only (0600), in a directory created
@@ -443,11 +633,11 @@ impl Store {
                AND (SELECT COUNT(*) FROM issued_nonces i WHERE i.wallet = ? AND i.expires_at >= ?
                     AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = i.wallet AND t.nonce = i.nonce)) < ?",
         )
-        .bind(&issued.wallet)
-        .bind(&issued.nonce)
+        .bind(FeltText(issued.wallet))
+        .bind(FeltText(issued.nonce))
         .bind(&issued.app)
         .bind(&issued.user_id)
-        .bind(&issued.calls_hash)
+        .bind(FeltText(issued.calls_hash))
         .bind(issued.execute_before)
         .bind(issued.expires_at)
         .bind(issued.created_at)
@@ -455,7 +645,7 @@ impl Store {
         .bind(&issued.user_id)
         .bind(now)
         .bind(cap)
-        .bind(&issued.wallet)
+        .bind(FeltText(issued.wallet))
         .bind(now)
         .bind(cap)
         .execute(&self.pool)
@@ -483,49 +673,53 @@ impl Store {
     /// The nonce issued for `wallet`, if any.
     pub async fn issued(
         &self,
-        wallet: &str,
-        nonce: &str,
+        wallet: Felt,
+        nonce: Felt,
     ) -> Result<Option<IssuedNonce>, sqlx::Error> {
         sqlx::query_as("SELECT * FROM issued_nonces WHERE wallet = ? AND nonce = ?")
-            .bind(wallet)
-            .bind(nonce)
+            .bind(FeltText(wallet))
+            .bind(FeltText(nonce))
             .fetch_optional(&self.pool)
             .await
     }
 
-    /// The transaction of (wallet, nonce), if any.
+    /// The transaction of (wallet, nonce), if any; nonce `None`: the wallet's deployment.
     pub async fn transaction(
         &self,
-        wallet: &str,
-        nonce: &str,
+        wallet: Felt,
+        nonce: Option<Felt>,
     ) -> Result<Option<TxRecord>, sqlx::Error> {
         sqlx::query_as("SELECT * FROM transactions WHERE wallet = ? AND nonce = ?")
-            .bind(wallet)
-            .bind(nonce)
+            .bind(FeltText(wallet))
+            .bind(nonce_text(nonce))
             .fetch_optional(&self.pool)
             .await
     }
 
     /// The transaction with `hash` sent for `app`.
-    pub async fn by_hash(&self, app: &str, hash: &str) -> Result<Option<TxRecord>, sqlx::Error> {
+    pub async fn by_hash(&self, app: &str, hash: Felt) -> Result<Option<TxRecord>, sqlx::Error> {
         sqlx::query_as("SELECT * FROM transactions WHERE hash = ? AND app = ?")
-            .bind(hash)
+            .bind(FeltText(hash))
             .bind(app)
             .fetch_optional(&self.pool)
             .await
     }
 
     /// Takes (wallet, nonce) for one request: a new row, or a row whose earlier attempt
-    /// sent nothing; otherwise the row of the request that has it.
+    /// sent nothing; otherwise the row of the request that has it. Nonce `None` is the
+    /// wallet's deployment (a [`TxKind::Deploy`] row), a felt an outside execution.
     pub async fn claim(
         &self,
-        kind: TxKind,
         app: &str,
         user: &str,
-        wallet: &str,
-        nonce: &str,
+        wallet: Felt,
+        nonce: Option<Felt>,
     ) -> Result<Claim, sqlx::Error> {
         let now = now();
+        let kind = match nonce {
+            Some(_) => TxKind::Execute,
+            None => TxKind::Deploy,
+        };
         let inserted = sqlx::query_scalar::<_, i64>(
             "INSERT INTO transactions (kind, app, user_id, wallet, nonce, status, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, 'CLAIMED', ?, ?)
@@ -534,8 +728,8 @@ impl Store {
         .bind(kind.as_str())
         .bind(app)
         .bind(user)
-        .bind(wallet)
-        .bind(nonce)
+        .bind(FeltText(wallet))
+        .bind(nonce_text(nonce))
         .bind(now)
         .bind(now)
         .fetch_optional(&self.pool)
@@ -551,8 +745,8 @@ impl Store {
              RETURNING id",
         )
         .bind(now)
-        .bind(wallet)
-        .bind(nonce)
+        .bind(FeltText(wallet))
+        .bind(nonce_text(nonce))
         .fetch_optional(&self.pool)
         .await?;
         if let Some(id) = retaken {
@@ -582,10 +776,10 @@ impl Store {
             "UPDATE transactions SET status = 'SUBMITTING', hash = ?, relayer = ?, relayer_nonce = ?,
                  max_fee = ?, updated_at = ? WHERE id = ? AND status = 'CLAIMED'",
         )
-        .bind(felt_text(hash))
-        .bind(felt_text(relayer))
-        .bind(felt_text(relayer_nonce))
-        .bind(max_fee.to_string())
+        .bind(FeltText(hash))
+        .bind(FeltText(relayer))
+        .bind(FeltText(relayer_nonce))
+        .bind(FriText(max_fee))
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
@@ -601,10 +795,10 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, 'SUBMITTING', ?, ?)",
         )
         .bind(id)
-        .bind(felt_text(hash))
-        .bind(felt_text(relayer))
-        .bind(felt_text(relayer_nonce))
-        .bind(max_fee.to_string())
+        .bind(FeltText(hash))
+        .bind(FeltText(relayer))
+        .bind(FeltText(relayer_nonce))
+        .bind(FriText(max_fee))
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -730,7 +924,7 @@ impl Store {
              WHERE id = ? AND status IN ('SUBMITTING', 'PENDING')",
         )
         .bind(status.as_str())
-        .bind(fee.map(|f| f.to_string()))
+        .bind(fee.map(FriText))
         .bind(block_number.map(|b| b as i64))
         .bind(reason)
         .bind(now())
@@ -889,7 +1083,7 @@ impl Store {
     /// Transactions of `app` (and of `user`, when given) by status, with fees paid and
     /// distinct users.
     pub async fn usage(&self, app: &str, user: Option<&str>) -> Result<Usage, sqlx::Error> {
-        let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
+        let rows: Vec<(TxStatus, Option<FriText>, String)> = sqlx::query_as(
             "SELECT status, fee, user_id FROM transactions
              WHERE app = ? AND (? IS NULL OR user_id = ?)",
         )
@@ -901,7 +1095,6 @@ impl Store {
         let mut usage = Usage::default();
         let mut users = std::collections::HashSet::new();
         for (status, fee, user) in rows {
-            let status = TxStatus::parse(&status).unwrap_or(TxStatus::Failed);
             match status {
                 TxStatus::Submitting | TxStatus::Pending => usage.pending += 1,
                 TxStatus::Accepted => usage.accepted += 1,
@@ -909,9 +1102,7 @@ impl Store {
                 TxStatus::Refused | TxStatus::Failed | TxStatus::Claimed => {}
             }
             if matches!(status, TxStatus::Accepted | TxStatus::Reverted) {
-                usage.fees_paid_fri = usage
-                    .fees_paid_fri
-                    .saturating_add(fee.and_then(|f| f.parse::<u128>().ok()).unwrap_or(0));
+                usage.fees_paid_fri = usage.fees_paid_fri.saturating_add(fee.map_or(0, |f| f.0));
             }
             if !matches!(
                 status,
@@ -966,12 +1157,12 @@ impl Store {
         .bind(&wallet.id)
         .bind(&wallet.app)
         .bind(&wallet.external_user_id)
-        .bind(&wallet.address)
-        .bind(&wallet.owner_public_key)
-        .bind(&wallet.class_hash)
+        .bind(FeltText(wallet.address))
+        .bind(FeltText(wallet.owner_public_key))
+        .bind(FeltText(wallet.class_hash))
         .bind(&wallet.encrypted_private_key)
         .bind(&wallet.wallet_type)
-        .bind(&wallet.tx_hash)
+        .bind(wallet.tx_hash.map(FeltText))
         .bind(wallet.is_deployed)
         .bind(&wallet.created_at)
         .bind(&wallet.updated_at)
@@ -994,9 +1185,9 @@ impl Store {
                AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = wallets.address
                    AND t.nonce = 'deploy' AND t.status NOT IN ('REFUSED', 'FAILED'))",
         )
-        .bind(&candidate.address)
-        .bind(&candidate.owner_public_key)
-        .bind(&candidate.class_hash)
+        .bind(FeltText(candidate.address))
+        .bind(FeltText(candidate.owner_public_key))
+        .bind(FeltText(candidate.class_hash))
         .bind(&candidate.encrypted_private_key)
         .bind(&candidate.wallet_type)
         .bind(&candidate.updated_at)
@@ -1010,14 +1201,14 @@ impl Store {
     pub async fn wallet_deployed(
         &self,
         id: &str,
-        tx_hash: Option<&str>,
+        tx_hash: Option<Felt>,
         deployed: bool,
         updated_at: &str,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE wallets SET tx_hash = COALESCE(?, tx_hash), is_deployed = ?, updated_at = ? WHERE id = ?",
         )
-        .bind(tx_hash)
+        .bind(tx_hash.map(FeltText))
         .bind(deployed)
         .bind(updated_at)
         .bind(id)
@@ -1029,12 +1220,12 @@ impl Store {
     /// Marks every wallet at `address` deployed (the follower saw its deployment accepted).
     pub async fn wallet_address_deployed(
         &self,
-        address: &str,
+        address: Felt,
         updated_at: &str,
     ) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE wallets SET is_deployed = 1, updated_at = ? WHERE address = ?")
             .bind(updated_at)
-            .bind(address)
+            .bind(FeltText(address))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -1072,7 +1263,7 @@ mod tests {
     async fn an_abandoned_claim_is_failed_given_back_and_never_sent() {
         let store = store().await;
         let Claim::Owned(id) = store
-            .claim(TxKind::Execute, "app", "u", "0x1", "0x2")
+            .claim("app", "u", Felt::ONE, Some(Felt::TWO))
             .await
             .unwrap()
         else {
@@ -1085,7 +1276,11 @@ mod tests {
         // A claim younger than the cutoff stays.
         assert_eq!(store.abandon_claims(now() - 60, "gone").await.unwrap(), 0);
         assert_eq!(store.abandon_claims(now() + 1, "gone").await.unwrap(), 1);
-        let row = store.transaction("0x1", "0x2").await.unwrap().unwrap();
+        let row = store
+            .transaction(Felt::ONE, Some(Felt::TWO))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(row.status(), TxStatus::Failed);
         assert_eq!(row.reason.as_deref(), Some("gone"));
         // Its in-flight reservation is back: another transaction of the wallet fits.
@@ -1103,7 +1298,7 @@ mod tests {
         // The same request, retried, owns the row again.
         assert_eq!(
             store
-                .claim(TxKind::Execute, "app", "u", "0x1", "0x2")
+                .claim("app", "u", Felt::ONE, Some(Felt::TWO))
                 .await
                 .unwrap(),
             Claim::Owned(id)
@@ -1114,7 +1309,7 @@ mod tests {
     async fn every_attempt_is_kept_with_its_outcome() {
         let store = store().await;
         let Claim::Owned(id) = store
-            .claim(TxKind::Execute, "app", "u", "0x1", "0x2")
+            .claim("app", "u", Felt::ONE, Some(Felt::TWO))
             .await
             .unwrap()
         else {
@@ -1133,18 +1328,158 @@ mod tests {
         let attempts = store.attempts(id).await.unwrap();
         let seen: Vec<_> = attempts
             .iter()
-            .map(|a| (a.hash.as_str(), a.relayer_nonce.as_str(), a.outcome))
+            .map(|a| (a.hash, a.relayer_nonce, a.max_fee, a.outcome))
             .collect();
         assert_eq!(
             seen,
             vec![
-                ("0x7", "0x0", Outcome::Refused),
-                ("0x8", "0x1", Outcome::Sent)
+                (Felt::from(7u8), Felt::ZERO, 10, Outcome::Refused),
+                (Felt::from(8u8), Felt::ONE, 10, Outcome::Sent)
             ]
         );
         assert_eq!(attempts[0].reason.as_deref(), Some("stale relayer nonce"));
-        let row = store.transaction("0x1", "0x2").await.unwrap().unwrap();
-        assert_eq!(row.hash.as_deref(), Some("0x8"));
+        let row = store
+            .transaction(Felt::ONE, Some(Felt::TWO))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.hash, Some(Felt::from(8u8)));
+        assert_eq!(row.relayer, Some(Felt::ONE));
+        assert_eq!(row.relayer_nonce, Some(Felt::ONE));
+        assert_eq!(row.max_fee, Some(10));
         assert_eq!(row.status(), TxStatus::Pending);
+    }
+
+    /// The database's text, as written: canonical lower-case hex, decimal fees, `deploy`.
+    #[tokio::test]
+    async fn felts_are_stored_as_canonical_text_and_read_back_typed() {
+        let store = store().await;
+        let wallet = Felt::from(0xabcu64);
+        let Claim::Owned(id) = store.claim("app", "u", wallet, None).await.unwrap() else {
+            panic!("a fresh deployment is owned");
+        };
+        assert!(store
+            .submitting(id, Felt::from(0xdeu64), Felt::ONE, Felt::TWO, u128::MAX)
+            .await
+            .unwrap());
+        let text: (String, String, String, String, String, String) = sqlx::query_as(
+            "SELECT kind, wallet, nonce, hash, relayer_nonce, max_fee FROM transactions WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            text,
+            (
+                "deploy".into(),
+                "0xabc".into(),
+                "deploy".into(),
+                "0xde".into(),
+                "0x2".into(),
+                u128::MAX.to_string()
+            )
+        );
+        let row = store.transaction(wallet, None).await.unwrap().unwrap();
+        assert_eq!((row.kind, row.nonce), (TxKind::Deploy, None));
+        assert_eq!(row.max_fee, Some(u128::MAX));
+        assert_eq!(
+            store.by_hash("app", Felt::from(0xdeu64)).await.unwrap(),
+            Some(row)
+        );
+    }
+
+    fn is_decode_error(error: &sqlx::Error, column: &str) -> bool {
+        matches!(error, sqlx::Error::ColumnDecode { index, .. } if index.contains(column))
+    }
+
+    /// A malformed value in a felt or fee column is a decode error naming the column:
+    /// never read as zero, never a panic.
+    #[tokio::test]
+    async fn a_malformed_column_is_a_decode_error_not_a_zero() {
+        let store = store().await;
+        let insert = |wallet: &'static str, kind: &'static str, nonce: &'static str| {
+            sqlx::query(
+                "INSERT INTO transactions (kind, app, user_id, wallet, nonce, status, created_at, updated_at)
+                 VALUES (?, 'app', 'u', ?, ?, 'PENDING', 0, 0)",
+            )
+            .bind(kind)
+            .bind(wallet)
+            .bind(nonce)
+        };
+        for (wallet, kind, nonce, column) in [
+            ("not a felt", "execute", "0x2", "wallet"),
+            // Not the canonical text: decimal, upper case, leading zeros, too large.
+            ("16", "execute", "0x2", "wallet"),
+            ("0xABC", "execute", "0x2", "wallet"),
+            ("0x0abc", "execute", "0x2", "wallet"),
+            (
+                "0x800000000000011000000000000000000000000000000000000000000000001",
+                "execute",
+                "0x2",
+                "wallet",
+            ),
+            ("0x1", "execute", "zero", "nonce"),
+            // `deploy` is the nonce of a deployment only, and a deployment's nonce is `deploy`.
+            ("0x1", "execute", "deploy", "nonce"),
+            ("0x1", "deploy", "0x2", "nonce"),
+        ] {
+            let store = self::store().await;
+            insert(wallet, kind, nonce)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            let error = store.transactions().await.unwrap_err();
+            assert!(
+                is_decode_error(&error, column),
+                "{wallet} {kind} {nonce}: {error:?}"
+            );
+        }
+        // A malformed hash or fee of a row otherwise good.
+        insert("0x1", "execute", "0x2")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE transactions SET hash = '0xg', status = 'ACCEPTED'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let error = store
+            .transaction(Felt::ONE, Some(Felt::TWO))
+            .await
+            .unwrap_err();
+        assert!(is_decode_error(&error, "hash"), "{error:?}");
+        sqlx::query("UPDATE transactions SET hash = '0x5', fee = '-1'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let error = store
+            .transaction(Felt::ONE, Some(Felt::TWO))
+            .await
+            .unwrap_err();
+        assert!(is_decode_error(&error, "fee"), "{error:?}");
+        // Usage sums fees: a malformed one fails it rather than counting zero.
+        let error = store.usage("app", None).await.unwrap_err();
+        assert!(is_decode_error(&error, "1"), "{error:?}");
+        // An issued nonce and a wallet likewise.
+        sqlx::query(
+            "INSERT INTO issued_nonces (wallet, nonce, app, user_id, calls_hash, execute_before, expires_at, created_at)
+             VALUES ('0x1', '0x2', 'app', 'u', 'poseidon', 0, 0, 0)",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let error = store.issued(Felt::ONE, Felt::TWO).await.unwrap_err();
+        assert!(is_decode_error(&error, "calls_hash"), "{error:?}");
+        sqlx::query(
+            "INSERT INTO wallets (id, app, external_user_id, address, owner_public_key, class_hash,
+                 encrypted_private_key, wallet_type, tx_hash, is_deployed, created_at, updated_at)
+             VALUES ('w', 'app', 'u', '0x1', '0x2', '0x3', 'c', 'CHIPI', '', 0, '', '')",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let error = store.wallet_of_user("app", "u").await.unwrap_err();
+        assert!(is_decode_error(&error, "tx_hash"), "{error:?}");
     }
 }

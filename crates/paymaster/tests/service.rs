@@ -32,9 +32,9 @@ async fn an_owner_transaction_is_sponsored_followed_and_reported() {
 
     let record = e.settled(&hash).await;
     assert_eq!(record.status(), TxStatus::Accepted);
-    let fee: u128 = record.fee.as_deref().unwrap().parse().unwrap();
+    let fee = record.fee.unwrap();
     assert!(fee > 0);
-    assert!(fee <= record.max_fee.as_deref().unwrap().parse::<u128>().unwrap());
+    assert!(fee <= record.max_fee.unwrap());
     assert_eq!(record.user_id, "user-1");
     assert_eq!(record.app, API_KEY);
     // On chain: the wallet paid only the transfer, the relayer paid exactly the fee.
@@ -100,7 +100,10 @@ async fn every_failure_is_the_json_error_body() {
             e.http
                 .post(&prepare)
                 .header("content-type", "application/json")
-                .body(format!("{{\"x\": \"{}\"}}", "a".repeat(200_000))),
+                // One byte over the limit: the service reads the whole body before it
+                // answers, so the answer cannot be lost to a reset of unread bytes
+                // (a larger body made this test flaky: a broken pipe while sending).
+                .body(format!("{{\"x\": \"{}\"}}", "a".repeat(64 * 1024 + 1 - 9))),
             413,
         ),
         (
@@ -372,9 +375,11 @@ async fn a_relayer_or_estimator_nonce_moved_behind_its_back_is_resynced() {
         "{attempts:#?}"
     );
     assert_eq!(attempts[0].reason.as_deref(), Some("stale relayer nonce"));
-    assert_eq!(attempts[1].hash, row.hash.clone().unwrap());
-    let nonce = |i: usize| chipi_core::parse_felt_strict(&attempts[i].relayer_nonce).unwrap();
-    assert!(nonce(0) < nonce(1), "{attempts:#?}");
+    assert_eq!(Some(attempts[1].hash), row.hash);
+    assert!(
+        attempts[0].relayer_nonce < attempts[1].relayer_nonce,
+        "{attempts:#?}"
+    );
     let text = e.metrics().await;
     assert!(
         text.contains("chipi_paymaster_nonce_resyncs_total 2"),
@@ -442,7 +447,10 @@ async fn a_shutdown_lets_in_flight_requests_finish_and_records_them() {
         .await
         .unwrap();
     let row = store.transactions().await.unwrap().pop().unwrap();
-    assert_eq!(row.hash.as_deref(), Some(hash));
+    assert_eq!(
+        row.hash.map(chipi_paymaster::felt_text).as_deref(),
+        Some(hash)
+    );
     assert!(matches!(
         row.status(),
         TxStatus::Pending | TxStatus::Accepted

@@ -86,7 +86,7 @@ async fn usage(e: &Env, query: &str) -> (u16, Value) {
 }
 
 fn fee_of(row: &chipi_paymaster::TxRecord) -> u128 {
-    row.fee.as_deref().unwrap().parse().unwrap()
+    row.fee.unwrap()
 }
 
 fn assert_refused(answer: &Answer, status: u16, code: &str, limit: &str) {
@@ -111,7 +111,7 @@ async fn a_looping_user_stops_at_the_user_budget_then_the_app_budget() {
     }
     let row = row.unwrap();
     let fee = fee_of(&row);
-    let bound: u128 = row.max_fee.as_deref().unwrap().parse().unwrap();
+    let bound = row.max_fee.unwrap();
     let cap = bound * 3 / 2;
     let user_budget = cap + fee * 5 / 2;
     let app_budget = cap + fee * 9 / 2;

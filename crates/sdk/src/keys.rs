@@ -1,4 +1,4 @@
-//! Decryption off the async runtime: the strong key format runs Argon2id (~170 ms of
+//! Decryption off the async runtime: the strong key format runs Argon2id (~120 ms of
 //! CPU and 64 MiB), which must not stall the runtime's worker threads.
 
 use chipi_core::{decrypt_private_key_with_limits, ErrorCode, Felt, KdfLimits, SecretKey};

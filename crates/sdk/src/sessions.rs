@@ -49,7 +49,7 @@ impl<'a> Sessions<'a> {
     /// valid for the duration (default 6 hours) from the SDK's clock. Stores nothing.
     ///
     /// Synchronous, as in the JS SDK. With [`KeyFormat::Strong`](crate::KeyFormat) the
-    /// Argon2id derivation takes ~170 ms of CPU: inside async code, call it through
+    /// Argon2id derivation takes ~120 ms of CPU: inside async code, call it through
     /// `tokio::task::spawn_blocking`.
     ///
     /// ```

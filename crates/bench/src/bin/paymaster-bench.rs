@@ -46,8 +46,8 @@ use chipi_contract_tests::{random_key, strk_transfer, STRK};
 use chipi_core::{public_key_of, selectors, Call, Felt, OutsideExecution, ANY_CALLER};
 use chipi_devnet::Devnet;
 use chipi_paymaster::{
-    calls_hash, felt_text, Bounds, IssuedNonce, RelayerAccount, RelayerConfig, Relayers,
-    RelayingConfig, Store, TxStatus,
+    calls_hash, Bounds, IssuedNonce, RelayerAccount, RelayerConfig, Relayers, RelayingConfig,
+    Store, TxStatus,
 };
 
 use starknet_rust::accounts::Account;
@@ -1039,14 +1039,14 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
     let (mut prepare, mut execute, mut follow) = (Vec::new(), Vec::new(), Vec::new());
     let call = strk_transfer(recipient(0), 1);
     for i in 0..rounds {
-        let wallet = felt_text(Felt::from(0xa11e7_u64 + (i % 20) as u64));
-        let nonce = felt_text(random_key());
+        let wallet = Felt::from(0xa11e7_u64 + (i % 20) as u64);
+        let nonce = random_key();
         let t0 = Instant::now();
         store
             .issue(
                 &IssuedNonce {
-                    wallet: wallet.clone(),
-                    nonce: nonce.clone(),
+                    wallet,
+                    nonce,
                     app: API_KEY.into(),
                     user_id: USER.into(),
                     calls_hash: calls_hash(std::slice::from_ref(&call)),
@@ -1059,21 +1059,13 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
             )
             .await?;
         let t1 = Instant::now();
-        store.issued(&wallet, &nonce).await?;
-        store.transaction(&wallet, &nonce).await?;
-        store
-            .claim(
-                chipi_paymaster::TxKind::Execute,
-                API_KEY,
-                USER,
-                &wallet,
-                &nonce,
-            )
-            .await?;
+        store.issued(wallet, nonce).await?;
+        store.transaction(wallet, Some(nonce)).await?;
+        store.claim(API_KEY, USER, wallet, Some(nonce)).await?;
         let t2 = Instant::now();
         // Not a statement of the service's: the row id its claim returned.
         let id = store
-            .transaction(&wallet, &nonce)
+            .transaction(wallet, Some(nonce))
             .await?
             .ok_or("the claimed row is missing")?
             .id;

@@ -20,7 +20,8 @@
 //!    asks again, the latency counting from its first try), first alone (quiet), then
 //!    while another user floods from 50 concurrent request loops on its own wallet,
 //!    ignoring every 429: once as fast as the loops go, once paced at 1000 requests a
-//!    second in all. Each phase has a fresh well-behaved user. p99 of the well-behaved
+//!    second in all. Each phase has a fresh well-behaved user and at most 400 transactions
+//!    (under the user's own 600 a minute). p99 of the well-behaved
 //!    user's latency under the paced flood ÷ quiet (target ≤ 2). The unpaced flood's
 //!    clients share this machine's cores with the service and the node.
 //!
@@ -59,6 +60,9 @@ const MAX_FLOOD_P99_RATIO: f64 = 2.0;
 /// The paced flood: requests per second from all the flooder's loops together (one user
 /// allowed 600 a minute sends 100 times that).
 const PACED_FLOOD_PER_SECOND: u64 = 1000;
+/// Transactions per flood phase at most: a well-behaved user stays under its own
+/// `user.transactions_per_minute` (600) at the quiet rate (about 45 a second).
+const MAX_FLOOD_PHASE: usize = 400;
 
 fn main() -> ExitCode {
     chipi_bench::service::main_with("sponsorship-bench", run())
@@ -452,9 +456,10 @@ async fn run() -> Result<bool> {
     // A fresh well-behaved user for each phase (each phase's transactions stay within
     // one user's per-minute count), the same flooder for both floods.
     let flooder = WALLETS + 3;
-    eprintln!("flood: the well-behaved user alone, {n} transactions ...");
+    let per_phase = n.min(MAX_FLOOD_PHASE);
+    eprintln!("flood: the well-behaved user alone, {per_phase} transactions ...");
     let _ = well_behaved(&on_policy, &wallets, WALLETS, WARM_UP).await;
-    let mut quiet = well_behaved(&on_policy, &wallets, WALLETS, n).await;
+    let mut quiet = well_behaved(&on_policy, &wallets, WALLETS, per_phase).await;
     settle(&devnet, &[&policy], &mut quiet).await?;
     let mut floods = Vec::new();
     for (phase, rate) in [None, Some(PACED_FLOOD_PER_SECOND)].into_iter().enumerate() {
@@ -463,7 +468,8 @@ async fn run() -> Result<bool> {
             "flood: the same user while another floods from {FLOOD_LOOPS} loops{} ...",
             rate.map_or(String::new(), |r| format!(", {r} requests/s in all"))
         );
-        let (mut flooded, flood) = flooded(&on_policy, &wallets, (good, flooder), n, rate).await;
+        let (mut flooded, flood) =
+            flooded(&on_policy, &wallets, (good, flooder), per_phase, rate).await;
         settle(&devnet, &[&policy], &mut flooded).await?;
         let mut flood_tally = Tally {
             hashes: flood.hashes.clone(),
@@ -518,7 +524,9 @@ async fn run() -> Result<bool> {
         verdict(ratio >= MIN_POLICY_RATIO)
     );
     println!();
-    println!("### A well-behaved user while another floods ({FLOOD_LOOPS} request loops)");
+    println!(
+        "### A well-behaved user while another floods ({FLOOD_LOOPS} request loops, {per_phase} transactions a phase)"
+    );
     println!();
     println!(
         "| phase | the user's tx/s | p50 | p90 | p99 | p99 / quiet | flooder: requests/s, sponsored, 429 |"

@@ -10,14 +10,14 @@ use starknet_rust_crypto::poseidon_hash_many;
 use super::{Engine, EngineError};
 use crate::auth::Caller;
 use crate::policy::{Refusal, RefusalKind};
-use crate::store::{felt_text, now, Claim, IssuedNonce, TxKind, TxRecord, TxStatus};
+use crate::store::{felt_text, now, Claim, IssuedNonce, TxRecord, TxStatus};
 
 /// The most calls one outside execution may carry.
 pub const MAX_CALLS: usize = 64;
 
 /// Poseidon over the encoded calls: what an issued nonce is bound to.
-pub fn calls_hash(calls: &[Call]) -> String {
-    felt_text(poseidon_hash_many(&encode_calls(calls)))
+pub fn calls_hash(calls: &[Call]) -> Felt {
+    poseidon_hash_many(&encode_calls(calls))
 }
 
 impl Engine {
@@ -44,8 +44,8 @@ impl Engine {
             .issue(
                 &IssuedNonce {
                     user_id: user.to_string(),
-                    wallet: felt_text(wallet),
-                    nonce: felt_text(execution.nonce),
+                    wallet,
+                    nonce: execution.nonce,
                     app: caller.app.public_key.clone(),
                     calls_hash: calls_hash(&execution.calls),
                     execute_before: execution.execute_before as i64,
@@ -106,15 +106,14 @@ impl Engine {
         if chain != self.chain_id {
             return Err(EngineError::rejected("the typed data is for another chain"));
         }
-        let wallet_text = felt_text(wallet);
-        let nonce_text = felt_text(execution.nonce);
-        let user = caller.user_or(&wallet_text);
+        let nonce = execution.nonce;
+        let user = caller.user_or(&felt_text(wallet));
         let _in_service = self.enter(caller, &user)?;
         // Everything below up to the claim reads only this service's database.
-        let issued = self.store.issued(&wallet_text, &nonce_text).await?;
+        let issued = self.store.issued(wallet, nonce).await?;
         if issued.is_none() {
             // Purged after it expired: a retry of what was sent still learns its hash.
-            if let Some(row) = self.store.transaction(&wallet_text, &nonce_text).await? {
+            if let Some(row) = self.store.transaction(wallet, Some(nonce)).await? {
                 let visible = row.app == caller.app.public_key
                     && caller.user.as_ref().is_none_or(|u| *u == row.user_id);
                 if visible && !row.status().retryable() {
@@ -139,7 +138,7 @@ impl Engine {
             ));
         }
         let timeout = Duration::from_secs(self.config.http.request_timeout_seconds);
-        if let Some(row) = self.store.transaction(&wallet_text, &nonce_text).await? {
+        if let Some(row) = self.store.transaction(wallet, Some(nonce)).await? {
             if !row.status().retryable() {
                 // A retry or a concurrent duplicate: the first request's transaction.
                 return self.outcome(row, timeout).await;
@@ -156,13 +155,7 @@ impl Engine {
             .await?;
         let id = match self
             .store
-            .claim(
-                TxKind::Execute,
-                &caller.app.public_key,
-                &user,
-                &wallet_text,
-                &nonce_text,
-            )
+            .claim(&caller.app.public_key, &user, wallet, Some(nonce))
             .await?
         {
             Claim::Owned(id) => id,
@@ -194,7 +187,7 @@ impl Engine {
             .map_err(|_| EngineError::Internal)??;
         tracing::info!(
             app = %caller.app.name,
-            wallet = %wallet_text,
+            wallet = %felt_text(wallet),
             transaction = %felt_text(hash),
             "sponsored transaction sent"
         );
@@ -205,7 +198,7 @@ impl Engine {
     async fn outcome(&self, mut row: TxRecord, timeout: Duration) -> Result<Felt, EngineError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match (row.status(), &row.hash) {
+            match (row.status(), row.hash) {
                 (TxStatus::Refused, _) => return Err(recorded_refusal(&row)),
                 (TxStatus::Failed, _) => {
                     return Err(EngineError::Unavailable(format!(
@@ -214,9 +207,7 @@ impl Engine {
                     )))
                 }
                 (TxStatus::Claimed, _) | (_, None) => {}
-                (_, Some(hash)) => {
-                    return chipi_core::parse_felt_strict(hash).ok_or(EngineError::Internal)
-                }
+                (_, Some(hash)) => return Ok(hash),
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(EngineError::Unavailable(
@@ -226,7 +217,7 @@ impl Engine {
             tokio::time::sleep(Duration::from_millis(50)).await;
             row = self
                 .store
-                .transaction(&row.wallet, &row.nonce)
+                .transaction(row.wallet, row.nonce)
                 .await?
                 .ok_or(EngineError::Internal)?;
         }
@@ -237,7 +228,7 @@ impl Engine {
     pub async fn sent(&self, caller: &Caller, hash: Felt) -> Result<TxRecord, EngineError> {
         let row = self
             .store
-            .by_hash(&caller.app.public_key, &felt_text(hash))
+            .by_hash(&caller.app.public_key, hash)
             .await?
             .filter(|row| caller.user.as_ref().is_none_or(|user| *user == row.user_id))
             .ok_or(EngineError::NotFound(

@@ -144,7 +144,7 @@ pub struct Engine {
     /// Relayer balances, with when they were read.
     balances: Mutex<HashMap<Felt, (u128, Instant)>>,
     /// The last look at each wallet's open transactions on a request.
-    followed: Mutex<HashMap<String, Followed>>,
+    followed: Mutex<HashMap<Felt, Followed>>,
     /// Requests in the engine now, per (app, user).
     in_service: Mutex<HashMap<(String, String), usize>>,
     /// The follower's last call to the node went unanswered.
@@ -165,7 +165,7 @@ struct Followed {
 /// cancelled with its request) lets the next one look.
 pub(crate) struct Looking<'a> {
     engine: &'a Engine,
-    wallet: String,
+    wallet: Felt,
     /// Set when the look found a transaction final.
     pub(crate) finished: bool,
 }
@@ -173,7 +173,7 @@ pub(crate) struct Looking<'a> {
 impl Drop for Looking<'_> {
     fn drop(&mut self) {
         lock(&self.engine.followed).insert(
-            std::mem::take(&mut self.wallet),
+            self.wallet,
             Followed {
                 at: Instant::now(),
                 busy: false,
@@ -350,9 +350,9 @@ impl Engine {
     /// another request looks, and, when the last look found nothing final, not within
     /// `FOLLOW_WALLET_EVERY` of it. A user sending back to back is never held up; a flood
     /// refused for a transaction in flight costs the node a few calls a second at most.
-    pub(crate) fn may_follow(&self, wallet: &str) -> Option<Looking<'_>> {
+    pub(crate) fn may_follow(&self, wallet: Felt) -> Option<Looking<'_>> {
         let mut followed = lock(&self.followed);
-        if let Some(last) = followed.get(wallet) {
+        if let Some(last) = followed.get(&wallet) {
             if last.busy || (!last.finished && last.at.elapsed() < FOLLOW_WALLET_EVERY) {
                 return None;
             }
@@ -361,7 +361,7 @@ impl Engine {
             followed.retain(|_, last| last.busy || last.at.elapsed() < FOLLOW_WALLET_EVERY);
         }
         followed.insert(
-            wallet.to_string(),
+            wallet,
             Followed {
                 at: Instant::now(),
                 busy: true,
@@ -370,7 +370,7 @@ impl Engine {
         );
         Some(Looking {
             engine: self,
-            wallet: wallet.to_string(),
+            wallet,
             finished: false,
         })
     }

@@ -13,7 +13,7 @@ use starknet_rust_providers::{Provider, ProviderError};
 
 use super::{iso_now, Engine};
 use crate::policy::Charge;
-use crate::store::{now, TxKind, TxRecord, TxStatus};
+use crate::store::{felt_text, now, TxKind, TxRecord, TxStatus};
 
 /// What one row's check found.
 enum Seen {
@@ -47,7 +47,7 @@ pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
 /// Follows the open transactions of `wallet` now (a request waiting on its in-flight cap
 /// need not wait for the next pass); whether one of them became final, or none was open
 /// (the follower settled them first): either way, nothing is worth waiting for.
-pub(crate) async fn follow_wallet(engine: &Engine, wallet: &str) -> Result<bool, sqlx::Error> {
+pub(crate) async fn follow_wallet(engine: &Engine, wallet: Felt) -> Result<bool, sqlx::Error> {
     let rows: Vec<TxRecord> = engine
         .store
         .open_transactions()
@@ -86,7 +86,7 @@ async fn follow_rows(engine: &Engine, rows: Vec<TxRecord>) -> Result<bool, sqlx:
 }
 
 async fn follow_row(engine: &Engine, row: &TxRecord) -> Result<Seen, sqlx::Error> {
-    let Some(hash) = row.hash.as_deref().and_then(chipi_core::parse_felt_strict) else {
+    let Some(hash) = row.hash else {
         return Ok(Seen::Open);
     };
     match engine.node.get_transaction_receipt(hash).await {
@@ -97,14 +97,7 @@ async fn follow_row(engine: &Engine, row: &TxRecord) -> Result<Seen, sqlx::Error
         Err(ProviderError::StarknetError(StarknetError::TransactionHashNotFound)) => {
             // Dropped only once the relayer's nonce has moved past the one this
             // transaction used without it: until then it may still land.
-            let (Some(relayer), Some(used)) = (
-                row.relayer
-                    .as_deref()
-                    .and_then(chipi_core::parse_felt_strict),
-                row.relayer_nonce
-                    .as_deref()
-                    .and_then(chipi_core::parse_felt_strict),
-            ) else {
+            let (Some(relayer), Some(used)) = (row.relayer, row.relayer_nonce) else {
                 return Ok(Seen::Open);
             };
             let nonce = match engine
@@ -151,9 +144,8 @@ fn revert_counters(engine: &Engine, row: &TxRecord) -> Vec<(String, Charge)> {
     let Some(app) = engine.apps.get(&row.app) else {
         return Vec::new();
     };
-    let wallet = chipi_core::parse_felt_strict(&row.wallet).unwrap_or(Felt::ZERO);
     app.policy
-        .revert_counters(&row.user_id, wallet, now())
+        .revert_counters(&row.user_id, row.wallet, now())
         .into_iter()
         .map(|charge| (row.app.clone(), charge))
         .collect()
@@ -209,11 +201,11 @@ async fn finish(
     if row.kind == TxKind::Deploy && status == TxStatus::Accepted {
         engine
             .store
-            .wallet_address_deployed(&row.wallet, &iso_now())
+            .wallet_address_deployed(row.wallet, &iso_now())
             .await?;
     }
     tracing::info!(
-        transaction = %row.hash.as_deref().unwrap_or(""),
+        transaction = %row.hash.map(felt_text).unwrap_or_default(),
         status = status.as_str(),
         "transaction final"
     );

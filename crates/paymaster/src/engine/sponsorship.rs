@@ -98,7 +98,7 @@ impl Engine {
                     .store
                     .wallet_of_user(&caller.app.public_key, token_user)
                     .await?;
-                if own.is_none_or(|row| row.address != felt_text(wallet)) {
+                if own.is_none_or(|row| row.address != wallet) {
                     return Err(refused(Refusal::new(
                         RefusalKind::WalletNotSponsored,
                         "own_wallet_only",
@@ -157,9 +157,8 @@ impl Engine {
     /// Looks at `wallet`'s open transactions now, unless that is being done or was done
     /// a moment ago.
     async fn follow_now(&self, wallet: Felt) -> Result<(), EngineError> {
-        let wallet = felt_text(wallet);
-        if let Some(mut looking) = self.may_follow(&wallet) {
-            looking.finished = super::settle::follow_wallet(self, &wallet).await?;
+        if let Some(mut looking) = self.may_follow(wallet) {
+            looking.finished = super::settle::follow_wallet(self, wallet).await?;
         }
         Ok(())
     }

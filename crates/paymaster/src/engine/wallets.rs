@@ -7,7 +7,7 @@ use chipi_core::{verify_signature, wallet_address, Call, Felt, OutsideExecution}
 
 use super::{selector, Engine, EngineError};
 use crate::auth::Caller;
-use crate::store::{felt_text, now, Claim, TxKind, WalletRow};
+use crate::store::{felt_text, now, Claim, WalletRow};
 
 /// The Universal Deployer Contract (the current one, on every public network and the devnet).
 pub const UDC_ADDRESS: Felt =
@@ -167,7 +167,7 @@ impl Engine {
         let execution = &request.execution;
         let issued = self
             .store
-            .issued(&felt_text(address), &felt_text(execution.nonce))
+            .issued(address, execution.nonce)
             .await?
             .filter(|i| i.app == caller.app.public_key && i.calls_hash == super::calls_hash(&[]));
         let Some(issued) = issued.filter(|_| request.chain == self.chain_id) else {
@@ -200,9 +200,9 @@ impl Engine {
             id: format!("wal_{:032x}", rand::random::<u128>()),
             app: caller.app.public_key.clone(),
             external_user_id: user.clone(),
-            address: felt_text(address),
-            owner_public_key: felt_text(owner),
-            class_hash: felt_text(class),
+            address,
+            owner_public_key: owner,
+            class_hash: class,
             encrypted_private_key: request.encrypted_private_key.clone(),
             wallet_type: request.wallet_type.clone(),
             tx_hash: None,
@@ -248,16 +248,9 @@ impl Engine {
             row.is_deployed = true;
             return Ok(row);
         }
-        let wallet_text = felt_text(address);
         let hash = match self
             .store
-            .claim(
-                TxKind::Deploy,
-                &caller.app.public_key,
-                &user,
-                &wallet_text,
-                "deploy",
-            )
+            .claim(&caller.app.public_key, &user, address, None)
             .await?
         {
             Claim::Owned(id) => {
@@ -283,11 +276,7 @@ impl Engine {
                     .await
                     .map_err(|_| EngineError::Internal)??
             }
-            Claim::Taken(taken) => match taken
-                .hash
-                .as_deref()
-                .and_then(chipi_core::parse_felt_strict)
-            {
+            Claim::Taken(taken) => match taken.hash {
                 Some(hash) => hash,
                 None => {
                     return Err(EngineError::Unavailable(
@@ -297,10 +286,10 @@ impl Engine {
             },
         };
         self.store
-            .wallet_deployed(&row.id, Some(&felt_text(hash)), false, &stamp)
+            .wallet_deployed(&row.id, Some(hash), false, &stamp)
             .await?;
-        row.tx_hash = Some(felt_text(hash));
-        tracing::info!(app = %caller.app.name, wallet = %wallet_text, "wallet deployment sent");
+        row.tx_hash = Some(hash);
+        tracing::info!(app = %caller.app.name, wallet = %felt_text(address), "wallet deployment sent");
         Ok(row)
     }
 

@@ -100,22 +100,22 @@ pub(super) async fn prepare_creation(
 }
 
 fn record(row: &WalletRow) -> WalletRecord {
-    let address = chipi_core::parse_felt_strict(&row.address).unwrap_or_default();
+    let address = felt_text(row.address);
     WalletRecord {
         id: row.id.clone(),
         external_user_id: row.external_user_id.clone(),
-        public_key: row.address.clone(),
-        normalized_public_key: format!("{address:#066x}"),
+        public_key: address.clone(),
+        normalized_public_key: format!("{:#066x}", row.address),
         encrypted_private_key: Ciphertext(row.encrypted_private_key.clone()),
         wallet_type: row.wallet_type.clone(),
         chain: "STARKNET".into(),
         is_deployed: row.is_deployed,
         created_at: row.created_at.clone(),
         updated_at: row.updated_at.clone(),
-        tx_hash: row.tx_hash.clone(),
-        wallet_public_key: row.address.clone(),
+        tx_hash: row.tx_hash.map(felt_text),
+        wallet_public_key: address.clone(),
         wallet: WalletSummary {
-            public_key: row.address.clone(),
+            public_key: address,
             encrypted_private_key: Ciphertext(row.encrypted_private_key.clone()),
             wallet_type: row.wallet_type.clone(),
         },

@@ -180,10 +180,11 @@ impl Env {
     /// Waits until the service's record of `hash` is final; returns the record.
     pub async fn settled(&self, hash: &str) -> chipi_paymaster::TxRecord {
         // Up to 60 s: a loaded machine runs several devnets and services at once.
+        let felt = chipi_core::parse_felt_strict(hash).expect("a transaction hash");
         let mut last = None;
         for _ in 0..1200 {
             let rows = self.pm.state.store().transactions().await.expect("rows");
-            if let Some(row) = rows.into_iter().find(|r| r.hash.as_deref() == Some(hash)) {
+            if let Some(row) = rows.into_iter().find(|r| r.hash == Some(felt)) {
                 if matches!(
                     row.status(),
                     chipi_paymaster::TxStatus::Accepted | chipi_paymaster::TxStatus::Reverted
