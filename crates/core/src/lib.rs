@@ -30,6 +30,7 @@ mod felt;
 mod keystore;
 mod signature;
 mod snip12;
+pub mod snip29;
 mod wire;
 
 pub use codes::{

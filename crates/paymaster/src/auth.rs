@@ -15,6 +15,8 @@ use tokio::sync::RwLock;
 
 use crate::config::{is_public_key, is_secret_key, AppConfig, ConfigError, JwtConfig, RpcUrl};
 use crate::policy::Policy;
+use crate::store::felt_text;
+use chipi_core::Felt;
 
 /// SHA-256 of a secret key, hex: what the configuration stores.
 ///
@@ -58,20 +60,59 @@ pub struct App {
     verifier: Option<Verifier>,
 }
 
+/// Who, within an app, is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The app's secret key: its server, which may act for any of its users.
+    App,
+    /// A user token's subject.
+    User(String),
+    /// The app's public key alone (SNIP-29 without a token, API.md section 7): anyone
+    /// holding it; the wallet in the request is the user.
+    Anyone,
+}
+
 /// The caller of one request.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The app.
     pub app: Arc<App>,
-    /// The user, when a user token was presented (its `sub`); `None` for the app's secret key.
-    pub user: Option<String>,
+    /// Who within it.
+    pub who: Principal,
 }
 
 impl Caller {
     /// The user a request acts for: the token's subject, else `fallback` (the body's
     /// `externalUserId` or the wallet address, API.md section 2).
     pub fn user_or(&self, fallback: &str) -> String {
-        self.user.clone().unwrap_or_else(|| fallback.to_string())
+        match &self.who {
+            Principal::User(user) => user.clone(),
+            Principal::App | Principal::Anyone => fallback.to_string(),
+        }
+    }
+
+    /// The user token's subject, when the caller presented one.
+    pub fn token_user(&self) -> Option<&str> {
+        match &self.who {
+            Principal::User(user) => Some(user),
+            Principal::App | Principal::Anyone => None,
+        }
+    }
+
+    /// Whether this is the app's secret key.
+    pub fn is_app(&self) -> bool {
+        self.who == Principal::App
+    }
+
+    /// Whether this caller may see or spend what was done for `user_id` with `wallet`:
+    /// the app's secret key anything of its app, a user their own, anyone holding the
+    /// public key what was done with the wallet as its user.
+    pub fn owns(&self, user_id: &str, wallet: Felt) -> bool {
+        match &self.who {
+            Principal::App => true,
+            Principal::User(user) => user == user_id,
+            Principal::Anyone => user_id == felt_text(wallet),
+        }
     }
 }
 
@@ -233,7 +274,10 @@ impl Apps {
             if !(bool::from(given.ct_eq(&expected)) && shaped) {
                 return Err(AuthError::Refused("invalid secret key"));
             }
-            return Ok(Caller { app, user: None });
+            return Ok(Caller {
+                app,
+                who: Principal::App,
+            });
         }
         let verifier = app.verifier.as_ref().ok_or(AuthError::Refused(
             "user tokens are not accepted for this app",
@@ -241,7 +285,45 @@ impl Apps {
         let user = verifier.verify(token).await?;
         Ok(Caller {
             app: app.clone(),
-            user: Some(user),
+            who: Principal::User(user),
+        })
+    }
+
+    /// The caller of a SNIP-29 request: the app named by `x-paymaster-api-key` (or
+    /// `x-api-key`); a bearer token is optional and, when present, checked as on the
+    /// Chipi API. Without one the caller is [`Principal::Anyone`].
+    pub async fn authenticate_rpc(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        let api_key = headers
+            .get("x-paymaster-api-key")
+            .or_else(|| headers.get("x-api-key"))
+            .and_then(|v| v.to_str().ok())
+            .ok_or(AuthError::Refused("missing x-paymaster-api-key header"))?;
+        if headers.contains_key("authorization") {
+            let mut headers = headers.clone();
+            headers.insert(
+                "x-api-key",
+                api_key
+                    .parse()
+                    .map_err(|_| AuthError::Refused("malformed API key"))?,
+            );
+            return self.authenticate(&headers).await;
+        }
+        if !is_public_key(api_key) {
+            return Err(AuthError::Refused("malformed API key"));
+        }
+        let app = self
+            .by_key
+            .get(api_key)
+            .ok_or(AuthError::Refused("unknown API key"))?
+            .clone();
+        if !app.policy.anonymous {
+            return Err(AuthError::Refused(
+                "this app needs a user token or its secret key",
+            ));
+        }
+        Ok(Caller {
+            app,
+            who: Principal::Anyone,
         })
     }
 }

@@ -131,7 +131,9 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         let message = error.to_string();
         match error {
-            EngineError::Invalid(message) => Self::invalid(message),
+            EngineError::Invalid(message) | EngineError::TimeBounds(message) => {
+                Self::invalid(message)
+            }
             EngineError::Rejected { code, message } => Self::bad_request(code, message),
             EngineError::Refused(refusal) => Self::refused(refusal),
             EngineError::Unauthorized(message) => Self::unauthorized(message),

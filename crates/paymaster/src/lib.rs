@@ -35,14 +35,15 @@ mod values;
 
 use std::future::Future;
 
-pub use auth::{hash_secret, secret_digest, App, Apps, AuthError, Caller};
+pub use auth::{hash_secret, secret_digest, App, Apps, AuthError, Caller, Principal};
 pub use config::{
     is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, HttpConfig,
     JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, WindowConfig, ENV_PREFIX,
 };
 pub use engine::{
-    calls_hash, iso_now, sign_webhook, Bounds, CreateWallet, Engine, EngineError, UsageLimit,
-    UsageReport, MAX_CALLS, UDC_ADDRESS, WEBHOOK_SIGNATURE_HEADER,
+    calls_hash, sign_webhook, Bounds, CreateWallet, Engine, EngineError, Quote, Tracking,
+    UsageLimit, UsageReport, MAX_CALLS, RELAY_OVERHEAD_L2_GAS, UDC_ADDRESS,
+    WEBHOOK_SIGNATURE_HEADER,
 };
 pub use error::ApiError;
 pub use http::{app, operations_app, ApiJson};
@@ -55,7 +56,8 @@ pub use policy::{
 pub use relayers::{Lease, NoRelayer, Node, RelayerAccount, RelayerKey, Relayers};
 pub use state::{AppState, StartError};
 pub use store::{
-    felt_text, Attempt, IssuedNonce, Outcome, Store, TxKind, TxRecord, TxStatus, Usage, WalletRow,
+    felt_text, iso_now, tracking_id, Attempt, IssuedNonce, Outcome, Store, TxKind, TxRecord,
+    TxStatus, Usage, WalletRow,
 };
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the follower running

@@ -74,6 +74,7 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
   [apps.sponsorship]                who may make the relayers pay, and how much:
            active [true], starts_at, ends_at, max_fee_fri, max_calls, max_calldata_felts,
            in_flight_per_wallet [1], account_classes, own_wallet_only [false],
+           anonymous [true],
            allow, deny, trigger ({contract, selector}), reverts {max, window},
            [[apps.sponsorship.limits]] {scope = app|user, window = minute|hour|day|month,
            max_transactions, max_fee_fri}, webhook {url, secret, timeout_ms [2000],

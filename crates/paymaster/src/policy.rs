@@ -73,6 +73,9 @@ pub struct Policy {
     pub account_classes: Option<Vec<Felt>>,
     /// With a user token, only the wallet recorded for that user is sponsored.
     pub own_wallet_only: bool,
+    /// SNIP-29 requests carrying the public key alone (no user token, no secret key) are
+    /// served, the wallet being the user (API.md section 7).
+    pub anonymous: bool,
     /// Only these calls are sponsored (absent: any call).
     pub allow: Option<Vec<CallRule>>,
     /// These calls are never sponsored.
@@ -99,6 +102,7 @@ impl Default for Policy {
             in_flight_per_wallet: 1,
             account_classes: None,
             own_wallet_only: false,
+            anonymous: true,
             allow: None,
             deny: Vec::new(),
             trigger: None,

@@ -24,6 +24,13 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Now, ISO 8601 (UTC): the wallet records' timestamps.
+pub fn iso_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// The canonical text of a felt in the database: lower-case `0x` hex.
 pub fn felt_text(felt: Felt) -> String {
     format!("{felt:#x}")
@@ -335,6 +342,17 @@ pub struct TxRecord {
     pub created_at: i64,
     /// Last changed (unix seconds).
     pub updated_at: i64,
+    /// Its SNIP-29 tracking id ([`tracking_id`]); `None` for rows older than it.
+    pub tracking_id: Option<Felt>,
+}
+
+/// The SNIP-29 tracking id of the request (wallet, nonce): Poseidon of the two, the
+/// nonce being the short string `deploy` for a deployment. Stable across restarts and
+/// instances, and one per request however many transactions it takes.
+pub fn tracking_id(wallet: Felt, nonce: Option<Felt>) -> Felt {
+    // 'deploy' as a Cairo short string.
+    let deploy = Felt::from_bytes_be_slice(DEPLOY_NONCE.as_bytes());
+    starknet_rust_crypto::poseidon_hash_many(&[wallet, nonce.unwrap_or(deploy)])
 }
 
 impl<'r> FromRow<'r, SqliteRow> for TxRecord {
@@ -373,6 +391,7 @@ impl<'r> FromRow<'r, SqliteRow> for TxRecord {
             reason: row.try_get("reason")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            tracking_id: maybe_felt(row, "tracking_id")?,
         })
     }
 }
@@ -705,6 +724,19 @@ impl Store {
             .await
     }
 
+    /// The transaction of SNIP-29 tracking id `id` sent for `app`.
+    pub async fn by_tracking_id(
+        &self,
+        app: &str,
+        id: Felt,
+    ) -> Result<Option<TxRecord>, sqlx::Error> {
+        sqlx::query_as("SELECT * FROM transactions WHERE tracking_id = ? AND app = ?")
+            .bind(FeltText(id))
+            .bind(app)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     /// Takes (wallet, nonce) for one request: a new row, or a row whose earlier attempt
     /// sent nothing; otherwise the row of the request that has it. Nonce `None` is the
     /// wallet's deployment (a [`TxKind::Deploy`] row), a felt an outside execution.
@@ -721,8 +753,8 @@ impl Store {
             None => TxKind::Deploy,
         };
         let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO transactions (kind, app, user_id, wallet, nonce, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, 'CLAIMED', ?, ?)
+            "INSERT INTO transactions (kind, app, user_id, wallet, nonce, status, created_at, updated_at, tracking_id)
+             VALUES (?, ?, ?, ?, ?, 'CLAIMED', ?, ?, ?)
              ON CONFLICT (wallet, nonce) DO NOTHING RETURNING id",
         )
         .bind(kind.as_str())
@@ -732,6 +764,7 @@ impl Store {
         .bind(nonce_text(nonce))
         .bind(now)
         .bind(now)
+        .bind(FeltText(tracking_id(wallet, nonce)))
         .fetch_optional(&self.pool)
         .await?;
         if let Some(id) = inserted {
@@ -947,6 +980,18 @@ impl Store {
             for (app, charge) in reverts {
                 add(&mut tx, app, charge, None).await?;
             }
+        }
+        if status == TxStatus::Accepted {
+            // A deployment that landed: its wallet is deployed in the same commit, so no
+            // reader sees the transaction final and the wallet not yet deployed.
+            sqlx::query(
+                "UPDATE wallets SET is_deployed = 1, updated_at = ?
+                 WHERE address = (SELECT wallet FROM transactions WHERE id = ? AND kind = 'deploy')",
+            )
+            .bind(iso_now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -1216,20 +1261,6 @@ impl Store {
         .await?;
         Ok(())
     }
-
-    /// Marks every wallet at `address` deployed (the follower saw its deployment accepted).
-    pub async fn wallet_address_deployed(
-        &self,
-        address: Felt,
-        updated_at: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE wallets SET is_deployed = 1, updated_at = ? WHERE address = ?")
-            .bind(updated_at)
-            .bind(FeltText(address))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -1481,5 +1512,59 @@ mod tests {
         .unwrap();
         let error = store.wallet_of_user("app", "u").await.unwrap_err();
         assert!(is_decode_error(&error, "tx_hash"), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_landed_deployment_marks_its_wallet_deployed_in_the_same_commit() {
+        let store = store().await;
+        let wallet = Felt::from(0xa11e7u64);
+        let row = WalletRow {
+            id: "wal_1".into(),
+            app: "app".into(),
+            external_user_id: "u".into(),
+            address: wallet,
+            owner_public_key: Felt::TWO,
+            class_hash: Felt::THREE,
+            encrypted_private_key: "x".into(),
+            wallet_type: "CHIPI".into(),
+            tx_hash: None,
+            is_deployed: false,
+            created_at: iso_now(),
+            updated_at: iso_now(),
+        };
+        assert!(store.insert_wallet(&row).await.unwrap());
+        let Claim::Owned(id) = store.claim("app", "u", wallet, None).await.unwrap() else {
+            panic!("a new deploy row is owned");
+        };
+        assert!(store
+            .submitting(id, Felt::from(9u8), Felt::ONE, Felt::ZERO, 10)
+            .await
+            .unwrap());
+        assert!(store
+            .finish(id, TxStatus::Accepted, Some(5), Some(1), None, &[])
+            .await
+            .unwrap());
+        // No later statement is needed: whoever reads the row final reads the wallet
+        // deployed (a reader between two statements once saw a final deployment of a
+        // wallet not yet deployed).
+        let read = store.wallet_of_user("app", "u").await.unwrap().unwrap();
+        assert!(read.is_deployed);
+        // An execute row that lands deploys nothing.
+        let other = Felt::from(0xb0bu64);
+        let Claim::Owned(id) = store
+            .claim("app", "v", other, Some(Felt::ONE))
+            .await
+            .unwrap()
+        else {
+            panic!("owned");
+        };
+        store
+            .submitting(id, Felt::from(10u8), Felt::ONE, Felt::ONE, 10)
+            .await
+            .unwrap();
+        store
+            .finish(id, TxStatus::Accepted, Some(5), Some(1), None, &[])
+            .await
+            .unwrap();
     }
 }

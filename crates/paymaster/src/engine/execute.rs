@@ -21,21 +21,49 @@ pub fn calls_hash(calls: &[Call]) -> Felt {
 }
 
 impl Engine {
-    /// Issues a nonce for `wallet` bound to `calls` and returns the outside execution.
+    /// Issues a nonce for `wallet` bound to `calls` and returns the outside execution, its
+    /// window the service's (`window.*`, from chain time) or the client's `bounds`
+    /// (`execute_after`, `execute_before`) when they open before they close, close after
+    /// chain time and no later than the service's own window would.
     pub(crate) async fn issue(
         &self,
         caller: &Caller,
         user: &str,
         wallet: Felt,
         calls: Vec<Call>,
+        bounds: Option<(u64, u64)>,
     ) -> Result<OutsideExecution, EngineError> {
         let chain_time = self.chain_time().await?;
         let window = &self.config.window;
+        let latest = chain_time.saturating_add(window.validity_seconds);
+        let (execute_after, execute_before) = match bounds {
+            None => (
+                chain_time.saturating_sub(window.after_slack_seconds),
+                latest,
+            ),
+            Some((after, before)) if after >= before => {
+                return Err(EngineError::TimeBounds(
+                    "execute_after must be before execute_before".into(),
+                ))
+            }
+            Some((_, before)) if before <= chain_time => {
+                return Err(EngineError::TimeBounds(format!(
+                    "execute_before has passed (chain time {chain_time})"
+                )))
+            }
+            Some((_, before)) if before > latest => {
+                return Err(EngineError::TimeBounds(format!(
+                    "execute_before may be at most {} seconds after chain time ({chain_time})",
+                    window.validity_seconds
+                )))
+            }
+            Some(bounds) => bounds,
+        };
         let execution = OutsideExecution {
             caller: ANY_CALLER,
             nonce: Felt::from(rand::random::<u128>()),
-            execute_after: chain_time.saturating_sub(window.after_slack_seconds),
-            execute_before: chain_time.saturating_add(window.validity_seconds),
+            execute_after,
+            execute_before,
             calls,
         };
         let created_at = now();
@@ -76,6 +104,17 @@ impl Engine {
         wallet: Felt,
         calls: Vec<Call>,
     ) -> Result<OutsideExecution, EngineError> {
+        self.prepare_within(caller, wallet, calls, None).await
+    }
+
+    /// [`Engine::prepare`] within the client's time `bounds`, when it gives them.
+    pub(crate) async fn prepare_within(
+        &self,
+        caller: &Caller,
+        wallet: Felt,
+        calls: Vec<Call>,
+        bounds: Option<(u64, u64)>,
+    ) -> Result<OutsideExecution, EngineError> {
         if calls.is_empty() || calls.len() > MAX_CALLS {
             return Err(EngineError::Invalid(format!(
                 "`calls`: between 1 and {MAX_CALLS} calls"
@@ -85,7 +124,7 @@ impl Engine {
         let _in_service = self.enter(caller, &user)?;
         self.admit(caller, &user, wallet, &calls, true).await?;
         self.check_outside_capable(wallet).await?;
-        let execution = self.issue(caller, &user, wallet, calls).await?;
+        let execution = self.issue(caller, &user, wallet, calls, bounds).await?;
         tracing::info!(app = %caller.app.name, wallet = %felt_text(wallet), "outside execution prepared");
         Ok(execution)
     }
@@ -114,8 +153,7 @@ impl Engine {
         if issued.is_none() {
             // Purged after it expired: a retry of what was sent still learns its hash.
             if let Some(row) = self.store.transaction(wallet, Some(nonce)).await? {
-                let visible = row.app == caller.app.public_key
-                    && caller.user.as_ref().is_none_or(|u| *u == row.user_id);
+                let visible = row.app == caller.app.public_key && caller.owns(&row.user_id, wallet);
                 if visible && !row.status().retryable() {
                     let timeout = Duration::from_secs(self.config.http.request_timeout_seconds);
                     return self.outcome(row, timeout).await;
@@ -125,7 +163,7 @@ impl Engine {
         let issued = issued
             .filter(|issued| issued.app == caller.app.public_key)
             // A user's nonce is that user's: another user of the app cannot spend it.
-            .filter(|issued| caller.user.is_none() || issued.user_id == user)
+            .filter(|issued| caller.owns(&issued.user_id, wallet))
             .ok_or_else(|| {
                 EngineError::rejected("this paymaster did not issue that nonce for this wallet")
             })?;
@@ -230,7 +268,7 @@ impl Engine {
             .store
             .by_hash(&caller.app.public_key, hash)
             .await?
-            .filter(|row| caller.user.as_ref().is_none_or(|user| *user == row.user_id))
+            .filter(|row| caller.owns(&row.user_id, row.wallet))
             .ok_or(EngineError::NotFound(
                 "no transaction with this hash was sent for this caller",
             ))?;

@@ -3,6 +3,7 @@
 //! knows nothing about HTTP, so every front end (the Chipi API today, SNIP-29 and the raw
 //! execute next) parses, calls it, and maps the error to its wire.
 
+mod build;
 mod execute;
 mod relay;
 mod settle;
@@ -27,10 +28,11 @@ use crate::policy::Refusal;
 use crate::relayers::{Estimator, Node, Relayers};
 use crate::store::Store;
 
+pub use build::{Quote, Tracking, RELAY_OVERHEAD_L2_GAS};
 pub use execute::{calls_hash, MAX_CALLS};
 pub use relay::Bounds;
 pub use sponsorship::{sign_webhook, UsageLimit, UsageReport, WEBHOOK_SIGNATURE_HEADER};
-pub use wallets::{iso_now, CreateWallet, UDC_ADDRESS};
+pub use wallets::{CreateWallet, UDC_ADDRESS};
 
 /// Why the engine did not do what it was asked. Front ends map each variant to their wire.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +51,10 @@ pub enum EngineError {
     /// The app's sponsorship policy refused (API.md section 10).
     #[error(transparent)]
     Refused(Refusal),
+    /// The client's time bounds cannot be used (a front end answers 400 `INVALID_INPUT`,
+    /// SNIP-29 157).
+    #[error("{0}")]
+    TimeBounds(String),
     /// The caller may not act for that user.
     #[error("{0}")]
     Unauthorized(&'static str),

@@ -11,9 +11,9 @@ use starknet_rust_core::types::{
 };
 use starknet_rust_providers::{Provider, ProviderError};
 
-use super::{iso_now, Engine};
+use super::Engine;
 use crate::policy::Charge;
-use crate::store::{felt_text, now, TxKind, TxRecord, TxStatus};
+use crate::store::{felt_text, now, TxRecord, TxStatus};
 
 /// What one row's check found.
 enum Seen {
@@ -197,12 +197,6 @@ async fn finish(
             .sponsored_transactions
             .with_label_values(&[app.name.as_str(), status.as_str()])
             .inc();
-    }
-    if row.kind == TxKind::Deploy && status == TxStatus::Accepted {
-        engine
-            .store
-            .wallet_address_deployed(row.wallet, &iso_now())
-            .await?;
     }
     tracing::info!(
         transaction = %row.hash.map(felt_text).unwrap_or_default(),

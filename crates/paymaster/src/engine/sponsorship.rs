@@ -93,7 +93,7 @@ impl Engine {
             .check_class(class, &self.config.account_classes)
             .map_err(refused)?;
         if policy.own_wallet_only {
-            if let Some(token_user) = &caller.user {
+            if let Some(token_user) = caller.token_user() {
                 let own = self
                     .store
                     .wallet_of_user(&caller.app.public_key, token_user)

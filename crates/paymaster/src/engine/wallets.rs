@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chipi_core::{verify_signature, wallet_address, Call, Felt, OutsideExecution};
 
 use super::{selector, Engine, EngineError};
-use crate::auth::Caller;
-use crate::store::{felt_text, now, Claim, WalletRow};
+use crate::auth::{Caller, Principal};
+use crate::store::{felt_text, iso_now, now, Claim, WalletRow};
 
 /// The Universal Deployer Contract (the current one, on every public network and the devnet).
 pub const UDC_ADDRESS: Felt =
@@ -16,13 +16,6 @@ pub const UDC_ADDRESS: Felt =
 /// The longest stored ciphertext of an owner key (the JS SDK's are about 100 characters;
 /// the strong format a few hundred).
 const MAX_CIPHERTEXT: usize = 4096;
-
-/// Now, ISO 8601 (UTC).
-pub fn iso_now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
 
 /// A wallet creation, parsed by a front end.
 #[derive(Debug, Clone)]
@@ -75,11 +68,14 @@ impl Engine {
                 "`externalUserId`: 1 to 256 characters".into(),
             ));
         }
-        match &caller.user {
-            Some(user) if user != external_user_id => Err(EngineError::Unauthorized(
+        match &caller.who {
+            Principal::User(user) if user != external_user_id => Err(EngineError::Unauthorized(
                 "the token's subject is not this externalUserId",
             )),
-            _ => Ok(external_user_id.to_string()),
+            Principal::User(_) | Principal::App => Ok(external_user_id.to_string()),
+            Principal::Anyone => Err(EngineError::Unauthorized(
+                "acting for a user needs a user token or the app's secret key",
+            )),
         }
     }
 
@@ -120,7 +116,7 @@ impl Engine {
             .check_class(class, served)
             .map_err(|r| self.refused(caller, r))?;
         let user = caller.user_or(&felt_text(address));
-        let execution = self.issue(caller, &user, address, Vec::new()).await?;
+        let execution = self.issue(caller, &user, address, Vec::new(), None).await?;
         Ok((execution, class))
     }
 

@@ -181,7 +181,7 @@ pub(super) async fn usage(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<UsageReport>, ApiError> {
-    if caller.user.is_some() {
+    if !caller.is_app() {
         return Err(ApiError::unauthorized(
             "the usage page needs the app's secret key",
         ));

@@ -26,6 +26,7 @@ use crate::state::AppState;
 
 mod chipi;
 pub(crate) mod listen;
+mod snip29;
 
 /// The service's routes and layers over `state`. `/health` and `/metrics` are among them
 /// unless the configuration gives them a listener of their own (`operations_listen`).
@@ -34,6 +35,7 @@ pub fn app(state: AppState) -> Router {
     let concurrency = state.0.config.http.max_concurrent_requests;
     let separate_operations = state.0.config.operations_listen.is_some();
     let router = Router::new()
+        .route("/", post(snip29::rpc))
         .route("/v1/transactions/prepare-typed-data", post(chipi::prepare))
         .route(
             "/v1/transactions/execute-sponsored-transaction",

@@ -1,0 +1,77 @@
+// The JS side of crates/js-interop/tests/snip29_starknet_js.rs: starknet.js 9's own
+// SNIP-29 client (`PaymasterRpc`, `Account.executePaymasterTransaction`) against our
+// paymaster service over real HTTP, on the embedded devnet, as any starknet.js app that
+// "switches paymaster" by changing one URL would use it.
+//
+//   node snip29.mjs   stdin {rpc_url, paymaster_url, api_key, address, private_key, strk,
+//                            recipient, amount}
+//     -> {ok, version, available, tokens, fee, transaction_hash, refused}
+//        or {ok: false, failed_step, error}
+//
+// `refused` is what starknet.js throws for a call the app's policy denies (`approve`):
+// the JSON-RPC error it received, as its RpcError carries it.
+import { Account, PaymasterRpc, RpcProvider, CallData, cairo } from "starknet";
+import { readFileSync } from "node:fs";
+
+const input = JSON.parse(readFileSync(0, "utf8"));
+const out = { ok: true };
+let step = "setup";
+const show = (value) =>
+  JSON.parse(JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v)));
+
+try {
+  const { version } = JSON.parse(
+    readFileSync(new URL("./node_modules/starknet/package.json", import.meta.url), "utf8"),
+  );
+  out.version = version;
+  const provider = new RpcProvider({ nodeUrl: input.rpc_url });
+  const paymaster = new PaymasterRpc({
+    nodeUrl: input.paymaster_url,
+    headers: { "x-paymaster-api-key": input.api_key },
+  });
+  const account = new Account({
+    provider,
+    address: input.address,
+    signer: input.private_key,
+    paymaster,
+  });
+  const details = { feeMode: { mode: "sponsored" } };
+  const transfer = {
+    contractAddress: input.strk,
+    entrypoint: "transfer",
+    calldata: CallData.compile({ recipient: input.recipient, amount: cairo.uint256(input.amount) }),
+  };
+
+  step = "isAvailable";
+  out.available = await paymaster.isAvailable();
+  step = "getSupportedTokens";
+  out.tokens = show(await paymaster.getSupportedTokens());
+  step = "estimatePaymasterTransactionFee";
+  out.fee = show(await account.estimatePaymasterTransactionFee([transfer], details));
+  step = "executePaymasterTransaction";
+  const result = await account.executePaymasterTransaction([transfer], details);
+  out.transaction_hash = result.transaction_hash;
+
+  step = "refused";
+  const approve = {
+    contractAddress: input.strk,
+    entrypoint: "approve",
+    calldata: CallData.compile({ spender: input.recipient, amount: cairo.uint256(1) }),
+  };
+  try {
+    await account.executePaymasterTransaction([approve], details);
+    out.refused = null;
+  } catch (error) {
+    out.refused = {
+      name: error?.name,
+      code: error?.baseError?.code ?? error?.code,
+      data: error?.baseError?.data ?? error?.data,
+      message: String(error?.message ?? error),
+    };
+  }
+} catch (error) {
+  out.ok = false;
+  out.failed_step = step;
+  out.error = String(error?.stack ?? error);
+}
+process.stdout.write(JSON.stringify(out));

@@ -1,0 +1,84 @@
+//! starknet.js 9's own SNIP-29 client against our paymaster, over real HTTP on the
+//! embedded devnet (`js/snip29.mjs`): `PaymasterRpc` pointed at our URL, and
+//! `Account.executePaymasterTransaction` for a wallet of our session account, signed by
+//! its owner key, sponsored. What starknet.js checks (the typed data, the fee object) it
+//! checks against our answers; what matters is checked here from Rust: the transfer on
+//! chain, paid by a relayer, recorded once; and a call the app's policy denies reaches
+//! starknet.js as the JSON-RPC error with the sponsorship code.
+//!
+//! Needs Node.js and npm: without them this test fails, saying so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chipi_contract_tests::paymaster::{LocalPaymaster, Options, API_KEY};
+use chipi_contract_tests::{selector, TestWallet};
+use chipi_core::{parse_felt_strict, Felt};
+use chipi_devnet::STRK_ADDRESS;
+use chipi_js_interop::run_node;
+use chipi_paymaster::{CallRule, TxStatus};
+use serde_json::json;
+
+const AMOUNT: u128 = 1_000_000_000_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starknet_js_executes_a_sponsored_transaction_through_our_snip29_api() {
+    let w = TestWallet::new().await;
+    let options = Options::default().policy(|policy| {
+        policy.deny = vec![CallRule {
+            contract: None,
+            selector: Some(selector("approve")),
+        }];
+    });
+    let pm = LocalPaymaster::start_with(&w.devnet, options)
+        .await
+        .unwrap();
+    let recipient = Felt::from(0x5e_1234_u64);
+    let before = w.devnet.strk_balance(w.address).await.unwrap();
+    let input = json!({
+        "rpc_url": w.devnet.rpc_url().as_str(),
+        "paymaster_url": pm.url,
+        "api_key": API_KEY,
+        "address": format!("{:#x}", w.address),
+        "private_key": format!("{:#x}", w.owner_key),
+        "strk": format!("{STRK_ADDRESS:#x}"),
+        "recipient": format!("{recipient:#x}"),
+        "amount": AMOUNT.to_string(),
+    });
+    // Node runs on a blocking thread; the devnet and the service keep serving here.
+    let out = tokio::task::spawn_blocking(move || run_node("snip29.mjs", &[], &input))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out["ok"], true, "{out:#}");
+    assert_eq!(out["version"], "9.2.1");
+    assert_eq!(out["available"], true);
+    assert_eq!(
+        out["tokens"][0]["token_address"],
+        format!("{STRK_ADDRESS:#x}")
+    );
+    assert!(
+        out["fee"]["suggested_max_fee_in_strk"].as_str().is_some(),
+        "{out:#}"
+    );
+
+    // On chain: the transfer, from the wallet, which paid no fee.
+    let hash = parse_felt_strict(out["transaction_hash"].as_str().unwrap()).unwrap();
+    w.devnet.wait_for_success(hash).await.expect("lands");
+    assert_eq!(w.devnet.strk_balance(recipient).await.unwrap(), AMOUNT);
+    assert_eq!(
+        w.devnet.strk_balance(w.address).await.unwrap(),
+        before - AMOUNT
+    );
+    // Recorded once, as the relayer's transaction.
+    let rows = pm.state.store().transactions().await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].hash, Some(hash));
+    assert!(rows[0].tracking_id.is_some());
+    assert_ne!(rows[0].status, TxStatus::Refused);
+
+    // The denied call: starknet.js surfaced our JSON-RPC error, code 163 with the
+    // sponsorship code; nothing was recorded for it.
+    let refused = &out["refused"];
+    assert_eq!(refused["code"], 163, "{refused:#}");
+    assert_eq!(refused["data"]["code"], "CALL_NOT_SPONSORED", "{refused:#}");
+    assert_eq!(pm.state.store().transactions().await.unwrap().len(), 1);
+}

@@ -1,0 +1,370 @@
+//! SNIP-29 at `POST /` (API.md section 7): JSON-RPC 2.0 with named params, batches and
+//! notifications, over the same engine as the Chipi API. Every answer is HTTP 200 with a
+//! JSON-RPC body (a batch of notifications only: 204), errors with JSON-RPC's own codes
+//! for malformed requests and SNIP-29's for the rest; a sponsorship refusal or an
+//! authentication failure is 163 with the Chipi code in `data`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chipi_core::snip29::{
+    methods, BuildParams, Built, Executable, ExecuteParams, Executed, FeeEstimate, FeeMode,
+    Parameters, RpcCode, RpcError, RpcRequest, RpcResponse, TokenData, Tracked, TrackingParams,
+    TrackingStatus, Transaction, EXECUTION_VERSION,
+};
+use chipi_core::{ErrorCode, OutsideExecution};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::auth::{AuthError, Caller};
+use crate::engine::{EngineError, Tracking};
+use crate::policy::RefusalKind;
+use crate::state::AppState;
+
+/// The most requests in one batch.
+pub const MAX_BATCH: usize = 20;
+
+/// One whole fee token in fri: STRK is priced 1:1.
+const ONE_STRK: u128 = crate::policy::ONE_STRK;
+
+/// `POST /`.
+pub(super) async fn rpc(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let data = json!({ "message": rejection.body_text() });
+            return reply(RpcResponse::error(
+                Value::Null,
+                RpcError::new(RpcCode::InvalidRequest, Some(data)),
+            ));
+        }
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+        return reply(RpcResponse::error(
+            Value::Null,
+            RpcError::new(RpcCode::ParseError, None),
+        ));
+    };
+    let mut session = Session {
+        state: &state,
+        headers: &headers,
+        caller: None,
+    };
+    match value {
+        Value::Array(items) if items.is_empty() || items.len() > MAX_BATCH => {
+            let data = json!({ "message": format!("a batch holds 1 to {MAX_BATCH} requests") });
+            reply(RpcResponse::error(
+                Value::Null,
+                RpcError::new(RpcCode::InvalidRequest, Some(data)),
+            ))
+        }
+        Value::Array(items) => {
+            let mut answers = Vec::with_capacity(items.len());
+            for item in items {
+                answers.extend(session.answer(item).await);
+            }
+            if answers.is_empty() {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                Json(answers).into_response()
+            }
+        }
+        single => match session.answer(single).await {
+            Some(answer) => reply(answer),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    }
+}
+
+fn reply(response: RpcResponse) -> Response {
+    Json(response).into_response()
+}
+
+/// One HTTP request's JSON-RPC requests: they share its headers, so it authenticates once.
+struct Session<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    caller: Option<Result<Caller, AuthError>>,
+}
+
+impl Session<'_> {
+    /// The answer to one request, `None` for a notification.
+    async fn answer(&mut self, item: Value) -> Option<RpcResponse> {
+        let id = item.get("id").cloned();
+        let request = match serde_json::from_value::<RpcRequest>(item) {
+            Ok(request) if request.jsonrpc == "2.0" => request,
+            _ => {
+                return Some(RpcResponse::error(
+                    id.unwrap_or(Value::Null),
+                    RpcError::new(RpcCode::InvalidRequest, None),
+                ))
+            }
+        };
+        let outcome = self.call(&request.method, request.params).await;
+        let id = request.id?;
+        Some(match outcome {
+            Ok(result) => RpcResponse::result(id, result),
+            Err(error) => RpcResponse::error(id, error),
+        })
+    }
+
+    async fn caller(&mut self) -> Result<Caller, RpcError> {
+        if self.caller.is_none() {
+            let caller = self.state.0.apps.authenticate_rpc(self.headers).await;
+            self.caller = Some(caller);
+        }
+        match self.caller.as_ref() {
+            Some(Ok(caller)) => Ok(caller.clone()),
+            Some(Err(error)) => Err(auth_error(error)),
+            None => Err(RpcError::new(RpcCode::InternalError, None)),
+        }
+    }
+
+    async fn call(&mut self, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
+        let engine = &self.state.0;
+        match method {
+            methods::IS_AVAILABLE => Ok(Value::Bool(true)),
+            methods::GET_SUPPORTED_TOKENS => to_value(vec![TokenData {
+                token_address: engine.config.fee_token,
+                decimals: 18,
+                price_in_strk: ONE_STRK,
+            }]),
+            methods::BUILD_TRANSACTION => {
+                let params: BuildParams = parse(params)?;
+                let caller = self.caller().await?;
+                to_value(build(self.state, &caller, params).await?)
+            }
+            methods::EXECUTE_TRANSACTION => {
+                let params: ExecuteParams = parse(params)?;
+                let caller = self.caller().await?;
+                to_value(execute(self.state, &caller, params).await?)
+            }
+            methods::TRACKING_ID_TO_LATEST_HASH => {
+                let params: TrackingParams = parse(params)?;
+                let caller = self.caller().await?;
+                let (transaction_hash, state) = engine
+                    .tracked(&caller, params.tracking_id)
+                    .await
+                    .map_err(|error| match error {
+                    EngineError::NotFound(message) => {
+                        RpcError::new(RpcCode::InvalidId, Some(json!({ "message": message })))
+                    }
+                    other => engine_error(other),
+                })?;
+                let status = match state {
+                    Tracking::Active => TrackingStatus::Active,
+                    Tracking::Accepted => TrackingStatus::Accepted,
+                    Tracking::Dropped => TrackingStatus::Dropped,
+                };
+                to_value(Tracked {
+                    transaction_hash,
+                    status,
+                })
+            }
+            _ => Err(RpcError::new(RpcCode::MethodNotFound, None)),
+        }
+    }
+}
+
+/// Named params of type `T`; missing params read as `{}`.
+fn parse<T: DeserializeOwned>(params: Option<Value>) -> Result<T, RpcError> {
+    let params = match params {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::Object(object)) => Value::Object(object),
+        Some(_) => {
+            let data = json!({ "message": "params are named (an object)" });
+            return Err(RpcError::new(RpcCode::InvalidParams, Some(data)));
+        }
+    };
+    serde_json::from_value(params).map_err(|error| {
+        // serde's message names the field and the expected shape; values are not echoed
+        // beyond the few characters the wire types quote.
+        let data = json!({ "message": error.to_string() });
+        RpcError::new(RpcCode::InvalidParams, Some(data))
+    })
+}
+
+fn to_value<T: serde::Serialize>(value: T) -> Result<Value, RpcError> {
+    serde_json::to_value(value).map_err(|_| RpcError::new(RpcCode::InternalError, None))
+}
+
+fn check_version(parameters: &Parameters) -> Result<(), RpcError> {
+    if parameters.version != EXECUTION_VERSION {
+        let data = json!({ "message": format!("parameters.version: only {EXECUTION_VERSION}") });
+        return Err(RpcError::new(RpcCode::InvalidParams, Some(data)));
+    }
+    Ok(())
+}
+
+/// Sponsored mode without a tip only, for now: paying in a token or asking for a tip is
+/// refused before anything is built.
+fn check_fee_mode(parameters: &Parameters) -> Result<(), RpcError> {
+    if parameters.fee_mode.tip().is_some() {
+        let data = json!({ "message": "fee_mode.tip: tips are not served here; leave it out" });
+        return Err(RpcError::new(RpcCode::InvalidParams, Some(data)));
+    }
+    match &parameters.fee_mode {
+        FeeMode::Sponsored { .. } => Ok(()),
+        FeeMode::Default { gas_token, .. } => {
+            let data = json!({
+                "message": format!("fees cannot be paid in {gas_token:#x} here: only sponsored transactions are served"),
+            });
+            Err(RpcError::new(RpcCode::TokenNotSupported, Some(data)))
+        }
+    }
+}
+
+async fn build(state: &AppState, caller: &Caller, params: BuildParams) -> Result<Built, RpcError> {
+    check_version(&params.parameters)?;
+    check_fee_mode(&params.parameters)?;
+    let engine = &state.0;
+    match params.transaction {
+        Transaction::Invoke { invoke } => {
+            let bounds = params
+                .parameters
+                .time_bounds
+                .map(|b| (b.execute_after, b.execute_before));
+            let calls = invoke.calls.into_iter().map(Into::into).collect();
+            let (execution, quote) = engine
+                .build_invoke(caller, invoke.user_address, calls, bounds)
+                .await
+                .map_err(engine_error)?;
+            Ok(Built::Invoke {
+                typed_data: execution.to_typed_data(engine.chain_id()),
+                parameters: params.parameters,
+                fee: FeeEstimate {
+                    gas_token_price_in_strk: ONE_STRK,
+                    estimated_fee_in_strk: quote.estimated_fri,
+                    estimated_fee_in_gas_token: quote.estimated_fri,
+                    suggested_max_fee_in_strk: quote.max_fri,
+                    suggested_max_fee_in_gas_token: quote.max_fri,
+                },
+            })
+        }
+        Transaction::Deploy { .. } | Transaction::DeployAndInvoke { .. } => {
+            Err(deploy_not_served())
+        }
+    }
+}
+
+async fn execute(
+    state: &AppState,
+    caller: &Caller,
+    params: ExecuteParams,
+) -> Result<Executed, RpcError> {
+    check_version(&params.parameters)?;
+    check_fee_mode(&params.parameters)?;
+    let engine = &state.0;
+    match params.transaction {
+        Executable::Invoke { invoke } => {
+            let (execution, chain) = OutsideExecution::from_typed_data(&invoke.typed_data)
+                .map_err(|error| {
+                    let data = json!({ "message": format!("typed_data: {error}") });
+                    RpcError::new(RpcCode::InvalidParams, Some(data))
+                })?;
+            let wallet = invoke.user_address;
+            let nonce = execution.nonce;
+            let transaction_hash = engine
+                .execute(caller, wallet, execution, chain, invoke.signature)
+                .await
+                .map_err(engine_error)?;
+            Ok(Executed {
+                tracking_id: crate::store::tracking_id(wallet, Some(nonce)),
+                transaction_hash,
+            })
+        }
+        Executable::Deploy { .. } | Executable::DeployAndInvoke { .. } => Err(deploy_not_served()),
+    }
+}
+
+fn deploy_not_served() -> RpcError {
+    let data = json!({
+        "message": "deployments are not served on this API yet; deploy through POST /v1/chipi-wallets",
+    });
+    RpcError::new(RpcCode::InvalidDeploymentData, Some(data))
+}
+
+/// `data` of a 163: the Chipi code and message, and a refusal's `limit` and `retryAfter`.
+fn unknown(code: &str, message: String) -> RpcError {
+    RpcError::new(
+        RpcCode::UnknownError,
+        Some(json!({ "code": code, "message": message })),
+    )
+}
+
+fn auth_error(error: &AuthError) -> RpcError {
+    match error {
+        AuthError::Refused(why) => unknown("AUTHENTICATION_FAILED", (*why).to_string()),
+        AuthError::KeysUnavailable => unknown("AUTHENTICATION_UNAVAILABLE", error.to_string()),
+    }
+}
+
+/// The engine's refusals and failures on the SNIP-29 wire.
+fn engine_error(error: EngineError) -> RpcError {
+    let message = error.to_string();
+    match error {
+        EngineError::Invalid(message) => RpcError::new(
+            RpcCode::InvalidParams,
+            Some(json!({ "code": ErrorCode::InvalidInput.as_str(), "message": message })),
+        ),
+        EngineError::TimeBounds(message) => RpcError::new(
+            RpcCode::InvalidTimeBounds,
+            Some(json!({ "message": message })),
+        ),
+        EngineError::Rejected { code, message } => match code {
+            ErrorCode::InvalidSignature => RpcError::new(
+                RpcCode::InvalidSignature,
+                Some(json!({ "code": code.as_str(), "message": message })),
+            ),
+            ErrorCode::OutsideExecutionRejected
+            | ErrorCode::InvalidInput
+            | ErrorCode::InvalidWalletTypeForSession => unknown(code.as_str(), message),
+            // A revert in simulation: the transaction would fail.
+            _ => RpcError::new(
+                RpcCode::TransactionExecutionError,
+                Some(json!({ "execution_error": message, "code": code.as_str() })),
+            ),
+        },
+        EngineError::Refused(refusal) => {
+            let rpc_code = if refusal.kind == RefusalKind::WalletNotSponsored
+                && refusal.limit == "account_classes"
+            {
+                RpcCode::ClassHashNotSupported
+            } else {
+                RpcCode::UnknownError
+            };
+            let mut data = json!({
+                "code": refusal.kind.code(),
+                "message": refusal.message,
+                "limit": refusal.limit,
+            });
+            if let Some(after) = refusal.retry_after {
+                data["retryAfter"] = after.into();
+            }
+            RpcError::new(rpc_code, Some(data))
+        }
+        EngineError::Unauthorized(why) => unknown("UNAUTHORIZED", why.to_string()),
+        EngineError::NotFound(why) => unknown("NOT_FOUND", why.to_string()),
+        EngineError::WalletExists => unknown("WALLET_ALREADY_EXISTS", message),
+        EngineError::NodeUnavailable | EngineError::SubmissionUnknown => {
+            unknown(ErrorCode::NetworkError.as_str(), message)
+        }
+        EngineError::Unavailable(message) => unknown(ErrorCode::PaymasterError.as_str(), message),
+        EngineError::Busy => {
+            let mut error = unknown(ErrorCode::PaymasterError.as_str(), message);
+            if let Some(data) = error.data.as_mut() {
+                data["retryAfter"] = 1.into();
+            }
+            error
+        }
+        EngineError::RelayerRefused => unknown(ErrorCode::PaymasterError.as_str(), message),
+        EngineError::Internal => RpcError::new(RpcCode::UnknownError, None),
+    }
+}
