@@ -5,7 +5,8 @@
 //
 //   node snip29.mjs   stdin {rpc_url, paymaster_url, api_key, address, private_key, strk,
 //                            recipient, amount}
-//     -> {ok, version, available, tokens, fee, transaction_hash, refused}
+//     -> {ok, version, available, tokens, fee, transaction_hash, default_fee, default_hash,
+//         refused}
 //        or {ok: false, failed_step, error}
 //
 // `refused` is what starknet.js throws for a call the app's policy denies (`approve`):
@@ -51,6 +52,20 @@ try {
   step = "executePaymasterTransaction";
   const result = await account.executePaymasterTransaction([transfer], details);
   out.transaction_hash = result.transaction_hash;
+
+  // Paying the fee in STRK (default mode): starknet.js checks that the typed data is the
+  // calls plus one final transfer of the gas token for exactly the suggested fee, no more
+  // than the maximum it is given.
+  step = "default";
+  const paying = { feeMode: { mode: "default", gasToken: input.strk } };
+  const quote = await account.estimatePaymasterTransactionFee([transfer], paying);
+  out.default_fee = show(quote);
+  const paid = await account.executePaymasterTransaction(
+    [transfer],
+    paying,
+    quote.suggested_max_fee_in_gas_token,
+  );
+  out.default_hash = paid.transaction_hash;
 
   step = "refused";
   const approve = {

@@ -1,10 +1,11 @@
 //! starknet.js 9's own SNIP-29 client against our paymaster, over real HTTP on the
 //! embedded devnet (`js/snip29.mjs`): `PaymasterRpc` pointed at our URL, and
 //! `Account.executePaymasterTransaction` for a wallet of our session account, signed by
-//! its owner key, sponsored. What starknet.js checks (the typed data, the fee object) it
-//! checks against our answers; what matters is checked here from Rust: the transfer on
-//! chain, paid by a relayer, recorded once; and a call the app's policy denies reaches
-//! starknet.js as the JSON-RPC error with the sponsorship code.
+//! its owner key: sponsored, then paying its fee in STRK (`default` mode). What
+//! starknet.js checks (the typed data, the fee object, the final fee transfer) it checks
+//! against our answers; what matters is checked here from Rust: the transfers on chain,
+//! the fee paid by the wallet only in default mode, one record each; and a call the app's
+//! policy denies reaches starknet.js as the JSON-RPC error with the sponsorship code.
 //!
 //! Needs Node.js and npm: without them this test fails, saying so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -60,25 +61,39 @@ async fn starknet_js_executes_a_sponsored_transaction_through_our_snip29_api() {
         "{out:#}"
     );
 
-    // On chain: the transfer, from the wallet, which paid no fee.
+    // On chain: both transfers, from the wallet, which paid no fee for the sponsored one
+    // and the quoted fee, in STRK, for the other.
     let hash = parse_felt_strict(out["transaction_hash"].as_str().unwrap()).unwrap();
+    let paid_hash = parse_felt_strict(out["default_hash"].as_str().unwrap()).unwrap();
     w.devnet.wait_for_success(hash).await.expect("lands");
-    assert_eq!(w.devnet.strk_balance(recipient).await.unwrap(), AMOUNT);
+    w.devnet.wait_for_success(paid_hash).await.expect("lands");
+    let fee_paid = u128::from_str_radix(
+        out["default_fee"]["suggested_max_fee_in_gas_token"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert!(fee_paid > 0);
+    assert_eq!(w.devnet.strk_balance(recipient).await.unwrap(), 2 * AMOUNT);
     assert_eq!(
         w.devnet.strk_balance(w.address).await.unwrap(),
-        before - AMOUNT
+        before - 2 * AMOUNT - fee_paid
     );
-    // Recorded once, as the relayer's transaction.
+    // Recorded once each, as the relayer's transactions.
     let rows = pm.state.store().transactions().await.unwrap();
-    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows.len(), 2, "{rows:#?}");
     assert_eq!(rows[0].hash, Some(hash));
-    assert!(rows[0].tracking_id.is_some());
-    assert_ne!(rows[0].status, TxStatus::Refused);
+    assert_eq!(rows[1].hash, Some(paid_hash));
+    assert!(rows
+        .iter()
+        .all(|r| r.tracking_id.is_some() && r.status != TxStatus::Refused));
 
     // The denied call: starknet.js surfaced our JSON-RPC error, code 163 with the
     // sponsorship code; nothing was recorded for it.
     let refused = &out["refused"];
     assert_eq!(refused["code"], 163, "{refused:#}");
     assert_eq!(refused["data"]["code"], "CALL_NOT_SPONSORED", "{refused:#}");
-    assert_eq!(pm.state.store().transactions().await.unwrap().len(), 1);
+    assert_eq!(pm.state.store().transactions().await.unwrap().len(), 2);
 }

@@ -88,6 +88,45 @@ pub struct Config {
     pub estimator: Option<RelayerConfig>,
     /// The apps allowed to use the service.
     pub apps: Vec<AppConfig>,
+    /// The standard API's fee payments (SNIP-29 `default` mode).
+    #[serde(default)]
+    pub snip29: Snip29Config,
+}
+
+/// SNIP-29's `default` fee mode: the user pays the fee in a token, by a final transfer
+/// to the fee collector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Snip29Config {
+    /// Who receives the users' fee transfers; the first relayer when absent.
+    #[serde(deserialize_with = "optional_felt")]
+    pub fee_collector: Option<Felt>,
+    /// Tokens fees may be paid in besides STRK (always accepted, 1:1), with fixed prices.
+    pub gas_tokens: Vec<GasTokenConfig>,
+}
+
+/// A token fees may be paid in, at a fixed price.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GasTokenConfig {
+    /// The ERC-20.
+    #[serde(deserialize_with = "felt_value")]
+    pub address: Felt,
+    /// Its decimals (at most 36).
+    pub decimals: u8,
+    /// Fri per whole token (10^decimals units); above zero.
+    #[serde(deserialize_with = "amount")]
+    pub price_in_strk: u128,
+}
+
+impl Config {
+    /// Who receives default-mode fee payments.
+    pub fn fee_collector(&self) -> Felt {
+        self.snip29
+            .fee_collector
+            .or_else(|| self.relayers.first().map(|r| r.address))
+            .unwrap_or(Felt::ZERO)
+    }
 }
 
 /// Outside-execution time windows.
@@ -294,6 +333,14 @@ fn felt_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Felt,
     felt(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
 }
 
+fn optional_felt<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Felt>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| felt(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 fn felts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Felt>, D::Error> {
     Vec::<String>::deserialize(deserializer)?
         .iter()
@@ -420,6 +467,7 @@ impl Config {
             relayers,
             estimator: None,
             apps,
+            snip29: Snip29Config::default(),
         }
     }
 
@@ -492,6 +540,14 @@ impl Config {
                 "max_fee_fri",
                 "between 1 fri and 1000 STRK per transaction",
             ));
+        }
+        for token in &self.snip29.gas_tokens {
+            if token.decimals > 36 || token.price_in_strk == 0 {
+                return Err(wrong(
+                    "snip29.gas_tokens",
+                    "decimals at most 36 and price_in_strk above zero",
+                ));
+            }
         }
         if self.apps.is_empty() {
             return Err(wrong("apps", "configure at least one app"));

@@ -136,6 +136,9 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Rejected { code, message } => Self::bad_request(code, message),
             EngineError::Refused(refusal) => Self::refused(refusal),
+            EngineError::TokenNotSupported(_) | EngineError::PaymentTooLow(_) => {
+                Self::invalid(message)
+            }
             EngineError::Unauthorized(message) => Self::unauthorized(message),
             EngineError::NotFound(message) => Self::not_found(message),
             EngineError::WalletExists => {

@@ -28,6 +28,7 @@ mod http;
 mod metrics;
 mod node;
 mod policy;
+mod prices;
 mod relayers;
 mod state;
 mod store;
@@ -37,11 +38,12 @@ use std::future::Future;
 
 pub use auth::{hash_secret, secret_digest, App, Apps, AuthError, Caller, Principal};
 pub use config::{
-    is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, HttpConfig,
-    JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, WindowConfig, ENV_PREFIX,
+    is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, GasTokenConfig,
+    HttpConfig, JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, Snip29Config,
+    WindowConfig, ENV_PREFIX,
 };
 pub use engine::{
-    calls_hash, sign_webhook, Bounds, CreateWallet, Engine, EngineError, Quote, Tracking,
+    calls_hash, sign_webhook, Bounds, CreateWallet, Engine, EngineError, Payment, Quote, Tracking,
     UsageLimit, UsageReport, MAX_CALLS, RELAY_OVERHEAD_L2_GAS, UDC_ADDRESS,
     WEBHOOK_SIGNATURE_HEADER,
 };
@@ -53,10 +55,11 @@ pub use policy::{
     CallRule, Charge, Knob, Limit, OnError, Policy, Refusal, RefusalKind, RevertLimit, Scope,
     WebhookConfig, Window, FEE_UNIT_FRI, ONE_STRK,
 };
+pub use prices::{FixedPrices, PriceSource, TokenPrice};
 pub use relayers::{Lease, NoRelayer, Node, RelayerAccount, RelayerKey, Relayers};
 pub use state::{AppState, StartError};
 pub use store::{
-    felt_text, iso_now, tracking_id, Attempt, IssuedNonce, Outcome, Store, TxKind, TxRecord,
+    felt_text, iso_now, tracking_id, Attempt, End, IssuedNonce, Outcome, Store, TxKind, TxRecord,
     TxStatus, Usage, WalletRow,
 };
 

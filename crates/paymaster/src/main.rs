@@ -68,6 +68,9 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
   [[relayers]] address, private_key the accounts that pay (required)
   [estimator] address, private_key  an account of the relayers' class that never sends:
                                     fee estimates run from it and hold no relayer
+  [snip29] fee_collector [the first relayer]    SNIP-29 default mode: who is paid
+  [[snip29.gas_tokens]] address, decimals, price_in_strk (fri per whole token)
+                                    tokens fees may be paid in besides STRK (1:1)
   [[apps]] name, public_key, secret_key_sha256, jwt.{hs256_secret | jwks_file | jwks_url,
            jwks_cache_seconds [300], jwks_refetch_seconds [10], issuer, audience,
            leeway_seconds [30]}  (required)

@@ -581,6 +581,19 @@ async fn settle_reservations(
     Ok(settled)
 }
 
+/// How a followed transaction ended ([`Store::finish`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct End<'a> {
+    /// `ACCEPTED`, `REVERTED`, or `FAILED` when it will never land.
+    pub status: TxStatus,
+    /// The fee paid (fri).
+    pub fee: Option<u128>,
+    /// The block it is in.
+    pub block_number: Option<u64>,
+    /// Why it did not succeed.
+    pub reason: Option<&'a str>,
+}
+
 /// What [`Store::claim`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -937,24 +950,29 @@ impl Store {
         tx.commit().await
     }
 
-    /// A followed transaction reached its end: status, fee paid, block. In the same
-    /// database transaction its reservations are settled (fees to the fee paid, in-flight
-    /// given back; a transaction that never landed gives back everything) and, when it
-    /// reverted, every counter of `reverts` grows by one. Only an open row is finished: `false`
-    /// when another pass finished it first.
+    /// Transaction `hash` of row `id` reached its end. In the same database transaction
+    /// its reservations are settled (fees to the fee paid, in-flight given back; a
+    /// transaction that never landed gives back everything), when it reverted every
+    /// counter of `reverts` grows by one, and a deployment that landed marks its wallet
+    /// deployed. Only an open row still carrying `hash` is finished: `false` when another
+    /// pass finished it first or the row has moved on to another transaction.
     pub async fn finish(
         &self,
         id: i64,
-        status: TxStatus,
-        fee: Option<u128>,
-        block_number: Option<u64>,
-        reason: Option<&str>,
+        hash: Felt,
+        end: End<'_>,
         reverts: &[(String, Charge)],
     ) -> Result<bool, sqlx::Error> {
+        let End {
+            status,
+            fee,
+            block_number,
+            reason,
+        } = end;
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
             "UPDATE transactions SET status = ?, fee = ?, block_number = ?, reason = ?, updated_at = ?
-             WHERE id = ? AND status IN ('SUBMITTING', 'PENDING')",
+             WHERE id = ? AND hash = ? AND status IN ('SUBMITTING', 'PENDING')",
         )
         .bind(status.as_str())
         .bind(fee.map(FriText))
@@ -962,12 +980,15 @@ impl Store {
         .bind(reason)
         .bind(now())
         .bind(id)
+        .bind(FeltText(hash))
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
         if !changed {
-            // Finished by another follower pass already.
+            // Finished by another follower pass already, or the row moved on to another
+            // transaction (the one `hash` names was refused and a new one sent): what
+            // was seen of `hash` says nothing of the row's current transaction.
             tx.rollback().await?;
             return Ok(false);
         }
@@ -1541,7 +1562,17 @@ mod tests {
             .await
             .unwrap());
         assert!(store
-            .finish(id, TxStatus::Accepted, Some(5), Some(1), None, &[])
+            .finish(
+                id,
+                Felt::from(9u8),
+                End {
+                    status: TxStatus::Accepted,
+                    fee: Some(5),
+                    block_number: Some(1),
+                    reason: None
+                },
+                &[]
+            )
             .await
             .unwrap());
         // No later statement is needed: whoever reads the row final reads the wallet
@@ -1563,8 +1594,80 @@ mod tests {
             .await
             .unwrap();
         store
-            .finish(id, TxStatus::Accepted, Some(5), Some(1), None, &[])
+            .finish(
+                id,
+                Felt::from(10u8),
+                End {
+                    status: TxStatus::Accepted,
+                    fee: Some(5),
+                    block_number: Some(1),
+                    reason: None,
+                },
+                &[],
+            )
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn what_was_seen_of_a_refused_attempt_never_finishes_the_next_one() {
+        // The follower looked at the row's first transaction (H1, refused by the node for
+        // a stale nonce, so never landing) while the request sent a second (H2). Its
+        // "dropped" verdict on H1 must not mark the row, which now carries H2, FAILED:
+        // a retry would then send it again and pay twice.
+        let store = store().await;
+        let (h1, h2) = (Felt::from(0x41u8), Felt::from(0x42u8));
+        let Claim::Owned(id) = store
+            .claim("app", "u", Felt::ONE, Some(Felt::TWO))
+            .await
+            .unwrap()
+        else {
+            panic!("owned");
+        };
+        assert!(store
+            .submitting(id, h1, Felt::ONE, Felt::ONE, 10)
+            .await
+            .unwrap());
+        store.unsubmit(id, "stale relayer nonce").await.unwrap();
+        assert!(store
+            .submitting(id, h2, Felt::ONE, Felt::TWO, 10)
+            .await
+            .unwrap());
+        let stale = store
+            .finish(
+                id,
+                h1,
+                End {
+                    status: TxStatus::Failed,
+                    fee: None,
+                    block_number: None,
+                    reason: Some("never reached the node"),
+                },
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(!stale);
+        let row = store
+            .transaction(Felt::ONE, Some(Felt::TWO))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((row.status, row.hash), (TxStatus::Submitting, Some(h2)));
+        // What is seen of H2 finishes it.
+        assert!(store
+            .finish(
+                id,
+                h2,
+                End {
+                    status: TxStatus::Accepted,
+                    fee: Some(3),
+                    block_number: Some(7),
+                    reason: None
+                },
+                &[]
+            )
+            .await
+            .unwrap());
     }
 }

@@ -514,3 +514,64 @@ async fn a_user_token_binds_the_request_to_its_user_and_anonymous_use_can_be_swi
     let record = e.settled(&format!("{hash:#x}")).await;
     assert_eq!(record.user_id, USER);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_default_mode_the_user_pays_the_fee_by_a_final_transfer_the_service_checks() {
+    let e = env().await;
+    let strk = format!("{:#x}", chipi_devnet::STRK_ADDRESS);
+    let collector = e.w.devnet.accounts()[3].address; // the relayer, by default
+    let calls = json!([transfer("0x5e3", 5)]);
+    let mut params = build_params(&e, calls.clone(), None);
+    params["parameters"]["fee_mode"] = json!({"mode": "default", "gas_token": strk});
+    let built = call(&e, "paymaster_buildTransaction", params.clone()).await;
+    let result = built.result();
+    let fee = &result["fee"];
+    let amount = amount(&fee["suggested_max_fee_in_gas_token"]);
+    assert_eq!(amount, amount_of(fee, "suggested_max_fee_in_strk"));
+    assert!(amount > amount_of(fee, "estimated_fee_in_gas_token"));
+    // What starknet.js checks before signing: the user's calls, then exactly one transfer
+    // of the gas token whose amount is the suggested fee.
+    let typed_data = result["typed_data"].clone();
+    let (execution, _) = OutsideExecution::from_typed_data(&typed_data).unwrap();
+    assert_eq!(execution.calls.len(), 2);
+    let last = &execution.calls[1];
+    assert_eq!(last.to, chipi_devnet::STRK_ADDRESS);
+    assert_eq!(last.selector, selector("transfer"));
+    assert_eq!(
+        last.calldata,
+        vec![collector, Felt::from(amount), Felt::ZERO]
+    );
+
+    // Executed in default mode: the wallet pays the transfer and the fee payment.
+    let wallet_before = e.balance(e.w.address).await;
+    let signature = e.w.owner_sign_outside(&execution);
+    let mut execute = execute_params(&e, &typed_data, &signature);
+    execute["parameters"] = params["parameters"].clone();
+    let executed = call(&e, "paymaster_executeTransaction", execute).await;
+    let hash = felt(&executed.result()["transaction_hash"]);
+    e.w.devnet.wait_for_success(hash).await.expect("lands");
+    let record = e.settled(&format!("{hash:#x}")).await;
+    assert_eq!(e.balance(e.w.address).await, wallet_before - 5 - amount);
+    // The relayer paid the fee and was paid more than that.
+    assert!(record.fee.expect("a fee") <= amount, "{record:?}");
+
+    // A sponsored build executed as if paid: its calls do not end with the fee transfer
+    // (154), nothing is sent.
+    let built = call(
+        &e,
+        "paymaster_buildTransaction",
+        build_params(&e, calls, None),
+    )
+    .await;
+    let typed_data = built.result()["typed_data"].clone();
+    let (execution, _) = OutsideExecution::from_typed_data(&typed_data).unwrap();
+    let mut execute = execute_params(&e, &typed_data, &e.w.owner_sign_outside(&execution));
+    execute["parameters"] = params["parameters"].clone();
+    let refused = call(&e, "paymaster_executeTransaction", execute).await;
+    assert_eq!(refused.error_code(), 154, "{}", refused.body);
+    assert_eq!(e.pm.state.store().transactions().await.unwrap().len(), 1);
+}
+
+fn amount_of(fee: &Value, field: &str) -> u128 {
+    amount(&fee[field])
+}

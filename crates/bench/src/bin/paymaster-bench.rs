@@ -46,7 +46,7 @@ use chipi_contract_tests::{random_key, strk_transfer, STRK};
 use chipi_core::{public_key_of, selectors, Call, Felt, OutsideExecution, ANY_CALLER};
 use chipi_devnet::Devnet;
 use chipi_paymaster::{
-    calls_hash, Bounds, IssuedNonce, RelayerAccount, RelayerConfig, Relayers, RelayingConfig,
+    calls_hash, Bounds, End, IssuedNonce, RelayerAccount, RelayerConfig, Relayers, RelayingConfig,
     Store, TxStatus,
 };
 
@@ -1070,8 +1070,9 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
             .ok_or("the claimed row is missing")?
             .id;
         let t3 = Instant::now();
+        let hash = random_key();
         store
-            .submitting(id, random_key(), Felt::ONE, Felt::from(i as u64), 1_000_000)
+            .submitting(id, hash, Felt::ONE, Felt::from(i as u64), 1_000_000)
             .await?;
         store
             .set_status(id, TxStatus::Pending, None, Some(""))
@@ -1080,10 +1081,13 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
         store
             .finish(
                 id,
-                TxStatus::Accepted,
-                Some(1000),
-                Some(i as u64),
-                None,
+                hash,
+                End {
+                    status: TxStatus::Accepted,
+                    fee: Some(1000),
+                    block_number: Some(i as u64),
+                    reason: None,
+                },
                 &[],
             )
             .await?;

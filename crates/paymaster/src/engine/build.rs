@@ -2,7 +2,7 @@
 //! fee quote before anything is signed, and follow an executed request by its tracking
 //! id. Executing what was signed is [`Engine::execute`], as for the Chipi API.
 
-use chipi_core::{encode_calls, Call, Felt, OutsideExecution};
+use chipi_core::{encode_calls, selectors, Call, Felt, OutsideExecution};
 use starknet_rust_core::types::{
     BlockId, BlockTag, BroadcastedInvokeTransaction, BroadcastedInvokeTransactionV3,
     BroadcastedTransaction, DataAvailabilityMode, ResourceBounds, ResourceBoundsMapping,
@@ -10,9 +10,11 @@ use starknet_rust_core::types::{
 };
 use starknet_rust_providers::Provider;
 
+use super::execute::check_calls;
 use super::{Engine, EngineError};
 use crate::auth::Caller;
 use crate::node::{classify_provider, Failure};
+use crate::prices::TokenPrice;
 use crate::store::{felt_text, TxStatus};
 
 /// L2 gas the relayed form adds to the wallet's own calls: the relayer account's
@@ -26,9 +28,18 @@ pub const RELAY_OVERHEAD_L2_GAS: u64 = 1_500_000;
 pub struct Quote {
     /// The wallet's calls simulated, plus the relayed form's overhead.
     pub estimated_fri: u128,
-    /// The estimate with the service's margin on amounts and prices: what the relayer's
-    /// transaction may cost at most.
-    pub max_fri: u128,
+    /// The estimate with the service's `fee_margin_percent`: the most the user is asked
+    /// to allow (in `default` mode, what the final transfer pays).
+    pub suggested_fri: u128,
+}
+
+/// The user's fee payment in a gas token: the transfer appended to the calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payment {
+    /// The token and its price when quoted.
+    pub price: TokenPrice,
+    /// The amount transferred (the suggested fee in the token's units, rounded up).
+    pub amount: u128,
 }
 
 /// Where a tracked request stands.
@@ -43,20 +54,106 @@ pub enum Tracking {
 }
 
 impl Engine {
-    /// Builds `calls` by `wallet` for a standard client: the checks and the issued nonce
-    /// of [`Engine::prepare`], within the client's time bounds when it gives them, and a
-    /// fee quote from the calls simulated as the wallet's own transaction (validation
-    /// skipped: nothing is signed yet).
+    /// Builds `calls` by `wallet` for a standard client: the policy checks and the issued
+    /// nonce of [`Engine::prepare`], within the client's time bounds when it gives them,
+    /// and a fee quote from the calls simulated as the wallet's own transaction
+    /// (validation skipped: nothing is signed yet). With `payment` (a gas token) the user
+    /// pays: one final transfer of the suggested fee in that token to the fee collector
+    /// is appended (the policy's call rules see the user's calls alone).
     pub async fn build_invoke(
         &self,
         caller: &Caller,
         wallet: Felt,
         calls: Vec<Call>,
         bounds: Option<(u64, u64)>,
-    ) -> Result<(OutsideExecution, Quote), EngineError> {
-        let execution = self.prepare_within(caller, wallet, calls, bounds).await?;
-        let quote = self.quote(wallet, &execution.calls).await?;
-        Ok((execution, quote))
+        payment: Option<Felt>,
+    ) -> Result<(OutsideExecution, Quote, Option<Payment>), EngineError> {
+        check_calls(&calls)?;
+        let price = match payment {
+            Some(token) => Some(
+                self.prices
+                    .price(token)
+                    .ok_or(EngineError::TokenNotSupported(token))?,
+            ),
+            None => None,
+        };
+        let user = caller.user_or(&felt_text(wallet));
+        let _in_service = self.enter(caller, &user)?;
+        self.admit(caller, &user, wallet, &calls, true).await?;
+        self.check_outside_capable(wallet).await?;
+        let (calls, quote, payment) = match price {
+            None => {
+                let quote = self.quote(wallet, &calls).await?;
+                (calls, quote, None)
+            }
+            Some(price) => {
+                // The transfer costs gas too: quoted with it (1 unit), then sized.
+                let mut probe = calls.clone();
+                probe.push(self.fee_transfer(price.token, 1));
+                let quote = self.quote(wallet, &probe).await?;
+                let amount = price.to_token(quote.suggested_fri).ok_or_else(|| {
+                    EngineError::Invalid("the fee does not fit in that token's amounts".into())
+                })?;
+                let mut calls = calls;
+                calls.push(self.fee_transfer(price.token, amount));
+                (calls, quote, Some(Payment { price, amount }))
+            }
+        };
+        let execution = self.issue(caller, &user, wallet, calls, bounds).await?;
+        Ok((execution, quote, payment))
+    }
+
+    /// `transfer(fee_collector, amount)` of `token`.
+    fn fee_transfer(&self, token: Felt, amount: u128) -> Call {
+        Call {
+            to: token,
+            selector: selectors::TRANSFER,
+            calldata: vec![self.config.fee_collector(), Felt::from(amount), Felt::ZERO],
+        }
+    }
+
+    /// The calls end with a transfer of `token` to the fee collector whose amount covers
+    /// the fee quoted now for the calls before it.
+    pub(crate) async fn check_payment(
+        &self,
+        wallet: Felt,
+        calls: &[Call],
+        token: Felt,
+    ) -> Result<(), EngineError> {
+        let price = self
+            .prices
+            .price(token)
+            .ok_or(EngineError::TokenNotSupported(token))?;
+        let collector = self.config.fee_collector();
+        let amount = match calls.split_last() {
+            Some((last, rest))
+                if !rest.is_empty()
+                    && last.to == token
+                    && last.selector == selectors::TRANSFER
+                    && last.calldata.len() == 3
+                    && last.calldata[0] == collector
+                    && last.calldata[2] == Felt::ZERO =>
+            {
+                u128::try_from(last.calldata[1]).ok()
+            }
+            _ => None,
+        }
+        .ok_or_else(|| {
+            EngineError::PaymentTooLow(
+                "the calls do not end with the fee transfer this service built".into(),
+            )
+        })?;
+        let mut probe = calls[..calls.len() - 1].to_vec();
+        probe.push(self.fee_transfer(token, 1));
+        let quote = self.quote(wallet, &probe).await?;
+        let paid = price.to_fri(amount).unwrap_or(u128::MAX);
+        if paid < quote.estimated_fri {
+            return Err(EngineError::PaymentTooLow(format!(
+                "the fee transfer pays {paid} fri, the fee is now {} fri; build the transaction again",
+                quote.estimated_fri
+            )));
+        }
+        Ok(())
     }
 
     /// The fee of `calls` made by `wallet`, quoted before it signs anything.
@@ -125,10 +222,11 @@ impl Engine {
             .saturating_add(
                 (relayed.l1_data_gas_consumed as u128).saturating_mul(relayed.l1_data_gas_price),
             );
-        let max_fri = super::Bounds::new(&relayed, self.config.fee_margin_percent).max_fee();
+        let margin = u128::from(self.config.fee_margin_percent);
+        let suggested_fri = estimated_fri.saturating_mul(100 + margin) / 100;
         Ok(Quote {
             estimated_fri,
-            max_fri,
+            suggested_fri,
         })
     }
 

@@ -20,6 +20,16 @@ pub fn calls_hash(calls: &[Call]) -> Felt {
     poseidon_hash_many(&encode_calls(calls))
 }
 
+/// Between 1 and [`MAX_CALLS`] calls.
+pub(crate) fn check_calls(calls: &[Call]) -> Result<(), EngineError> {
+    if calls.is_empty() || calls.len() > MAX_CALLS {
+        return Err(EngineError::Invalid(format!(
+            "`calls`: between 1 and {MAX_CALLS} calls"
+        )));
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Issues a nonce for `wallet` bound to `calls` and returns the outside execution, its
     /// window the service's (`window.*`, from chain time) or the client's `bounds`
@@ -115,11 +125,7 @@ impl Engine {
         calls: Vec<Call>,
         bounds: Option<(u64, u64)>,
     ) -> Result<OutsideExecution, EngineError> {
-        if calls.is_empty() || calls.len() > MAX_CALLS {
-            return Err(EngineError::Invalid(format!(
-                "`calls`: between 1 and {MAX_CALLS} calls"
-            )));
-        }
+        check_calls(&calls)?;
         let user = caller.user_or(&felt_text(wallet));
         let _in_service = self.enter(caller, &user)?;
         self.admit(caller, &user, wallet, &calls, true).await?;
@@ -139,6 +145,23 @@ impl Engine {
         execution: OutsideExecution,
         chain: Felt,
         signature: Vec<Felt>,
+    ) -> Result<Felt, EngineError> {
+        self.execute_paid(caller, wallet, execution, chain, signature, None)
+            .await
+    }
+
+    /// [`Engine::execute`], the user paying the fee in `payment` (a gas token) when given:
+    /// the calls must end with the transfer [`Engine::build_invoke`] appended, its amount
+    /// must still cover the fee quoted now ([`EngineError::PaymentTooLow`] otherwise,
+    /// nothing sent), and the sponsorship policy's call rules see the user's calls alone.
+    pub async fn execute_paid(
+        self: &Arc<Self>,
+        caller: &Caller,
+        wallet: Felt,
+        execution: OutsideExecution,
+        chain: Felt,
+        signature: Vec<Felt>,
+        payment: Option<Felt>,
     ) -> Result<Felt, EngineError> {
         let deadline = tokio::time::Instant::now()
             + Duration::from_secs(self.config.http.request_timeout_seconds);
@@ -187,10 +210,16 @@ impl Engine {
                 "the typed data expired; prepare the transaction again",
             ));
         }
+        let policed = match payment {
+            Some(token) => {
+                self.check_payment(wallet, &execution.calls, token).await?;
+                &execution.calls[..execution.calls.len() - 1]
+            }
+            None => &execution.calls[..],
+        };
         // The user is the one the nonce was issued to (the token's subject, or the wallet).
         let user = issued.user_id.clone();
-        self.admit(caller, &user, wallet, &execution.calls, false)
-            .await?;
+        self.admit(caller, &user, wallet, policed, false).await?;
         let id = match self
             .store
             .claim(&caller.app.public_key, &user, wallet, Some(nonce))

@@ -25,10 +25,11 @@ use crate::auth::Apps;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::policy::Refusal;
+use crate::prices::{FixedPrices, PriceSource};
 use crate::relayers::{Estimator, Node, Relayers};
 use crate::store::Store;
 
-pub use build::{Quote, Tracking, RELAY_OVERHEAD_L2_GAS};
+pub use build::{Payment, Quote, Tracking, RELAY_OVERHEAD_L2_GAS};
 pub use execute::{calls_hash, MAX_CALLS};
 pub use relay::Bounds;
 pub use sponsorship::{sign_webhook, UsageLimit, UsageReport, WEBHOOK_SIGNATURE_HEADER};
@@ -55,6 +56,12 @@ pub enum EngineError {
     /// SNIP-29 157).
     #[error("{0}")]
     TimeBounds(String),
+    /// Fees cannot be paid in that token (SNIP-29 151).
+    #[error("fees cannot be paid in token {0:#x} here")]
+    TokenNotSupported(Felt),
+    /// The user's fee payment does not cover the fee now (SNIP-29 154); nothing was sent.
+    #[error("{0}")]
+    PaymentTooLow(String),
     /// The caller may not act for that user.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -137,6 +144,8 @@ pub struct Engine {
     /// Where fee estimates run, when configured (otherwise from a leased relayer).
     pub(crate) estimator: Option<Estimator>,
     pub(crate) metrics: Metrics,
+    /// Prices of the tokens users may pay fees in.
+    pub(crate) prices: Arc<dyn PriceSource>,
     /// Work that must finish even when its request is gone (sends, records).
     pub(crate) tasks: TaskTracker,
     /// Classes at addresses, with when they were read (a cache: losing it costs a call).
@@ -226,7 +235,12 @@ impl Engine {
             .estimator
             .as_ref()
             .map(|estimator| Estimator::new(estimator, node.clone(), chain_id));
+        let prices = Arc::new(FixedPrices::new(
+            config.fee_token,
+            &config.snip29.gas_tokens,
+        ));
         Self {
+            prices,
             config,
             apps,
             store,

@@ -13,7 +13,7 @@ use starknet_rust_providers::{Provider, ProviderError};
 
 use super::Engine;
 use crate::policy::Charge;
-use crate::store::{felt_text, now, TxRecord, TxStatus};
+use crate::store::{felt_text, now, End, TxRecord, TxStatus};
 
 /// What one row's check found.
 enum Seen {
@@ -128,7 +128,17 @@ async fn follow_row(engine: &Engine, row: &TxRecord) -> Result<Seen, sqlx::Error
                 tracing::warn!(transaction = %format!("{hash:#x}"), reason, "transaction lost");
                 engine
                     .store
-                    .finish(row.id, TxStatus::Failed, None, None, Some(reason), &[])
+                    .finish(
+                        row.id,
+                        hash,
+                        End {
+                            status: TxStatus::Failed,
+                            fee: None,
+                            block_number: None,
+                            reason: Some(reason),
+                        },
+                        &[],
+                    )
                     .await?;
                 return Ok(Seen::Final);
             }
@@ -174,10 +184,13 @@ async fn finish(
         .store
         .finish(
             row.id,
-            status,
-            fee,
-            block_number,
-            reason.as_deref(),
+            *inner.transaction_hash(),
+            End {
+                status,
+                fee,
+                block_number,
+                reason: reason.as_deref(),
+            },
             &reverts,
         )
         .await?

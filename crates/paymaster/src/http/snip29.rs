@@ -15,7 +15,7 @@ use chipi_core::snip29::{
     Parameters, RpcCode, RpcError, RpcRequest, RpcResponse, TokenData, Tracked, TrackingParams,
     TrackingStatus, Transaction, EXECUTION_VERSION,
 };
-use chipi_core::{ErrorCode, OutsideExecution};
+use chipi_core::{ErrorCode, Felt, OutsideExecution};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -131,11 +131,18 @@ impl Session<'_> {
         let engine = &self.state.0;
         match method {
             methods::IS_AVAILABLE => Ok(Value::Bool(true)),
-            methods::GET_SUPPORTED_TOKENS => to_value(vec![TokenData {
-                token_address: engine.config.fee_token,
-                decimals: 18,
-                price_in_strk: ONE_STRK,
-            }]),
+            methods::GET_SUPPORTED_TOKENS => to_value(
+                engine
+                    .prices
+                    .tokens()
+                    .into_iter()
+                    .map(|price| TokenData {
+                        token_address: price.token,
+                        decimals: price.decimals,
+                        price_in_strk: price.fri_per_token,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             methods::BUILD_TRANSACTION => {
                 let params: BuildParams = parse(params)?;
                 let caller = self.caller().await?;
@@ -203,27 +210,26 @@ fn check_version(parameters: &Parameters) -> Result<(), RpcError> {
     Ok(())
 }
 
-/// Sponsored mode without a tip only, for now: paying in a token or asking for a tip is
-/// refused before anything is built.
-fn check_fee_mode(parameters: &Parameters) -> Result<(), RpcError> {
+/// Tips are not served yet: asking for one is refused before anything is built.
+fn check_tip(parameters: &Parameters) -> Result<(), RpcError> {
     if parameters.fee_mode.tip().is_some() {
         let data = json!({ "message": "fee_mode.tip: tips are not served here; leave it out" });
         return Err(RpcError::new(RpcCode::InvalidParams, Some(data)));
     }
+    Ok(())
+}
+
+/// The gas token the user pays in (`default` mode), or `None` when sponsored.
+fn payer(parameters: &Parameters) -> Option<Felt> {
     match &parameters.fee_mode {
-        FeeMode::Sponsored { .. } => Ok(()),
-        FeeMode::Default { gas_token, .. } => {
-            let data = json!({
-                "message": format!("fees cannot be paid in {gas_token:#x} here: only sponsored transactions are served"),
-            });
-            Err(RpcError::new(RpcCode::TokenNotSupported, Some(data)))
-        }
+        FeeMode::Sponsored { .. } => None,
+        FeeMode::Default { gas_token, .. } => Some(*gas_token),
     }
 }
 
 async fn build(state: &AppState, caller: &Caller, params: BuildParams) -> Result<Built, RpcError> {
     check_version(&params.parameters)?;
-    check_fee_mode(&params.parameters)?;
+    check_tip(&params.parameters)?;
     let engine = &state.0;
     match params.transaction {
         Transaction::Invoke { invoke } => {
@@ -232,19 +238,37 @@ async fn build(state: &AppState, caller: &Caller, params: BuildParams) -> Result
                 .time_bounds
                 .map(|b| (b.execute_after, b.execute_before));
             let calls = invoke.calls.into_iter().map(Into::into).collect();
-            let (execution, quote) = engine
-                .build_invoke(caller, invoke.user_address, calls, bounds)
+            let (execution, quote, payment) = engine
+                .build_invoke(
+                    caller,
+                    invoke.user_address,
+                    calls,
+                    bounds,
+                    payer(&params.parameters),
+                )
                 .await
                 .map_err(engine_error)?;
+            // Sponsored: the gas token is STRK itself.
+            let (price, estimated, suggested) = match payment {
+                Some(payment) => (
+                    payment.price.fri_per_token,
+                    payment
+                        .price
+                        .to_token(quote.estimated_fri)
+                        .unwrap_or(payment.amount),
+                    payment.amount,
+                ),
+                None => (ONE_STRK, quote.estimated_fri, quote.suggested_fri),
+            };
             Ok(Built::Invoke {
                 typed_data: execution.to_typed_data(engine.chain_id()),
                 parameters: params.parameters,
                 fee: FeeEstimate {
-                    gas_token_price_in_strk: ONE_STRK,
+                    gas_token_price_in_strk: price,
                     estimated_fee_in_strk: quote.estimated_fri,
-                    estimated_fee_in_gas_token: quote.estimated_fri,
-                    suggested_max_fee_in_strk: quote.max_fri,
-                    suggested_max_fee_in_gas_token: quote.max_fri,
+                    estimated_fee_in_gas_token: estimated,
+                    suggested_max_fee_in_strk: quote.suggested_fri,
+                    suggested_max_fee_in_gas_token: suggested,
                 },
             })
         }
@@ -260,7 +284,7 @@ async fn execute(
     params: ExecuteParams,
 ) -> Result<Executed, RpcError> {
     check_version(&params.parameters)?;
-    check_fee_mode(&params.parameters)?;
+    check_tip(&params.parameters)?;
     let engine = &state.0;
     match params.transaction {
         Executable::Invoke { invoke } => {
@@ -272,7 +296,14 @@ async fn execute(
             let wallet = invoke.user_address;
             let nonce = execution.nonce;
             let transaction_hash = engine
-                .execute(caller, wallet, execution, chain, invoke.signature)
+                .execute_paid(
+                    caller,
+                    wallet,
+                    execution,
+                    chain,
+                    invoke.signature,
+                    payer(&params.parameters),
+                )
                 .await
                 .map_err(engine_error)?;
             Ok(Executed {
@@ -313,6 +344,14 @@ fn engine_error(error: EngineError) -> RpcError {
         EngineError::Invalid(message) => RpcError::new(
             RpcCode::InvalidParams,
             Some(json!({ "code": ErrorCode::InvalidInput.as_str(), "message": message })),
+        ),
+        EngineError::TokenNotSupported(_) => RpcError::new(
+            RpcCode::TokenNotSupported,
+            Some(json!({ "message": message })),
+        ),
+        EngineError::PaymentTooLow(message) => RpcError::new(
+            RpcCode::MaxAmountTooLow,
+            Some(json!({ "message": message })),
         ),
         EngineError::TimeBounds(message) => RpcError::new(
             RpcCode::InvalidTimeBounds,
