@@ -57,8 +57,8 @@ pub use snip12::{decode_calls, encode_calls, OutsideExecution, TypedDataError};
 pub use starknet_rust_core::types::{Call, Felt};
 pub use wire::{
     felt_field, parse_calls, resolve_selector, wallet_address, Ciphertext, CreateWalletRequest,
-    DeploymentData, ErrorBody, ExecuteSponsoredRequest, JsCall, PrepareTypedDataRequest,
-    PrepareTypedDataResponse, PrepareWalletCreationRequest, PrepareWalletCreationResponse,
-    TransactionHashResponse, TransactionStatusResponse, UserSignature, WalletRecord, WalletSummary,
-    WireError,
+    DeploymentData, ErrorBody, ExecuteRawRequest, ExecuteSponsoredRequest, JsCall,
+    PrepareTypedDataRequest, PrepareTypedDataResponse, PrepareWalletCreationRequest,
+    PrepareWalletCreationResponse, TransactionHashResponse, TransactionStatusResponse,
+    UserSignature, WalletRecord, WalletSummary, WireError,
 };

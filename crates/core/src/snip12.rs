@@ -62,6 +62,12 @@ pub fn encode_calls(calls: &[Call]) -> Vec<Felt> {
 /// assert_eq!(decode_calls(&[Felt::TWO, Felt::ONE]), None);
 /// ```
 pub fn decode_calls(calldata: &[Felt]) -> Option<Vec<Call>> {
+    let (calls, rest) = decode_calls_prefix(calldata)?;
+    rest.is_empty().then_some(calls)
+}
+
+/// The call list at the start of `calldata`, and what follows it.
+fn decode_calls_prefix(calldata: &[Felt]) -> Option<(Vec<Call>, &[Felt])> {
     let (count, mut rest) = calldata.split_first()?;
     let count = usize::try_from(u64::try_from(*count).ok()?).ok()?;
     // Each call takes at least 3 felts: no allocation beyond what the input can hold.
@@ -81,7 +87,7 @@ pub fn decode_calls(calldata: &[Felt]) -> Option<Vec<Call>> {
         });
         rest = &tail[len..];
     }
-    rest.is_empty().then_some(calls)
+    Some((calls, rest))
 }
 
 impl OutsideExecution {
@@ -97,6 +103,44 @@ impl OutsideExecution {
         out.push(Felt::from(signature.len()));
         out.extend_from_slice(signature);
         out
+    }
+
+    /// The inverse of [`OutsideExecution::calldata`]: the outside execution and the
+    /// signature in a complete `execute_from_outside_v2` calldata, or `None` when the
+    /// felts are not exactly that (times that do not fit 64 bits included).
+    ///
+    /// ```
+    /// use chipi_core::{Call, Felt, OutsideExecution, ANY_CALLER};
+    /// let oe = OutsideExecution {
+    ///     caller: ANY_CALLER,
+    ///     nonce: Felt::from(9u8),
+    ///     execute_after: 1,
+    ///     execute_before: 2,
+    ///     calls: vec![Call { to: Felt::ONE, selector: Felt::TWO, calldata: vec![Felt::THREE] }],
+    /// };
+    /// let signature = [Felt::from(7u8), Felt::from(8u8)];
+    /// let calldata = oe.calldata(&signature);
+    /// assert_eq!(OutsideExecution::from_calldata(&calldata), Some((oe, signature.to_vec())));
+    /// assert_eq!(OutsideExecution::from_calldata(&calldata[..calldata.len() - 1]), None);
+    /// ```
+    pub fn from_calldata(calldata: &[Felt]) -> Option<(Self, Vec<Felt>)> {
+        let [caller, nonce, after, before, rest @ ..] = calldata else {
+            return None;
+        };
+        let (calls, rest) = decode_calls_prefix(rest)?;
+        let (length, signature) = rest.split_first()?;
+        let length = usize::try_from(u64::try_from(*length).ok()?).ok()?;
+        if signature.len() != length {
+            return None;
+        }
+        let execution = Self {
+            caller: *caller,
+            nonce: *nonce,
+            execute_after: u64::try_from(*after).ok()?,
+            execute_before: u64::try_from(*before).ok()?,
+            calls,
+        };
+        Some((execution, signature.to_vec()))
     }
 
     /// Hash of the `StarknetDomain` for `chain_id`.

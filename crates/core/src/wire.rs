@@ -205,6 +205,24 @@ pub struct ExecuteSponsoredRequest {
     pub wallet_type: Option<String>,
 }
 
+/// `POST /v1/transactions/execute-sponsored-raw` (API.md section 7, what Chipi's JS SDK
+/// 14.13 sends for an outside execution it built and signed itself): the complete
+/// `execute_from_outside_v2` calldata, caller `ANY_CALLER`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteRawRequest {
+    /// The wallet address.
+    pub account_address: String,
+    /// `[caller, nonce, execute_after, execute_before, calls..., signature_len, signature...]`.
+    pub calldata: Vec<String>,
+    /// How the wallet signs (`STARK`, ...): the wallet checks the signature, not this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_kind: Option<String>,
+    /// The user, with the app's secret key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_user_id: Option<String>,
+}
+
 /// The answer to [`ExecuteSponsoredRequest`] (and to a wallet creation's deployment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

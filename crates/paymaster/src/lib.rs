@@ -44,7 +44,7 @@ pub use config::{
 };
 pub use engine::{
     calls_hash, sign_webhook, Bounds, CreateWallet, Engine, EngineError, Payment, Quote, Tracking,
-    UsageLimit, UsageReport, MAX_CALLS, RELAY_OVERHEAD_L2_GAS, UDC_ADDRESS,
+    UsageLimit, UsageReport, MAX_CALLS, RAW_MAX_WINDOW_SECONDS, RELAY_OVERHEAD_L2_GAS, UDC_ADDRESS,
     WEBHOOK_SIGNATURE_HEADER,
 };
 pub use error::ApiError;

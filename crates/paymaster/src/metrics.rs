@@ -30,6 +30,9 @@ pub struct Metrics {
     pub sponsored_fees: CounterVec,
     /// Each app's sponsored transactions by final status.
     pub sponsored_transactions: IntCounterVec,
+    /// SNIP-29 JSON-RPC calls by method (`other` for unknown ones) and answer (`ok` or
+    /// the error code).
+    pub rpc_calls: IntCounterVec,
 }
 
 impl Metrics {
@@ -88,6 +91,14 @@ impl Metrics {
             ),
             &["app", "status"],
         )?;
+        let rpc_calls = IntCounterVec::new(
+            Opts::new(
+                "rpc_calls_total",
+                "SNIP-29 JSON-RPC calls by method and answer (ok or the error code)",
+            ),
+            &["method", "code"],
+        )?;
+        registry.register(Box::new(rpc_calls.clone()))?;
         registry.register(Box::new(sponsorship_refusals.clone()))?;
         registry.register(Box::new(sponsored_fees.clone()))?;
         registry.register(Box::new(sponsored_transactions.clone()))?;
@@ -110,6 +121,7 @@ impl Metrics {
             sponsorship_refusals,
             sponsored_fees,
             sponsored_transactions,
+            rpc_calls,
         })
     }
 

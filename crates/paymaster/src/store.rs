@@ -685,6 +685,26 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Records `issued` like [`Store::issue`] (the same caps), unless its (wallet, nonce)
+    /// is on record already, which is kept as it is: `true` when it is on record now
+    /// (inserted or kept), `false` when a cap refused it.
+    pub async fn issue_or_keep(
+        &self,
+        issued: &IssuedNonce,
+        cap: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        if self.issued(issued.wallet, issued.nonce).await?.is_some() {
+            return Ok(true);
+        }
+        match self.issue(issued, cap, now).await {
+            Ok(inserted) => Ok(inserted),
+            // A concurrent request recorded it between the two statements.
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(true),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Forgets nonces that expired before `before` (a request replaying one after that
     /// is answered from its transaction record, if it was sent).
     pub async fn purge_issued(&self, before: i64) -> Result<u64, sqlx::Error> {

@@ -319,6 +319,15 @@ async fn the_envelope_follows_json_rpc_2() {
             (Value::Null, json!(true)),
         ]
     );
+    // Counted by method and answer; an unknown method is `other`.
+    let text = e.metrics().await;
+    for needle in [
+        "chipi_paymaster_rpc_calls_total{code=\"ok\",method=\"paymaster_isAvailable\"} 4",
+        "chipi_paymaster_rpc_calls_total{code=\"-32601\",method=\"other\"} 1",
+        "chipi_paymaster_rpc_calls_total{code=\"-32602\",method=\"paymaster_buildTransaction\"} 2",
+    ] {
+        assert!(text.contains(needle), "{needle} not in {text}");
+    }
     // Too many in one batch.
     let big: Vec<Value> = (0..21)
         .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "paymaster_isAvailable"}))

@@ -15,6 +15,10 @@ use crate::store::{felt_text, now, Claim, IssuedNonce, TxRecord, TxStatus};
 /// The most calls one outside execution may carry.
 pub const MAX_CALLS: usize = 64;
 
+/// How long after chain time a raw outside execution's window may close: Chipi's JS SDK
+/// opens its windows for at most two hours.
+pub const RAW_MAX_WINDOW_SECONDS: u64 = 2 * 60 * 60;
+
 /// Poseidon over the encoded calls: what an issued nonce is bound to.
 pub fn calls_hash(calls: &[Call]) -> Felt {
     poseidon_hash_many(&encode_calls(calls))
@@ -259,6 +263,73 @@ impl Engine {
             "sponsored transaction sent"
         );
         Ok(hash)
+    }
+
+    /// Executes an outside execution the client built and signed itself (Chipi's raw
+    /// execute): complete `execute_from_outside_v2` calldata, caller `ANY_CALLER`, a
+    /// window open now and closing within [`RAW_MAX_WINDOW_SECONDS`] of chain time. Its
+    /// nonce is the wallet's own: it is recorded as if issued (the same caps), so the
+    /// same payload again gets the first hash and another payload with that nonce is
+    /// refused; then everything of [`Engine::execute`] applies.
+    pub async fn execute_raw(
+        self: &Arc<Self>,
+        caller: &Caller,
+        wallet: Felt,
+        external_user: Option<&str>,
+        calldata: &[Felt],
+    ) -> Result<Felt, EngineError> {
+        let (execution, signature) =
+            OutsideExecution::from_calldata(calldata).ok_or_else(|| {
+                EngineError::Invalid(
+                    "`calldata`: not a complete execute_from_outside_v2 calldata".into(),
+                )
+            })?;
+        check_calls(&execution.calls)?;
+        if execution.caller != ANY_CALLER {
+            return Err(EngineError::rejected(
+                "the outside execution must name ANY_CALLER: any relayer of this service submits it",
+            ));
+        }
+        let user = match external_user {
+            Some(user) => Self::acting_user(caller, user)?,
+            None => caller.user_or(&felt_text(wallet)),
+        };
+        let chain_time = self.chain_time().await?;
+        if execution.execute_before <= chain_time {
+            return Err(EngineError::rejected(
+                "the outside execution's time window has closed",
+            ));
+        }
+        let open_for = execution.execute_before - chain_time;
+        if open_for > RAW_MAX_WINDOW_SECONDS {
+            return Err(EngineError::TimeBounds(format!(
+                "execute_before may be at most {RAW_MAX_WINDOW_SECONDS} seconds after chain time ({chain_time})"
+            )));
+        }
+        let created_at = now();
+        let issued = IssuedNonce {
+            user_id: user,
+            wallet,
+            nonce: execution.nonce,
+            app: caller.app.public_key.clone(),
+            calls_hash: calls_hash(&execution.calls),
+            execute_before: execution.execute_before as i64,
+            expires_at: created_at + open_for as i64,
+            created_at,
+        };
+        let cap = i64::from(self.config.window.max_outstanding);
+        if !self.store.issue_or_keep(&issued, cap, created_at).await? {
+            let refusal = Refusal::new(
+                RefusalKind::RateLimited,
+                "window.max_outstanding",
+                "too many outside executions not yet sent; wait for them",
+            )
+            .after(60);
+            return Err(self.refused(caller, refusal));
+        }
+        let chain = self.chain_id;
+        self.execute_paid(caller, wallet, execution, chain, signature, None)
+            .await
     }
 
     /// What a duplicate request answers: the first one's hash, or its refusal.

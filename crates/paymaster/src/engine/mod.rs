@@ -30,7 +30,7 @@ use crate::relayers::{Estimator, Node, Relayers};
 use crate::store::Store;
 
 pub use build::{Payment, Quote, Tracking, RELAY_OVERHEAD_L2_GAS};
-pub use execute::{calls_hash, MAX_CALLS};
+pub use execute::{calls_hash, MAX_CALLS, RAW_MAX_WINDOW_SECONDS};
 pub use relay::Bounds;
 pub use sponsorship::{sign_webhook, UsageLimit, UsageReport, WEBHOOK_SIGNATURE_HEADER};
 pub use wallets::{CreateWallet, UDC_ADDRESS};

@@ -4,8 +4,8 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use chipi_core::{
-    felt_field, parse_calls, Ciphertext, CreateWalletRequest, ExecuteSponsoredRequest,
-    OutsideExecution, PrepareTypedDataRequest, PrepareTypedDataResponse,
+    felt_field, parse_calls, Ciphertext, CreateWalletRequest, ExecuteRawRequest,
+    ExecuteSponsoredRequest, OutsideExecution, PrepareTypedDataRequest, PrepareTypedDataResponse,
     PrepareWalletCreationRequest, PrepareWalletCreationResponse, TransactionHashResponse,
     TransactionStatusResponse, UserSignature, WalletRecord, WalletSummary,
 };
@@ -55,6 +55,41 @@ pub(super) async fn execute(
         transaction_hash: felt_text(hash),
     }))
 }
+
+/// `POST /v1/transactions/execute-sponsored-raw`: an outside execution the client built
+/// and signed itself, as complete `execute_from_outside_v2` calldata.
+pub(super) async fn execute_raw(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<ExecuteRawRequest>,
+) -> Result<Json<TransactionHashResponse>, ApiError> {
+    let wallet = felt_field(&request.account_address, "accountAddress")?;
+    if request.calldata.len() > MAX_RAW_CALLDATA {
+        return Err(ApiError::invalid(format!(
+            "`calldata`: at most {MAX_RAW_CALLDATA} felts"
+        )));
+    }
+    let calldata = request
+        .calldata
+        .iter()
+        .map(|felt| felt_field(felt, "calldata"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hash = state
+        .0
+        .execute_raw(
+            &caller,
+            wallet,
+            request.external_user_id.as_deref(),
+            &calldata,
+        )
+        .await?;
+    Ok(Json(TransactionHashResponse {
+        transaction_hash: felt_text(hash),
+    }))
+}
+
+/// The longest raw calldata read (64 calls of 60 felts, and a signature).
+const MAX_RAW_CALLDATA: usize = 4096;
 
 /// `GET /v1/transactions/{hash}/status`.
 pub(super) async fn status(

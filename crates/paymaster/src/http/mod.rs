@@ -41,6 +41,10 @@ pub fn app(state: AppState) -> Router {
             "/v1/transactions/execute-sponsored-transaction",
             post(chipi::execute),
         )
+        .route(
+            "/v1/transactions/execute-sponsored-raw",
+            post(chipi::execute_raw),
+        )
         .route("/v1/transactions/{hash}/status", get(chipi::status))
         .route(
             "/v1/chipi-wallets/prepare-creation",

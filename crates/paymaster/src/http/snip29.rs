@@ -108,6 +108,27 @@ impl Session<'_> {
             }
         };
         let outcome = self.call(&request.method, request.params).await;
+        // Only the methods this API has are labels: a client cannot grow the series.
+        let method = [
+            methods::IS_AVAILABLE,
+            methods::GET_SUPPORTED_TOKENS,
+            methods::BUILD_TRANSACTION,
+            methods::EXECUTE_TRANSACTION,
+            methods::TRACKING_ID_TO_LATEST_HASH,
+        ]
+        .into_iter()
+        .find(|m| *m == request.method)
+        .unwrap_or("other");
+        let code = match &outcome {
+            Ok(_) => "ok".to_string(),
+            Err(error) => error.code.to_string(),
+        };
+        self.state
+            .0
+            .metrics
+            .rpc_calls
+            .with_label_values(&[method, code.as_str()])
+            .inc();
         let id = request.id?;
         Some(match outcome {
             Ok(result) => RpcResponse::result(id, result),
