@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -245,25 +245,56 @@ impl Apps {
 
     /// The caller of a request with `headers`, or a 401 that echoes nothing it was sent.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
-        let api_key = headers
-            .get("x-api-key")
+        let app = self.app_of(headers.get("x-api-key"), "missing x-api-key header")?;
+        let token = bearer(headers).ok_or(AuthError::Refused("missing bearer token"))?;
+        self.with_token(app, token).await
+    }
+
+    /// The caller of a SNIP-29 request: the app named by `x-paymaster-api-key` (or
+    /// `x-api-key`); a bearer token is optional and, when present, checked as on the
+    /// Chipi API. Without one the caller is [`Principal::Anyone`].
+    pub async fn authenticate_rpc(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        let app = self.app_of(
+            headers
+                .get("x-paymaster-api-key")
+                .or_else(|| headers.get("x-api-key")),
+            "missing x-paymaster-api-key header",
+        )?;
+        if headers.contains_key("authorization") {
+            let token = bearer(headers).ok_or(AuthError::Refused("missing bearer token"))?;
+            return self.with_token(app, token).await;
+        }
+        if !app.policy.anonymous {
+            return Err(AuthError::Refused(
+                "this app needs a user token or its secret key",
+            ));
+        }
+        Ok(Caller {
+            app,
+            who: Principal::Anyone,
+        })
+    }
+
+    /// The app whose public key is `header`'s value.
+    fn app_of(
+        &self,
+        header: Option<&HeaderValue>,
+        missing: &'static str,
+    ) -> Result<Arc<App>, AuthError> {
+        let api_key = header
             .and_then(|v| v.to_str().ok())
-            .ok_or(AuthError::Refused("missing x-api-key header"))?;
+            .ok_or(AuthError::Refused(missing))?;
         if !is_public_key(api_key) {
             return Err(AuthError::Refused("malformed API key"));
         }
-        let app = self
-            .by_key
+        self.by_key
             .get(api_key)
-            .ok_or(AuthError::Refused("unknown API key"))?
-            .clone();
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::Refused("missing bearer token"))?;
+            .cloned()
+            .ok_or(AuthError::Refused("unknown API key"))
+    }
+
+    /// The caller `token` makes of `app`: its secret key, or a user token.
+    async fn with_token(&self, app: Arc<App>, token: &str) -> Result<Caller, AuthError> {
         if token.starts_with("sk_") {
             // The app's own secret key: compare hashes in constant time.
             let expected = app
@@ -288,44 +319,16 @@ impl Apps {
             who: Principal::User(user),
         })
     }
+}
 
-    /// The caller of a SNIP-29 request: the app named by `x-paymaster-api-key` (or
-    /// `x-api-key`); a bearer token is optional and, when present, checked as on the
-    /// Chipi API. Without one the caller is [`Principal::Anyone`].
-    pub async fn authenticate_rpc(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
-        let api_key = headers
-            .get("x-paymaster-api-key")
-            .or_else(|| headers.get("x-api-key"))
-            .and_then(|v| v.to_str().ok())
-            .ok_or(AuthError::Refused("missing x-paymaster-api-key header"))?;
-        if headers.contains_key("authorization") {
-            let mut headers = headers.clone();
-            headers.insert(
-                "x-api-key",
-                api_key
-                    .parse()
-                    .map_err(|_| AuthError::Refused("malformed API key"))?,
-            );
-            return self.authenticate(&headers).await;
-        }
-        if !is_public_key(api_key) {
-            return Err(AuthError::Refused("malformed API key"));
-        }
-        let app = self
-            .by_key
-            .get(api_key)
-            .ok_or(AuthError::Refused("unknown API key"))?
-            .clone();
-        if !app.policy.anonymous {
-            return Err(AuthError::Refused(
-                "this app needs a user token or its secret key",
-            ));
-        }
-        Ok(Caller {
-            app,
-            who: Principal::Anyone,
-        })
-    }
+/// The `Authorization: Bearer` token, when there is a non-empty one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 fn token_error(error: jsonwebtoken::errors::Error) -> AuthError {

@@ -118,23 +118,12 @@ impl Engine {
         wallet: Felt,
         calls: Vec<Call>,
     ) -> Result<OutsideExecution, EngineError> {
-        self.prepare_within(caller, wallet, calls, None).await
-    }
-
-    /// [`Engine::prepare`] within the client's time `bounds`, when it gives them.
-    pub(crate) async fn prepare_within(
-        &self,
-        caller: &Caller,
-        wallet: Felt,
-        calls: Vec<Call>,
-        bounds: Option<(u64, u64)>,
-    ) -> Result<OutsideExecution, EngineError> {
         check_calls(&calls)?;
         let user = caller.user_or(&felt_text(wallet));
         let _in_service = self.enter(caller, &user)?;
         self.admit(caller, &user, wallet, &calls, true).await?;
         self.check_outside_capable(wallet).await?;
-        let execution = self.issue(caller, &user, wallet, calls, bounds).await?;
+        let execution = self.issue(caller, &user, wallet, calls, None).await?;
         tracing::info!(app = %caller.app.name, wallet = %felt_text(wallet), "outside execution prepared");
         Ok(execution)
     }
@@ -167,8 +156,8 @@ impl Engine {
         signature: Vec<Felt>,
         payment: Option<Felt>,
     ) -> Result<Felt, EngineError> {
-        let deadline = tokio::time::Instant::now()
-            + Duration::from_secs(self.config.http.request_timeout_seconds);
+        let timeout = Duration::from_secs(self.config.http.request_timeout_seconds);
+        let deadline = tokio::time::Instant::now() + timeout;
         if chain != self.chain_id {
             return Err(EngineError::rejected("the typed data is for another chain"));
         }
@@ -182,7 +171,6 @@ impl Engine {
             if let Some(row) = self.store.transaction(wallet, Some(nonce)).await? {
                 let visible = row.app == caller.app.public_key && caller.owns(&row.user_id, wallet);
                 if visible && !row.status().retryable() {
-                    let timeout = Duration::from_secs(self.config.http.request_timeout_seconds);
                     return self.outcome(row, timeout).await;
                 }
             }
@@ -202,7 +190,6 @@ impl Engine {
                 "the typed data differs from the one this paymaster issued",
             ));
         }
-        let timeout = Duration::from_secs(self.config.http.request_timeout_seconds);
         if let Some(row) = self.store.transaction(wallet, Some(nonce)).await? {
             if !row.status().retryable() {
                 // A retry or a concurrent duplicate: the first request's transaction.
