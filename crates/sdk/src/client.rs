@@ -16,6 +16,7 @@ use crate::config::{invalid, Clock};
 use crate::node::{provider_error, reverted, send_error};
 use crate::preflight::prepare_session;
 use crate::read::view;
+use crate::snip29::{verify_build, Snip29Paymaster};
 use crate::sponsored::{verify_outside_execution, Paymaster};
 use crate::{
     ChipiSdkBuilder, ExecuteWithSession, Role, SessionError, Sessions, Transport, WalletAccount,
@@ -31,6 +32,7 @@ pub(crate) struct Inner {
     pub(crate) rpc_url_shown: String,
     pub(crate) chain_id: OnceCell<Felt>,
     pub(crate) paymaster: Option<Paymaster>,
+    pub(crate) snip29: Option<Snip29Paymaster>,
     pub(crate) bearer_token: Option<String>,
     pub(crate) transport: Transport,
     pub(crate) clock: Arc<dyn Clock>,
@@ -117,8 +119,8 @@ impl ChipiSdk {
     }
 
     /// The transport writes use.
-    pub fn transport(&self) -> Transport {
-        self.inner.transport
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
     }
 
     /// The current time of the SDK's clock.
@@ -161,26 +163,31 @@ impl ChipiSdk {
             .await
     }
 
-    /// The paymaster and bearer token to use, or `None` for the direct transport.
-    pub(crate) fn sponsor<'a>(
+    /// Where a write goes, with the bearer token to send.
+    pub(crate) fn route<'a>(
         &'a self,
         bearer_token: Option<&'a str>,
-    ) -> Result<Option<(&'a Paymaster, &'a str)>, SessionError> {
-        match (self.inner.transport, &self.inner.paymaster) {
-            (Transport::Direct, _) => Ok(None),
-            (Transport::Sponsored, None) => Err(invalid("no paymaster is configured")),
-            (Transport::Sponsored, Some(paymaster)) => {
-                let bearer = bearer_token
-                    .or(self.inner.bearer_token.as_deref())
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        SessionError::new(
-                            ErrorCode::AuthenticationFailed,
-                            "a bearer token is required for sponsored transactions",
-                        )
-                    })?;
-                Ok(Some((paymaster, bearer)))
+    ) -> Result<Route<'a>, SessionError> {
+        let bearer = bearer_token
+            .or(self.inner.bearer_token.as_deref())
+            .filter(|t| !t.is_empty());
+        match (
+            &self.inner.transport,
+            &self.inner.paymaster,
+            &self.inner.snip29,
+        ) {
+            (Transport::Direct, _, _) => Ok(Route::Direct),
+            (Transport::Sponsored, Some(paymaster), _) => {
+                let bearer = bearer.ok_or_else(|| {
+                    SessionError::new(
+                        ErrorCode::AuthenticationFailed,
+                        "a bearer token is required for sponsored transactions",
+                    )
+                })?;
+                Ok(Route::Chipi(paymaster, bearer))
             }
+            (Transport::Snip29 { .. }, _, Some(snip29)) => Ok(Route::Snip29(snip29, bearer)),
+            _ => Err(invalid("no paymaster is configured")),
         }
     }
 
@@ -200,8 +207,8 @@ impl ChipiSdk {
         bearer_token: Option<&str>,
     ) -> Result<Submitted, SessionError> {
         let chain_id = self.chain_id().await?;
-        match self.sponsor(bearer_token)? {
-            Some((paymaster, bearer)) => {
+        match self.route(bearer_token)? {
+            Route::Chipi(paymaster, bearer) => {
                 let typed_data = paymaster.prepare_typed_data(bearer, wallet, &calls).await?;
                 let execution = verify_outside_execution(
                     &typed_data,
@@ -220,7 +227,27 @@ impl ChipiSdk {
                     outside_nonce: Some(execution.nonce),
                 })
             }
-            None => {
+            Route::Snip29(paymaster, bearer) => {
+                let built = paymaster.build_invoke(bearer, wallet, &calls).await?;
+                let execution = verify_build(
+                    &built,
+                    &calls,
+                    paymaster.fee,
+                    chain_id,
+                    self.now(),
+                    self.inner.max_execution_window,
+                )?;
+                let signature = signer.sign(execution.message_hash(chain_id, wallet))?;
+                let executed = paymaster
+                    .execute_invoke(bearer, wallet, &execution, chain_id, signature.to_felts())
+                    .await?;
+                Ok(Submitted {
+                    transaction_hash: executed.transaction_hash,
+                    wallet,
+                    outside_nonce: Some(execution.nonce),
+                })
+            }
+            Route::Direct => {
                 let session = matches!(signer.role(), Role::Session { .. });
                 let account = WalletAccount::new(self.provider().clone(), wallet, chain_id, signer);
                 let mut execution = account.execute_v3(calls);
@@ -330,6 +357,16 @@ impl ChipiSdk {
             pause = (pause * 2).min(Duration::from_secs(2));
         }
     }
+}
+
+/// Where a write goes.
+pub(crate) enum Route<'a> {
+    /// INVOKE v3 through the node.
+    Direct,
+    /// Chipi's paymaster API, with the bearer token.
+    Chipi(&'a Paymaster, &'a str),
+    /// A SNIP-29 paymaster, with the bearer token if there is one.
+    Snip29(&'a Snip29Paymaster, Option<&'a str>),
 }
 
 fn not_ours(sent: &Submitted, why: &str) -> SessionError {

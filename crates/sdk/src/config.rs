@@ -10,17 +10,58 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::client::{ChipiSdk, Inner};
+use crate::snip29::Snip29Paymaster;
 use crate::sponsored::{Paymaster, DEFAULT_MAX_EXECUTION_WINDOW_SECONDS};
-use crate::SessionError;
+use crate::{SessionError, Snip29Fee};
 
 /// How writes reach the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// ```
+/// use chipi_sdk::{ChipiSdk, Transport};
+///
+/// // Any SNIP-29 paymaster (ours serves it at `/`), sponsored by default.
+/// let sdk = ChipiSdk::builder("http://127.0.0.1:5050/rpc")
+///     .transport(Transport::Snip29 {
+///         url: "https://paymaster.example/".into(),
+///         api_key: Some("pk_dev_0123456789abcdef0123456789abcdef".into()),
+///     })
+///     .build()?;
+/// assert!(matches!(sdk.transport(), Transport::Snip29 { .. }));
+/// // The key never shows.
+/// assert!(!format!("{sdk:?}").contains("pk_dev"));
+/// # Ok::<(), chipi_sdk::SessionError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub enum Transport {
-    /// Through the paymaster as SNIP-9 outside executions: the user pays no gas (the
-    /// seed's default; needs a paymaster URL and an API key).
+    /// Through Chipi's paymaster API as SNIP-9 outside executions: the user pays no gas
+    /// (the seed's default; needs a paymaster URL and an API key, see
+    /// [`ChipiSdkBuilder::paymaster`]).
     Sponsored,
     /// INVOKE v3 transactions through the node, fees paid by the wallet.
     Direct,
+    /// Through any SNIP-29 paymaster (ours at `POST /`, AVNU's, Cartridge's) as SNIP-9
+    /// outside executions; who pays is [`ChipiSdkBuilder::snip29_fee`] (sponsored by
+    /// default). The typed data is checked as for [`Transport::Sponsored`].
+    Snip29 {
+        /// The JSON-RPC endpoint.
+        url: String,
+        /// Sent as `x-paymaster-api-key` when given.
+        api_key: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sponsored => f.write_str("Sponsored"),
+            Self::Direct => f.write_str("Direct"),
+            Self::Snip29 { url, api_key } => f
+                .debug_struct("Snip29")
+                .field("url", &shown_url(url))
+                .field("api_key", &api_key.as_ref().map(|_| "<redacted>"))
+                .finish(),
+        }
+    }
 }
 
 /// A source of the current unix time, in seconds.
@@ -87,6 +128,7 @@ pub struct ChipiSdkBuilder {
     api_key: Option<String>,
     bearer_token: Option<String>,
     transport: Option<Transport>,
+    snip29_fee: Snip29Fee,
     clock: Arc<dyn Clock>,
     max_execution_window: u64,
     timeout: Duration,
@@ -117,6 +159,7 @@ impl ChipiSdkBuilder {
             api_key: None,
             bearer_token: None,
             transport: None,
+            snip29_fee: Snip29Fee::Sponsored,
             clock: Arc::new(SystemClock),
             max_execution_window: DEFAULT_MAX_EXECUTION_WINDOW_SECONDS,
             timeout: Duration::from_secs(30),
@@ -150,6 +193,12 @@ impl ChipiSdkBuilder {
     /// direct otherwise.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// Who pays a [`Transport::Snip29`] paymaster (default: its sponsorship).
+    pub fn snip29_fee(mut self, fee: Snip29Fee) -> Self {
+        self.snip29_fee = fee;
         self
     }
 
@@ -216,6 +265,22 @@ impl ChipiSdkBuilder {
                 "the sponsored transport needs a paymaster URL and an API key",
             ));
         }
+        let snip29 = match &transport {
+            Transport::Snip29 { url, api_key } => {
+                let url = Url::parse(url)
+                    .map_err(|e| invalid(format!("the SNIP-29 URL is not a URL ({e})")))?;
+                if api_key.as_deref() == Some("") {
+                    return Err(invalid("the SNIP-29 API key is empty (pass None for none)"));
+                }
+                Some(Snip29Paymaster::new(
+                    url,
+                    api_key.clone(),
+                    self.snip29_fee,
+                    self.timeout,
+                )?)
+            }
+            _ => None,
+        };
         Ok(ChipiSdk {
             inner: Arc::new(Inner {
                 provider: JsonRpcClient::new(HttpTransport::new(rpc_url)),
@@ -225,6 +290,7 @@ impl ChipiSdkBuilder {
                     None => OnceCell::new(),
                 },
                 paymaster,
+                snip29,
                 bearer_token: self.bearer_token,
                 transport,
                 clock: self.clock,

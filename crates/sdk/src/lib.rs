@@ -15,9 +15,11 @@
 //! | `sdk.sessions.getSessionData({walletAddress, sessionPublicKey})` | [`Sessions::get_session_data`] |
 //! | `ChipiSessionError.code` | [`SessionError::code`] ([`ErrorCode`]) |
 //!
-//! Writes take one of two [`Transport`]s: *sponsored* (through the paymaster, gasless;
-//! the SDK hashes the outside execution itself and refuses typed data that differs from
-//! its request, see [`verify_outside_execution`]) or *direct* (an INVOKE v3 the wallet
+//! Writes take one of three [`Transport`]s: *sponsored* (through Chipi's paymaster API,
+//! gasless; the SDK hashes the outside execution itself and refuses typed data that
+//! differs from its request, see [`verify_outside_execution`]), *SNIP-29* (the same
+//! through any standard paymaster, ours or AVNU's, sponsored or paying the fee in a
+//! token up to a maximum, see [`Snip29Fee`]) or *direct* (an INVOKE v3 the wallet
 //! pays for). Before anything is signed the SDK checks what it can, in the contract's
 //! order, and returns the precise code: wallet type, local expiry, decryption, then the
 //! on-chain session and whitelist.
@@ -114,6 +116,7 @@ mod preflight;
 mod read;
 mod sessions;
 mod signer;
+mod snip29;
 mod sponsored;
 mod types;
 mod wallets;
@@ -142,6 +145,7 @@ pub use preflight::check_session_calls;
 pub use read::{get_session_data, read_session_state, SessionState};
 pub use sessions::Sessions;
 pub use signer::{Role, WalletSigner};
+pub use snip29::Snip29Fee;
 pub use sponsored::{
     verify_outside_execution, CHIPI_API_VERSION, DEFAULT_MAX_EXECUTION_WINDOW_SECONDS,
     MAX_CLOCK_SKEW_SECONDS, MAX_PAYMASTER_RESPONSE_BYTES,

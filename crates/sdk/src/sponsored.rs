@@ -29,7 +29,7 @@ pub const DEFAULT_MAX_EXECUTION_WINDOW_SECONDS: u64 = 3_600;
 /// How far `execute_after` may lie ahead of the local clock (clock skew).
 pub const MAX_CLOCK_SKEW_SECONDS: u64 = 300;
 
-fn mismatch(message: impl Into<String>) -> SessionError {
+pub(crate) fn mismatch(message: impl Into<String>) -> SessionError {
     SessionError::new(
         ErrorCode::TypedDataMismatch,
         format!(
@@ -73,19 +73,42 @@ pub fn verify_outside_execution(
 ) -> Result<OutsideExecution, SessionError> {
     let (execution, typed_chain) =
         OutsideExecution::from_typed_data(typed_data).map_err(|e| mismatch(e.to_string()))?;
+    check_execution(
+        &execution,
+        &execution.calls,
+        typed_chain,
+        expected_calls,
+        chain_id,
+        now,
+        max_window,
+    )?;
+    Ok(execution)
+}
+
+/// [`verify_outside_execution`]'s checks of a parsed `execution` whose user calls are
+/// `calls` (all of its calls, or all but a fee transfer a SNIP-29 paymaster appended).
+pub(crate) fn check_execution(
+    execution: &OutsideExecution,
+    calls: &[Call],
+    typed_chain: Felt,
+    expected_calls: &[Call],
+    chain_id: Felt,
+    now: u64,
+    max_window: u64,
+) -> Result<(), SessionError> {
     if typed_chain != chain_id {
         return Err(mismatch(format!(
             "it is for chain {typed_chain:#x}, not {chain_id:#x}"
         )));
     }
-    if execution.calls.len() != expected_calls.len() {
+    if calls.len() != expected_calls.len() {
         return Err(mismatch(format!(
             "it has {} calls, {} were asked for",
-            execution.calls.len(),
+            calls.len(),
             expected_calls.len()
         )));
     }
-    for (i, (got, want)) in execution.calls.iter().zip(expected_calls).enumerate() {
+    for (i, (got, want)) in calls.iter().zip(expected_calls).enumerate() {
         if got.to != want.to || got.selector != want.selector || got.calldata != want.calldata {
             return Err(mismatch(format!("call {i} differs from the one asked for")));
         }
@@ -108,7 +131,7 @@ pub fn verify_outside_execution(
             execution.execute_before - now
         )));
     }
-    Ok(execution)
+    Ok(())
 }
 
 /// The most bytes of a paymaster answer the SDK reads: typed data for a few dozen calls
@@ -198,7 +221,10 @@ pub(crate) fn transaction_hash_of(answer: &Value) -> Result<Felt, SessionError> 
 }
 
 /// The body of `response`, refused past [`MAX_PAYMASTER_RESPONSE_BYTES`].
-async fn read_bounded(mut response: reqwest::Response, path: &str) -> Result<String, SessionError> {
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+    path: &str,
+) -> Result<String, SessionError> {
     let too_large = || {
         SessionError::new(
             ErrorCode::PaymasterError,

@@ -63,9 +63,11 @@ impl ChipiSdk {
         if params.external_user_id.is_empty() {
             return Err(invalid("externalUserId must not be empty"));
         }
-        let (paymaster, bearer) = self.sponsor(bearer_token)?.ok_or_else(|| {
-            invalid("creating a wallet needs the sponsored transport (a paymaster deploys it)")
-        })?;
+        let crate::client::Route::Chipi(paymaster, bearer) = self.route(bearer_token)? else {
+            return Err(invalid(
+                "creating a wallet needs the sponsored transport (Chipi's paymaster API deploys it)",
+            ));
+        };
         let chain_id = self.chain_id().await?;
         let key = SecretKey::random();
         let owner = key.public_key();

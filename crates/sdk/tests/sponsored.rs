@@ -39,7 +39,7 @@ async fn setup() -> Setup {
         .confirmation_timeout(std::time::Duration::from_secs(5))
         .build()
         .unwrap();
-    assert_eq!(sdk.transport(), Transport::Sponsored);
+    assert_eq!(sdk.transport(), &Transport::Sponsored);
     let wallet = common::wallet_data(&w, OWNER_PIN);
     let session = sdk
         .sessions()
@@ -219,73 +219,6 @@ async fn the_whole_lifecycle_is_gasless_through_the_paymaster() {
         .any(|r| r.code.as_deref() == Some("SPENDING_LIMIT_EXCEEDED")));
 }
 
-fn set_last_calldata(typed_data: &mut Value, value: Value) {
-    let calldata = typed_data["message"]["Calls"][0]["Calldata"]
-        .as_array_mut()
-        .unwrap();
-    *calldata.last_mut().unwrap() = value;
-}
-
-/// Ways a hostile paymaster could try to get a signature over something else.
-fn tampers() -> Vec<(&'static str, hostile::Tamper)> {
-    vec![
-        (
-            "amount",
-            Box::new(|td: &mut Value| set_last_calldata(td, json!("0xf4240"))),
-        ),
-        (
-            "recipient",
-            Box::new(|td: &mut Value| td["message"]["Calls"][0]["Calldata"][0] = json!("0x666")),
-        ),
-        (
-            "token",
-            Box::new(|td: &mut Value| td["message"]["Calls"][0]["To"] = json!("0x999")),
-        ),
-        (
-            "selector",
-            Box::new(|td: &mut Value| {
-                td["message"]["Calls"][0]["Selector"] = json!(format!("{:#x}", selectors::APPROVE))
-            }),
-        ),
-        (
-            "extra call",
-            Box::new(|td: &mut Value| {
-                let call = td["message"]["Calls"][0].clone();
-                td["message"]["Calls"].as_array_mut().unwrap().push(call);
-            }),
-        ),
-        (
-            "chain",
-            Box::new(|td: &mut Value| td["domain"]["chainId"] = json!("SN_MAIN")),
-        ),
-        (
-            "window far ahead",
-            Box::new(|td: &mut Value| td["message"]["Execute Before"] = json!("0xffffffffff")),
-        ),
-        (
-            "window closed",
-            Box::new(|td: &mut Value| td["message"]["Execute Before"] = json!("0x1")),
-        ),
-        (
-            "zero caller",
-            Box::new(|td: &mut Value| td["message"]["Caller"] = json!("0x0")),
-        ),
-        (
-            "felt above the prime",
-            Box::new(|td: &mut Value| {
-                set_last_calldata(
-                    td,
-                    json!("0x800000000000011000000000000000000000000000000000000000000000065"),
-                )
-            }),
-        ),
-        (
-            "timestamps typed as felt",
-            Box::new(|td: &mut Value| td["types"]["OutsideExecution"][2]["type"] = json!("felt")),
-        ),
-    ]
-}
-
 #[tokio::test]
 async fn typed_data_that_differs_from_the_request_is_never_signed() {
     let s = setup().await;
@@ -294,7 +227,7 @@ async fn typed_data_that_differs_from_the_request_is_never_signed() {
     let executes_before = s.paymaster.executes();
     let balance_before = s.w.balance(s.w.address).await;
 
-    for (name, tamper) in tampers() {
+    for (name, tamper) in hostile::tampers() {
         s.paymaster.tamper(tamper);
         let error = s
             .execute(&[transfer(&s.token, "0x77", 100)])

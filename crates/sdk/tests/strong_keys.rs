@@ -15,7 +15,7 @@ async fn strong_format_keys_register_and_sign() {
     let sdk = ChipiSdk::builder(w.devnet.rpc_url().as_str())
         .build()
         .unwrap();
-    assert_eq!(sdk.transport(), Transport::Direct);
+    assert_eq!(sdk.transport(), &Transport::Direct);
     let strong = KeyFormat::Strong(Argon2Settings::default());
     let owner = SecretKey::from_hex(&format!("{:#x}", w.owner_key)).unwrap();
     let wallet = WalletData {

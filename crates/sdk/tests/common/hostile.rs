@@ -1,4 +1,5 @@
 //! A hostile front for the real paymaster service: it forwards every request to the
+#![allow(dead_code)]
 //! service and can tamper with the typed data handed out, lie about what it sent, or
 //! echo credentials in its refusals. The SDK must catch each.
 
@@ -100,19 +101,40 @@ async fn forward(State(front): State<Arc<Front>>, request: Request) -> Response 
     let body: Bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
         .await
         .unwrap_or_default();
-    let execute = path.starts_with("/v1/transactions/execute-sponsored-transaction");
+    // Chipi's API by path; SNIP-29's JSON-RPC at `/` by method.
+    let rpc: Option<Value> = (path.split('?').next() == Some("/"))
+        .then(|| serde_json::from_slice(&body).unwrap_or(Value::Null));
+    let rpc_method = rpc.as_ref().and_then(|r| r["method"].as_str());
+    let execute = path.starts_with("/v1/transactions/execute-sponsored-transaction")
+        || rpc_method == Some("paymaster_executeTransaction");
     if execute {
         front.executes.fetch_add(1, Ordering::SeqCst);
         let lie = *front.lie.lock().unwrap();
         if let Some(lie) = lie {
-            return lie_answer(&front, lie).await;
+            let answer = lie_answer(&front, lie).await;
+            return match &rpc {
+                // The same lie in a JSON-RPC result.
+                Some(request) => Json(json!({
+                    "jsonrpc": "2.0",
+                    "id": request["id"],
+                    "result": {"tracking_id": "0x1", "transaction_hash": answer["transactionHash"]},
+                    "padding": answer.get("padding"),
+                }))
+                .into_response(),
+                None => Json(answer).into_response(),
+            };
         }
     }
     let mut upstream = front
         .http
         .request(method, format!("{}{path}", front.upstream))
         .body(body);
-    for name in ["x-api-key", "authorization", "content-type"] {
+    for name in [
+        "x-api-key",
+        "x-paymaster-api-key",
+        "authorization",
+        "content-type",
+    ] {
         if let Some(value) = headers.get(name) {
             upstream = upstream.header(name, value.as_bytes());
         }
@@ -133,14 +155,19 @@ async fn forward(State(front): State<Arc<Front>>, request: Request) -> Response 
             tamper(&mut answer["typedData"]);
         }
     }
+    if rpc_method == Some("paymaster_buildTransaction") && answer["result"].is_object() {
+        if let Some(tamper) = front.tamper.lock().unwrap().as_ref() {
+            tamper(&mut answer["result"]["typed_data"]);
+        }
+    }
     (status, Json(answer)).into_response()
 }
 
-async fn lie_answer(front: &Front, lie: Lie) -> Response {
+/// The body of a lying answer to Chipi's execute (`{transactionHash}`).
+async fn lie_answer(front: &Front, lie: Lie) -> Value {
     match lie {
         Lie::InventedHash => {
-            Json(json!({"transactionHash": format!("{:#x}", Felt::from(rand::random::<u64>()))}))
-                .into_response()
+            json!({"transactionHash": format!("{:#x}", Felt::from(rand::random::<u64>()))})
         }
         Lie::OtherTransaction => {
             let transfer = Call {
@@ -149,12 +176,78 @@ async fn lie_answer(front: &Front, lie: Lie) -> Response {
                 calldata: vec![Felt::from(0x1234u32), Felt::ONE, Felt::ZERO],
             };
             let sent = front.other.execute_v3(vec![transfer]).send().await.unwrap();
-            Json(json!({"transactionHash": format!("{:#x}", sent.transaction_hash)}))
-                .into_response()
+            json!({"transactionHash": format!("{:#x}", sent.transaction_hash)})
         }
         Lie::HugeAnswer => {
             let padding = "0".repeat(2 * 1024 * 1024);
-            Json(json!({"transactionHash": "0x1", "padding": padding})).into_response()
+            json!({"transactionHash": "0x1", "padding": padding})
         }
     }
+}
+
+pub fn set_last_calldata(typed_data: &mut Value, value: Value) {
+    let calldata = typed_data["message"]["Calls"][0]["Calldata"]
+        .as_array_mut()
+        .unwrap();
+    *calldata.last_mut().unwrap() = value;
+}
+
+/// Ways a hostile paymaster could try to get a signature over something else.
+pub fn tampers() -> Vec<(&'static str, Tamper)> {
+    vec![
+        (
+            "amount",
+            Box::new(|td: &mut Value| set_last_calldata(td, json!("0xf4240"))),
+        ),
+        (
+            "recipient",
+            Box::new(|td: &mut Value| td["message"]["Calls"][0]["Calldata"][0] = json!("0x666")),
+        ),
+        (
+            "token",
+            Box::new(|td: &mut Value| td["message"]["Calls"][0]["To"] = json!("0x999")),
+        ),
+        (
+            "selector",
+            Box::new(|td: &mut Value| {
+                td["message"]["Calls"][0]["Selector"] = json!(format!("{:#x}", selectors::APPROVE))
+            }),
+        ),
+        (
+            "extra call",
+            Box::new(|td: &mut Value| {
+                let call = td["message"]["Calls"][0].clone();
+                td["message"]["Calls"].as_array_mut().unwrap().push(call);
+            }),
+        ),
+        (
+            "chain",
+            Box::new(|td: &mut Value| td["domain"]["chainId"] = json!("SN_MAIN")),
+        ),
+        (
+            "window far ahead",
+            Box::new(|td: &mut Value| td["message"]["Execute Before"] = json!("0xffffffffff")),
+        ),
+        (
+            "window closed",
+            Box::new(|td: &mut Value| td["message"]["Execute Before"] = json!("0x1")),
+        ),
+        (
+            "zero caller",
+            Box::new(|td: &mut Value| td["message"]["Caller"] = json!("0x0")),
+        ),
+        (
+            "felt above the prime",
+            Box::new(|td: &mut Value| {
+                set_last_calldata(
+                    td,
+                    json!("0x800000000000011000000000000000000000000000000000000000000000065"),
+                )
+            }),
+        ),
+        (
+            "timestamps typed as felt",
+            Box::new(|td: &mut Value| td["types"]["OutsideExecution"][2]["type"] = json!("felt")),
+        ),
+    ]
 }
