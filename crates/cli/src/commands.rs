@@ -88,10 +88,49 @@ pub struct Network {
     /// The app's public API key (`pk_dev_...` / `pk_prod_...`), with `--paymaster-url`.
     #[arg(long, env = "CHIPI_API_KEY", global = true)]
     pub api_key: Option<String>,
+    /// The API the paymaster speaks: `chipi` (Chipi's REST API, the default) or `snip29`
+    /// (the standard JSON-RPC API: ours at `/`, AVNU's). A `snip29+http(s)://` URL
+    /// selects `snip29` too.
+    #[arg(long, value_enum, env = "CHIPI_PAYMASTER_KIND", global = true)]
+    pub paymaster_kind: Option<PaymasterKind>,
     /// A TOML file with `rpc_url`, `paymaster_url`, `api_key` (flags and environment
     /// variables take precedence).
     #[arg(long, env = "CHIPI_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+}
+
+/// The API a paymaster speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymasterKind {
+    /// Chipi's REST API (`/v1/...`).
+    Chipi,
+    /// SNIP-29 JSON-RPC.
+    Snip29,
+}
+
+/// The scheme prefix that selects SNIP-29 from the URL alone.
+const SNIP29_SCHEME: &str = "snip29+";
+
+/// The transport for a paymaster at `url`: the kind given, else the URL's scheme.
+fn paymaster_transport(
+    url: &str,
+    api_key: &str,
+    kind: Option<PaymasterKind>,
+) -> Option<chipi_sdk::Transport> {
+    let (url, by_scheme) = match url.strip_prefix(SNIP29_SCHEME) {
+        Some(rest) => (rest, true),
+        None => (url, false),
+    };
+    match kind {
+        Some(PaymasterKind::Snip29) => {}
+        None if by_scheme => {}
+        _ => return None,
+    }
+    Some(chipi_sdk::Transport::Snip29 {
+        url: url.to_string(),
+        api_key: Some(api_key.to_string()),
+    })
 }
 
 /// The keys of `--config`.
@@ -101,6 +140,7 @@ struct ConfigFile {
     rpc_url: Option<String>,
     paymaster_url: Option<String>,
     api_key: Option<String>,
+    paymaster_kind: Option<PaymasterKind>,
 }
 
 impl Network {
@@ -126,6 +166,7 @@ impl Network {
             rpc_url: self.rpc_url.clone().or(file.rpc_url),
             paymaster_url: self.paymaster_url.clone().or(file.paymaster_url),
             api_key: self.api_key.clone().or(file.api_key),
+            paymaster_kind: self.paymaster_kind.or(file.paymaster_kind),
             config: self.config.clone(),
         })
     }
@@ -300,7 +341,12 @@ async fn connect(network: &Network) -> Result<Client, CliError> {
         .ok_or_else(|| invalid("no node: pass --rpc-url or set CHIPI_RPC_URL"))?;
     let mut builder = ChipiSdk::builder(rpc_url);
     match (&network.paymaster_url, &network.api_key) {
-        (Some(url), Some(key)) => builder = builder.paymaster(url, key),
+        (Some(url), Some(key)) => {
+            builder = match paymaster_transport(url, key, network.paymaster_kind) {
+                Some(snip29) => builder.transport(snip29),
+                None => builder.paymaster(url, key),
+            }
+        }
         (Some(_), None) => return Err(invalid("--paymaster-url needs --api-key (CHIPI_API_KEY)")),
         _ => builder = builder.transport(chipi_sdk::Transport::Direct),
     }

@@ -17,6 +17,9 @@ pub struct DevInfo {
     pub chain_id: String,
     /// The paymaster's base URL (`alphaUrl` for Chipi's JS SDK).
     pub paymaster_url: String,
+    /// The same paymaster's SNIP-29 JSON-RPC endpoint (starknet.js's `PaymasterRpc`
+    /// `nodeUrl`, our SDK's `Transport::Snip29`).
+    pub snip29_url: String,
     /// The app's public API key (`x-api-key`).
     pub api_public_key: String,
     /// The app's secret key (a bearer that acts for any user).
@@ -111,6 +114,7 @@ pub async fn start(options: DevOptions) -> Result<DevStack, String> {
         rpc_url: devnet.rpc_url().to_string(),
         chain_id: format!("{:#x}", devnet.chain_id()),
         paymaster_url: paymaster.url.clone(),
+        snip29_url: format!("{}/", paymaster.url),
         api_public_key: API_KEY.into(),
         api_secret_key: SECRET_KEY.into(),
         user_token: chipi_stack::user_token("demo-user"),
@@ -139,6 +143,7 @@ pub fn describe(info: &DevInfo) -> String {
         "paymaster (alphaUrl)      {}\n",
         info.paymaster_url
     ));
+    out.push_str(&format!("paymaster (SNIP-29)       {}\n", info.snip29_url));
     out.push_str(&format!(
         "x-api-key                 {}\n",
         info.api_public_key

@@ -44,11 +44,16 @@ impl Stack {
 
     /// `chipi --json --rpc-url .. --paymaster-url .. --api-key .. <args>` with `env`.
     async fn chipi(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.chipi_at(&self.pm.url, args, env).await
+    }
+
+    /// [`Stack::chipi`] with the paymaster at `paymaster_url`.
+    async fn chipi_at(&self, paymaster_url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_chipi"));
         command
             .arg("--json")
             .args(["--rpc-url", self.devnet.rpc_url().as_str()])
-            .args(["--paymaster-url", &self.pm.url, "--api-key", API_KEY])
+            .args(["--paymaster-url", paymaster_url, "--api-key", API_KEY])
             .args(args)
             .env_remove("CHIPI_OWNER_PIN")
             .env_remove("CHIPI_SESSION_PIN")
@@ -354,6 +359,108 @@ async fn wallet_session_and_policy_commands_end_to_end() {
         .await;
     assert_eq!(r.json["sessions"].as_array().unwrap().len(), 1);
     assert_eq!(r.json["sessions"][0]["state"], "revoked");
+}
+
+#[tokio::test]
+async fn session_commands_speak_snip29_when_asked() {
+    let st = Stack::start().await;
+    let wallet = st.path("wallet.json");
+    let session = st.path("session.json");
+    let class = format!("{:#x}", st.devnet.session_class_hash());
+    let strk = format!("{STRK_ADDRESS:#x}");
+    let wallet_args = [
+        "--user",
+        "alice",
+        "--class-hash",
+        &class,
+        "--out",
+        s(&wallet),
+    ];
+    let r = st
+        .chipi(
+            &[&["wallet", "create"][..], &wallet_args].concat(),
+            &[OWNER],
+        )
+        .await;
+    assert_eq!(r.code, 0, "{:?} {}", r.json, r.stderr);
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&wallet).unwrap()).unwrap();
+    let address = Felt::from_hex(file["publicKey"].as_str().unwrap()).unwrap();
+    st.devnet
+        .transfer_strk(&st.devnet.account(0), address, 10u128.pow(18))
+        .await
+        .unwrap();
+    let session_args = ["--out", s(&session), "--duration", "3600"];
+    let r = st
+        .chipi(
+            &[&["session", "create"][..], &session_args].concat(),
+            &[SESSION],
+        )
+        .await;
+    assert_eq!(r.code, 0, "{:?} {}", r.json, r.stderr);
+    assert_eq!(snip29_executes(&st).await, 0);
+
+    // `--paymaster-kind snip29`: the owner registers the session over JSON-RPC.
+    let snip29_url = format!("{}/", st.pm.url);
+    let r = st
+        .chipi_at(
+            &snip29_url,
+            &[
+                "--paymaster-kind",
+                "snip29",
+                "session",
+                "register",
+                "--wallet",
+                s(&wallet),
+                "--session",
+                s(&session),
+                "--max-calls",
+                "3",
+            ],
+            &[OWNER],
+        )
+        .await;
+    assert_eq!(r.code, 0, "{:?} {}", r.json, r.stderr);
+    assert_eq!(r.json["sponsored"], true);
+
+    // A `snip29+` URL: the session's transfer over JSON-RPC too.
+    let r = st
+        .chipi_at(
+            &format!("snip29+{snip29_url}"),
+            &[
+                "session",
+                "exec",
+                "--wallet",
+                s(&wallet),
+                "--session",
+                s(&session),
+                "--call",
+                &format!("{strk}:transfer:0x7a,100,0"),
+            ],
+            &[SESSION],
+        )
+        .await;
+    assert_eq!(r.code, 0, "{:?} {}", r.json, r.stderr);
+    assert_eq!(
+        st.devnet.strk_balance(Felt::from(0x7au8)).await.unwrap(),
+        100
+    );
+    // Both went through the SNIP-29 API.
+    assert_eq!(snip29_executes(&st).await, 2);
+}
+
+/// The paymaster's count of successful `paymaster_executeTransaction` calls.
+async fn snip29_executes(st: &Stack) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", st.pm.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix =
+        "chipi_paymaster_rpc_calls_total{code=\"ok\",method=\"paymaster_executeTransaction\"} ";
+    text.lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
 }
 
 #[tokio::test]

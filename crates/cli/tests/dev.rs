@@ -25,9 +25,22 @@ async fn the_dev_stack_serves_what_it_prints() {
         &info.api_public_key,
         &info.api_secret_key,
         &info.session_class_hash,
+        &info.snip29_url,
     ] {
         assert!(text.contains(needle.as_str()), "{needle} not in {text}");
     }
+    // The printed SNIP-29 URL answers JSON-RPC with the printed key.
+    let available: serde_json::Value = reqwest::Client::new()
+        .post(&info.snip29_url)
+        .header("x-paymaster-api-key", &info.api_public_key)
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "paymaster_isAvailable"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(available["result"], true, "{available}");
     let health = reqwest::get(format!("{}/health", info.paymaster_url))
         .await
         .unwrap();
