@@ -1,6 +1,8 @@
-//! The paymaster service as a Chipi client meets it over HTTP: `prepare-typed-data`, the
-//! owner signs the typed data, `execute-sponsored-transaction`. Shared by the benchmarks
-//! that drive the service (`paymaster-bench`, `sponsorship-bench`).
+//! The paymaster service as a client meets it over HTTP: Chipi's API
+//! (`prepare-typed-data`, the owner signs the typed data, `execute-sponsored-transaction`)
+//! and SNIP-29's (`paymaster_buildTransaction`, the owner signs,
+//! `paymaster_executeTransaction`). Shared by the benchmarks that drive the service
+//! (`paymaster-bench`, `sponsorship-bench`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,6 +126,99 @@ impl ServiceClient {
             execute,
         })
     }
+}
+
+impl ServiceClient {
+    /// One SNIP-29 JSON-RPC call: the result, or why not.
+    async fn rpc(&self, method: &str, params: Value) -> Result<Value, (Option<u16>, String)> {
+        let response = self
+            .http
+            .post(format!("{}/", self.base))
+            .header("x-paymaster-api-key", &self.api_key)
+            .bearer_auth(self.token.as_str())
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .send()
+            .await
+            .map_err(|e| (None, format!("{method}: {e}")))?;
+        let status = response.status().as_u16();
+        let mut answer: Value = response.json().await.unwrap_or(Value::Null);
+        match answer.get_mut("result").map(Value::take) {
+            Some(result) if status == 200 => Ok(result),
+            _ => Err((
+                Some(status),
+                format!("{method} answered {status}: {answer}"),
+            )),
+        }
+    }
+
+    /// The same transaction as [`ServiceClient::sponsored`] through the SNIP-29 API:
+    /// build → sign as the owner → execute, sponsored. `call` is `{to, selector,
+    /// calldata}`.
+    pub async fn sponsored_snip29(
+        &self,
+        wallet: &Wallet,
+        call: Value,
+    ) -> Result<Sponsored, Failed> {
+        let address = format!("{:#x}", wallet.address);
+        let t0 = Instant::now();
+        let fail = |(status, message): (Option<u16>, String)| Failed {
+            status,
+            message,
+            took: t0.elapsed(),
+        };
+        let parameters = json!({"version": "0x1", "fee_mode": {"mode": "sponsored"}});
+        let built = self
+            .rpc(
+                "paymaster_buildTransaction",
+                json!({
+                    "transaction": {"type": "invoke", "invoke": {"user_address": address, "calls": [call]}},
+                    "parameters": parameters,
+                }),
+            )
+            .await
+            .map_err(fail)?;
+        let build = t0.elapsed();
+        let typed_data = &built["typed_data"];
+        let (execution, chain) = OutsideExecution::from_typed_data(typed_data)
+            .map_err(|e| fail((None, format!("typed data: {e}"))))?;
+        let (r, s) =
+            chipi_core::sign_hash(&wallet.key, execution.message_hash(chain, wallet.address))
+                .map_err(|e| fail((None, format!("owner signature: {e}"))))?;
+        let t1 = Instant::now();
+        let executed = self
+            .rpc(
+                "paymaster_executeTransaction",
+                json!({
+                    "transaction": {"type": "invoke", "invoke": {
+                        "user_address": address,
+                        "typed_data": typed_data,
+                        "signature": [format!("{r:#x}"), format!("{s:#x}")],
+                    }},
+                    "parameters": parameters,
+                }),
+            )
+            .await
+            .map_err(fail)?;
+        let execute = t1.elapsed();
+        let hash = executed["transaction_hash"]
+            .as_str()
+            .and_then(chipi_core::parse_felt_strict)
+            .ok_or_else(|| fail((None, format!("execute answered without a hash: {executed}"))))?;
+        Ok(Sponsored {
+            hash,
+            prepare: build,
+            execute,
+        })
+    }
+}
+
+/// The same transfer as [`transfer_json`] on the SNIP-29 wire (selector hashed).
+pub fn transfer_snip29(to: Felt, amount: u64) -> Value {
+    json!({
+        "to": format!("{:#x}", chipi_devnet::STRK_ADDRESS),
+        "selector": format!("{:#x}", chipi_core::selectors::TRANSFER),
+        "calldata": [format!("{to:#x}"), format!("{amount:#x}"), "0x0"],
+    })
 }
 
 /// A transfer of `amount` fri of STRK to `to`, as Chipi's JS SDK writes a call.

@@ -1,6 +1,7 @@
-//! Sponsored transactions per second through the paymaster service over real HTTP,
-//! against the node-bound floor: the same transactions sent by a minimal direct client
-//! from the same relayers, at the same concurrency. One run, three tables.
+//! Sponsored transactions per second through the paymaster service over real HTTP, by
+//! Chipi's API and by the standard SNIP-29 API, against the node-bound floor: the same
+//! transactions sent by a minimal direct client from the same relayers, at the same
+//! concurrency. One run, four tables.
 //!
 //! `cargo run --release -p chipi-bench --bin paymaster-bench [-- --txs N | --quick] [--floor MODE]`
 //!
@@ -17,6 +18,8 @@
 //!   `prepare-typed-data` → the owner signs the typed data → `execute-sponsored-transaction`;
 //!   a transaction counts when execute answers 200. Latency = prepare round trip + execute
 //!   round trip (the owner's signing between them is the client's, not counted).
+//! - **SNIP-29**: the same through `POST /` (`paymaster_buildTransaction` → the owner
+//!   signs → `paymaster_executeTransaction`, sponsored), same relayers, same user.
 //! - **floor**: each wallet builds and signs the same kind of outside execution itself
 //!   (random nonce, window around the devnet's block time) and hands the
 //!   `execute_from_outside_v2` call to the same two relayers (one transaction in flight per
@@ -25,8 +28,8 @@
 //!   for a relayer + estimate + send.
 //!
 //! Each side runs every level in 4 segments of a quarter of its transactions; the run
-//! goes round the levels 4 times (1, 10, 20, 1, 10, 20, ...), each time one service and
-//! one floor segment per level, service first and floor first in turn, so that drift (the
+//! goes round the levels 4 times (1, 10, 20, 1, 10, 20, ...), each time one segment of
+//! each side per level, the side that goes first rotating, so that drift (the
 //! devnet slows down as its chain grows) weighs on both sides and on every level alike.
 //! Each segment starts with a short unmeasured warm-up at its concurrency (which also lets
 //! each side re-learn the relayers' nonces that the other side moved). The ratio column
@@ -40,7 +43,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chipi_bench::service::{transfer_json, ServiceClient, Wallet, EXECUTE, PREPARE};
+use chipi_bench::service::{
+    transfer_json, transfer_snip29, ServiceClient, Wallet, EXECUTE, PREPARE,
+};
 use chipi_contract_tests::paymaster::{user_token, LocalPaymaster, Options, API_KEY, USER};
 use chipi_contract_tests::{random_key, strk_transfer, STRK};
 use chipi_core::{public_key_of, selectors, Call, Felt, OutsideExecution, ANY_CALLER};
@@ -66,6 +71,8 @@ const RELAYERS: [usize; 2] = [3, 4];
 const LEVELS: [usize; 3] = [1, 10, 20];
 /// Service throughput / floor throughput wanted at the highest level.
 const MIN_RATIO_AT_20: f64 = 0.9;
+/// SNIP-29 throughput / Chipi API throughput wanted at every level.
+const MIN_SNIP29_RATIO: f64 = 0.95;
 /// Each side runs `2 * ROUNDS` segments of `n / (2 * ROUNDS)` transactions per level.
 const ROUNDS: usize = 2;
 /// Unmeasured transactions at the start of each segment.
@@ -282,8 +289,10 @@ fn recipient(w: usize) -> Felt {
     Felt::from(0xbe_0000_u64 + w as u64)
 }
 
+/// `n` transactions through the service by `c` wallets, by Chipi's API or SNIP-29's.
 async fn service_segment(
     client: &ServiceClient,
+    snip29: bool,
     wallets: &Arc<Vec<Wallet>>,
     c: usize,
     n: usize,
@@ -292,10 +301,16 @@ async fn service_segment(
     segment(wallets, c, n, move |wallets, w| {
         let client = client.clone();
         async move {
-            let done = client
-                .sponsored(&wallets[w], transfer_json(recipient(w), 1))
-                .await
-                .map_err(|failed| failed.message)?;
+            let done = if snip29 {
+                client
+                    .sponsored_snip29(&wallets[w], transfer_snip29(recipient(w), 1))
+                    .await
+            } else {
+                client
+                    .sponsored(&wallets[w], transfer_json(recipient(w), 1))
+                    .await
+            }
+            .map_err(|failed| failed.message)?;
             Ok((
                 done.hash,
                 Sample {
@@ -670,12 +685,46 @@ fn signed_ms(a: Duration, b: Duration) -> String {
     format!("{:+.1} ms", delta * 1000.0)
 }
 
+/// The three ways the same transactions are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The service, Chipi's API.
+    Service,
+    /// The service, SNIP-29.
+    Snip29,
+    /// The direct client.
+    Floor,
+}
+
+impl Side {
+    const ALL: [Side; 3] = [Side::Service, Side::Snip29, Side::Floor];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Service => "service (Chipi API)",
+            Self::Snip29 => "service (SNIP-29)",
+            Self::Floor => "floor",
+        }
+    }
+}
+
 struct Level {
     c: usize,
     service: Tally,
+    snip29: Tally,
     floor: Tally,
-    /// Service and floor throughput in each round.
-    rounds: Vec<(f64, f64)>,
+    /// Service, SNIP-29 and floor throughput in each round.
+    rounds: Vec<[f64; 3]>,
+}
+
+impl Level {
+    fn side(&mut self, side: Side) -> &mut Tally {
+        match side {
+            Side::Service => &mut self.service,
+            Side::Snip29 => &mut self.snip29,
+            Side::Floor => &mut self.floor,
+        }
+    }
 }
 
 async fn run() -> Result<bool> {
@@ -764,7 +813,8 @@ async fn run() -> Result<bool> {
     // after the first prepare), and a few floor transactions.
     eprintln!("warming up ...");
     let mut service_sent = 0;
-    let mut warm = service_segment(&client, &wallets, max_c, max_c).await;
+    let mut warm = service_segment(&client, false, &wallets, max_c, max_c).await;
+    warm.absorb(service_segment(&client, true, &wallets, max_c, max_c).await);
     service_sent += warm.hashes.len();
     let direct = Floor::new(&devnet, mode, &floor_relayers, &node).await?;
     warm.absorb(direct.run(&wallets, 4, 8).await);
@@ -779,50 +829,49 @@ async fn run() -> Result<bool> {
         .map(|&c| Level {
             c,
             service: Tally::default(),
+            snip29: Tally::default(),
             floor: Tally::default(),
             rounds: Vec::new(),
         })
         .collect();
     // Rounds over all levels, so that the devnet's slowing down as its chain grows weighs
-    // on every level alike; within a level the pairs alternate S F, F S, S F, F S.
+    // on every level alike; within a level the side that goes first rotates.
     for round in 0..2 * ROUNDS {
         for (i, level) in levels.iter_mut().enumerate() {
             let c = level.c;
-            let service_first = (round + i) % 2 == 0;
-            let mut rates = [0.0; 2];
-            for is_service in [service_first, !service_first] {
+            let mut rates = [0.0; 3];
+            for k in 0..Side::ALL.len() {
+                let side = Side::ALL[(round + i + k) % Side::ALL.len()];
                 eprintln!(
                     "round {}/{}, {c} wallets: {} ({segment_size} transactions) ...",
                     round + 1,
                     2 * ROUNDS,
-                    if is_service { "service" } else { "floor" }
+                    side.name()
                 );
                 // Each segment: an unmeasured warm-up at the same concurrency, then the
                 // measured transactions, then (untimed) everything checked on chain.
-                let (mut warm, mut measured) = if is_service {
-                    let warm = service_segment(&client, &wallets, c, WARM_UP).await;
-                    let before = ServerTimes::read(&pm);
-                    let mut measured = service_segment(&client, &wallets, c, segment_size).await;
-                    measured.server = ServerTimes::read(&pm).since(&before);
-                    service_sent += warm.hashes.len() + measured.hashes.len();
-                    (warm, measured)
-                } else {
+                let (mut warm, mut measured) = if side == Side::Floor {
                     let direct = Floor::new(&devnet, mode, &floor_relayers, &node).await?;
                     let warm = direct.run(&wallets, c, WARM_UP).await;
                     (warm, direct.run(&wallets, c, segment_size).await)
+                } else {
+                    let snip29 = side == Side::Snip29;
+                    let warm = service_segment(&client, snip29, &wallets, c, WARM_UP).await;
+                    let before = ServerTimes::read(&pm);
+                    let mut measured =
+                        service_segment(&client, snip29, &wallets, c, segment_size).await;
+                    measured.server = ServerTimes::read(&pm).since(&before);
+                    service_sent += warm.hashes.len() + measured.hashes.len();
+                    (warm, measured)
                 };
                 settle(&devnet, &pm, &mut warm).await?;
                 settle(&devnet, &pm, &mut measured).await?;
-                rates[usize::from(!is_service)] = measured.per_second();
-                let side = if is_service {
-                    &mut level.service
-                } else {
-                    &mut level.floor
-                };
-                side.failures.append(&mut warm.failures);
-                side.absorb(measured);
+                rates[side as usize] = measured.per_second();
+                let tally = level.side(side);
+                tally.failures.append(&mut warm.failures);
+                tally.absorb(measured);
             }
-            level.rounds.push((rates[0], rates[1]));
+            level.rounds.push(rates);
         }
     }
     let load_after = load_average();
@@ -855,7 +904,11 @@ async fn run() -> Result<bool> {
         );
     }
     for level in &levels {
-        for (side, tally) in [("service", &level.service), ("floor", &level.floor)] {
+        for (side, tally) in [
+            ("service", &level.service),
+            ("SNIP-29", &level.snip29),
+            ("floor", &level.floor),
+        ] {
             if !tally.failures.is_empty() {
                 ok = false;
                 eprintln!(
@@ -923,7 +976,7 @@ fn print_tables(
             f.percentile(0.5, |x| x.total),
             f.percentile(0.9, |x| x.total),
         );
-        let pairs = level.rounds.iter().map(|(s, f)| s / f.max(1e-9));
+        let pairs = level.rounds.iter().map(|[s, _, f]| s / f.max(1e-9));
         let low = pairs.clone().fold(f64::INFINITY, f64::min);
         let high = pairs.fold(0.0, f64::max);
         println!(
@@ -990,7 +1043,37 @@ fn print_tables(
         );
     }
     println!();
-    println!("### Per round (service / floor tx/s)");
+    println!("### The same through the SNIP-29 API (same relayers, same run)");
+    println!();
+    println!(
+        "| wallets | SNIP-29 tx/s | Chipi API tx/s | SNIP-29 / Chipi | SNIP-29 p50 / p90 (build + execute) | added p50 vs Chipi | added p50 vs floor |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for level in levels {
+        let (rpc, s, f) = (&level.snip29, &level.service, &level.floor);
+        let ratio = rpc.per_second() / s.per_second().max(1e-9);
+        let verdict = if ratio >= MIN_SNIP29_RATIO {
+            "PASS"
+        } else {
+            "MISS"
+        };
+        let pairs = level.rounds.iter().map(|[s, r, _]| r / s.max(1e-9));
+        let low = pairs.clone().fold(f64::INFINITY, f64::min);
+        let high = pairs.fold(0.0, f64::max);
+        let p50 = rpc.percentile(0.5, |x| x.total);
+        println!(
+            "| {} | {:.1} | {:.1} | {ratio:.2}x {verdict} (≥{MIN_SNIP29_RATIO}; rounds {low:.2}-{high:.2}) | {} / {} | {} | {} |",
+            level.c,
+            rpc.per_second(),
+            s.per_second(),
+            ms(p50),
+            ms(rpc.percentile(0.9, |x| x.total)),
+            signed_ms(p50, s.percentile(0.5, |x| x.total)),
+            signed_ms(p50, f.percentile(0.5, |x| x.total)),
+        );
+    }
+    println!();
+    println!("### Per round (service / SNIP-29 / floor tx/s)");
     println!();
     let rounds = levels.iter().map(|l| l.rounds.len()).max().unwrap_or(0);
     println!(
@@ -1007,7 +1090,7 @@ fn print_tables(
             level
                 .rounds
                 .iter()
-                .map(|(s, f)| format!(" {s:.1} / {f:.1} |"))
+                .map(|[s, r, f]| format!(" {s:.1} / {r:.1} / {f:.1} |"))
                 .collect::<String>()
         );
     }
