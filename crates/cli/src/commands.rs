@@ -521,8 +521,7 @@ pub async fn wallet(network: &Network, command: WalletCommand) -> Result<Outcome
 }
 
 /// STRK (the same address on every network and the devnet).
-const STRK: Felt =
-    Felt::from_hex_unchecked("0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d");
+const STRK: Felt = chipi_core::STRK_ADDRESS;
 
 async fn strk_balance(client: &Client, address: Felt) -> Result<u128, CliError> {
     let result = client

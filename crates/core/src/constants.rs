@@ -1,5 +1,9 @@
 use starknet_rust_core::types::Felt;
 
+/// STRK, the fee token: the same address on Mainnet, Sepolia and the devnet.
+pub const STRK_ADDRESS: Felt =
+    Felt::from_hex_unchecked("0x04718f5a0fc34cc1af16a1cdee98ffb20c31f5cd61d6ab07201858f4287c938d");
+
 /// SNIP-9 `caller` that lets anybody submit an outside execution (`'ANY_CALLER'`).
 pub const ANY_CALLER: Felt = Felt::from_hex_unchecked("0x414e595f43414c4c4552");
 /// What a valid `__validate__` / `is_valid_signature` returns (`'VALID'`).

@@ -533,3 +533,11 @@ impl Drop for Devnet {
 
 /// Shared handle for tests that pass one devnet around.
 pub type SharedDevnet = Arc<Devnet>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_devnets_strk_is_the_one_the_core_names() {
+        assert_eq!(super::STRK_ADDRESS, chipi_core::STRK_ADDRESS);
+    }
+}
