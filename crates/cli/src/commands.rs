@@ -1,7 +1,6 @@
 //! The commands for real use, against any node and paymaster: `wallet`, `session`,
 //! `policy`. Every write goes through the SDK and is waited for on chain.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chipi_core::{ErrorCode, Felt};
@@ -13,7 +12,7 @@ use chipi_sdk::{
 };
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use starknet_rust_core::types::{BlockId, BlockTag, EventFilter, StarknetError};
+use starknet_rust_core::types::{BlockId, BlockTag, StarknetError};
 use starknet_rust_providers::{Provider, ProviderError};
 
 use crate::{exit, files, pin};
@@ -554,7 +553,8 @@ pub async fn session(network: &Network, command: SessionCommand) -> Result<Outco
         strong,
     } = &command
     {
-        // Local only: no node needed.
+        // Local: a node, when one is configured, only tells the chain's time (its
+        // `validUntil` is judged by the chain, which may be ahead of this machine).
         if out.exists() {
             return Err(invalid(format!(
                 "{} exists; not overwritten",
@@ -567,10 +567,18 @@ pub async fn session(network: &Network, command: SessionCommand) -> Result<Outco
         } else {
             KeyFormat::Compatible
         };
+        // The later of the chain's time and this machine's (a devnet's last block can
+        // be old), the machine's alone without a node.
+        let machine = chipi_sdk::Clock::now(&chipi_sdk::SystemClock);
+        let now = match connect(network).await {
+            Ok(client) => client.sdk.chain_now().await.max(machine),
+            Err(_) => machine,
+        };
         let session = chipi_sdk::create_session_key(
             CreateSessionKey::new(&pin)
                 .duration_seconds(*duration)
-                .format(format),
+                .format(format)
+                .now(now),
         )?;
         files::write_new(out, &session)?;
         return Ok(Outcome {
@@ -714,64 +722,21 @@ pub async fn session(network: &Network, command: SessionCommand) -> Result<Outco
 
 /// Every session key the wallet's events name, with its state now.
 async fn list_sessions(client: &Client, wallet: &WalletData) -> Result<Outcome, CliError> {
-    let address = chipi_core::parse_felt_strict(&wallet.public_key)
-        .ok_or_else(|| invalid("the wallet file's publicKey is not a felt"))?;
-    let selector =
-        |name| starknet_rust_core::utils::get_selector_from_name(name).unwrap_or_default();
-    let filter = EventFilter {
-        from_block: Some(BlockId::Number(0)),
-        to_block: Some(BlockId::Tag(BlockTag::Latest)),
-        address: Some(starknet_rust_core::types::AddressFilter::Single(address)),
-        keys: Some(vec![vec![
-            selector("SessionKeyAdded"),
-            selector("SessionKeyUpdated"),
-            selector("SessionKeyRevoked"),
-        ]]),
-    };
-    let mut keys = BTreeSet::new();
-    let mut continuation = None;
-    loop {
-        let page = client
-            .sdk
-            .provider()
-            .get_events(filter.clone(), continuation, 1000)
-            .await
-            .map_err(|_| {
-                CliError::code(ErrorCode::NetworkError, "cannot read the wallet's events")
-            })?;
-        for event in page.events {
-            if let Some(key) = event.keys.get(1) {
-                keys.insert(*key);
-            }
-        }
-        match page.continuation_token {
-            Some(token) => continuation = Some(token),
-            None => break,
-        }
-    }
+    let listed = client.sdk.sessions().list(&wallet.public_key).await?;
     let mut sessions = Vec::new();
     let mut text = format!(
         "{} session(s) on wallet {} ({})",
-        keys.len(),
+        listed.len(),
         wallet.public_key,
         chain_name(client.chain_id)
     );
-    for key in keys {
-        let key = format!("{key:#x}");
-        let state =
-            chipi_sdk::read_session_state(client.sdk.provider(), &wallet.public_key, &key).await?;
-        let status = if state.revoked {
-            "revoked"
-        } else if state.valid_until <= state.chain_time {
-            "expired"
-        } else if state.calls_used >= state.max_calls {
-            "used up"
-        } else {
-            "active"
-        };
+    for session in listed {
+        let (key, state) = (&session.session_public_key, &session.state);
+        let status = state.status();
         let remaining = state.max_calls.saturating_sub(state.calls_used);
         text.push_str(&format!(
-            "\n  {key}  {status:<8} {remaining} calls left, valid until {}",
+            "\n  {key}  {:<14} {remaining} calls left, valid until {}",
+            status.as_str(),
             state.valid_until
         ));
         sessions.push(json!({

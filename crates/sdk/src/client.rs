@@ -13,14 +13,15 @@ use starknet_rust_providers::{Provider, ProviderError};
 use tokio::sync::OnceCell;
 
 use crate::config::{invalid, Clock};
+use crate::management::owner_signer;
 use crate::node::{provider_error, reverted, send_error};
 use crate::preflight::prepare_session;
 use crate::read::view;
 use crate::snip29::{verify_build, Snip29Paymaster};
 use crate::sponsored::{verify_outside_execution, Paymaster};
 use crate::{
-    ChipiSdkBuilder, ExecuteWithSession, Role, SessionError, Sessions, Transport, WalletAccount,
-    WalletSigner,
+    ChipiSdkBuilder, ExecuteTransaction, ExecuteWithSession, Role, SessionError, Sessions,
+    Transport, WalletAccount, WalletData, WalletSigner,
 };
 
 /// The node client the SDK uses.
@@ -36,6 +37,10 @@ pub(crate) struct Inner {
     pub(crate) bearer_token: Option<String>,
     pub(crate) transport: Transport,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Whether times are the chain's (no clock was configured): `now()` is the machine
+    /// clock plus the offset to the chain's last seen block time.
+    pub(crate) chain_clock: bool,
+    pub(crate) chain_offset: std::sync::Mutex<Option<(std::time::Instant, i64)>>,
     pub(crate) max_execution_window: u64,
     pub(crate) confirmation_timeout: Duration,
     pub(crate) kdf_limits: KdfLimits,
@@ -123,9 +128,39 @@ impl ChipiSdk {
         &self.inner.transport
     }
 
-    /// The current time of the SDK's clock.
+    /// The current time: the configured [`Clock`]'s, or (by default) the chain's as last
+    /// seen by [`ChipiSdk::chain_now`] and carried forward by the machine's clock; the
+    /// machine's clock alone before the chain was ever read.
     pub fn now(&self) -> u64 {
-        self.inner.clock.now()
+        let machine = self.inner.clock.now();
+        if !self.inner.chain_clock {
+            return machine;
+        }
+        match *lock(&self.inner.chain_offset) {
+            Some((_, offset)) => machine.saturating_add_signed(offset),
+            None => machine,
+        }
+    }
+
+    /// The chain's time: the latest block's timestamp (read at most every
+    /// [`CHAIN_TIME_CACHE`], carried forward by the machine's clock in between), which is
+    /// what the wallet and the paymaster judge windows and expiry by. Falls back to
+    /// [`ChipiSdk::now`] when the node cannot be read; the configured [`Clock`] when one
+    /// was given.
+    pub async fn chain_now(&self) -> u64 {
+        if !self.inner.chain_clock {
+            return self.inner.clock.now();
+        }
+        let fresh = lock(&self.inner.chain_offset)
+            .is_some_and(|(read, _)| read.elapsed() < CHAIN_TIME_CACHE);
+        if !fresh {
+            if let Ok(chain) = crate::read::chain_time(self.provider()).await {
+                let offset = i64::try_from(chain).unwrap_or(i64::MAX)
+                    - i64::try_from(self.inner.clock.now()).unwrap_or(i64::MAX);
+                *lock(&self.inner.chain_offset) = Some((std::time::Instant::now(), offset));
+            }
+        }
+        self.now()
     }
 
     /// The chain id: as configured, or read from the node once.
@@ -156,11 +191,67 @@ impl ChipiSdk {
         params: ExecuteWithSession<'_>,
         bearer_token: Option<&str>,
     ) -> Result<Submitted, SessionError> {
+        let now = self.chain_now().await;
         let prepared =
-            prepare_session(self.provider(), &params, self.now(), self.inner.kdf_limits).await?;
+            prepare_session(self.provider(), &params, now, self.inner.kdf_limits).await?;
         let signer = WalletSigner::session(prepared.key, prepared.valid_until);
         self.write(prepared.wallet, signer, prepared.calls, bearer_token)
             .await
+    }
+
+    /// `executeTransaction`: runs `params.calls` signed by the owner key (any calls,
+    /// the wallet's own entry points included), over the configured transport with the
+    /// same checks before signing as a session write.
+    ///
+    /// ```no_run
+    /// use chipi_sdk::{Call, ChipiSdk, ExecuteTransaction};
+    /// # async fn example(sdk: ChipiSdk, wallet: chipi_sdk::WalletData, user_pin: &str)
+    /// #     -> Result<(), chipi_sdk::SessionError> {
+    /// let calls = [Call {
+    ///     contract_address: format!("{:#x}", chipi_core::STRK_ADDRESS),
+    ///     entrypoint: "approve".into(),
+    ///     calldata: vec!["0x1234".into(), "1000".into(), "0".into()],
+    /// }];
+    /// let sent = sdk
+    ///     .execute_transaction(ExecuteTransaction { encrypt_key: user_pin, wallet: &wallet, calls: &calls }, None)
+    ///     .await?;
+    /// sdk.wait_for_transaction(&sent).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_transaction(
+        &self,
+        params: ExecuteTransaction<'_>,
+        bearer_token: Option<&str>,
+    ) -> Result<Submitted, SessionError> {
+        let calls = chipi_core::parse_calls(params.calls)?;
+        if calls.is_empty() {
+            return Err(invalid("calls must not be empty"));
+        }
+        self.owner_write(
+            params.encrypt_key,
+            params.wallet,
+            |_| Ok(calls),
+            bearer_token,
+        )
+        .await
+    }
+
+    /// Sends the calls `calls` builds for the wallet's address, signed by the owner
+    /// (after checking that the decrypted key is the wallet's owner key).
+    pub(crate) async fn owner_write(
+        &self,
+        encrypt_key: &str,
+        wallet: &WalletData,
+        calls: impl FnOnce(Felt) -> Result<Vec<Call>, SessionError>,
+        bearer_token: Option<&str>,
+    ) -> Result<Submitted, SessionError> {
+        let calls = calls(crate::read::parse_felt(
+            &wallet.public_key,
+            "wallet.publicKey",
+        )?)?;
+        let (address, signer) =
+            owner_signer(self.provider(), wallet, encrypt_key, self.inner.kdf_limits).await?;
+        self.write(address, signer, calls, bearer_token).await
     }
 
     /// Where a write goes, with the bearer token to send.
@@ -214,7 +305,7 @@ impl ChipiSdk {
                     &typed_data,
                     &calls,
                     chain_id,
-                    self.now(),
+                    self.chain_now().await,
                     self.inner.max_execution_window,
                 )?;
                 let signature = signer.sign(execution.message_hash(chain_id, wallet))?;
@@ -234,7 +325,7 @@ impl ChipiSdk {
                     &calls,
                     paymaster.fee,
                     chain_id,
-                    self.now(),
+                    self.chain_now().await,
                     self.inner.max_execution_window,
                 )?;
                 let signature = signer.sign(execution.message_hash(chain_id, wallet))?;
@@ -275,7 +366,34 @@ impl ChipiSdk {
         &self,
         sent: &Submitted,
     ) -> Result<TransactionReceiptWithBlockInfo, SessionError> {
-        let receipt = self.receipt(sent).await?;
+        let options = WaitOptions {
+            timeout: self.inner.confirmation_timeout,
+            ..WaitOptions::default()
+        };
+        Ok(self.wait_for_transaction_with(sent, options).await?.receipt)
+    }
+
+    /// [`ChipiSdk::wait_for_transaction`] with its own timeout and poll interval (Chipi
+    /// 14.13's `waitForTransaction(hash, {timeoutMs, retryIntervalMs})`), returning the
+    /// block, the fee and the receipt. Unlike the JS SDK, a revert is an error (its code,
+    /// as for a refused send) rather than `success: false`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use chipi_sdk::{ChipiSdk, WaitOptions};
+    /// # async fn example(sdk: ChipiSdk, sent: chipi_sdk::Submitted) -> Result<(), chipi_sdk::SessionError> {
+    /// let confirmed = sdk
+    ///     .wait_for_transaction_with(&sent, WaitOptions { timeout: Duration::from_secs(60), poll_interval: Duration::from_secs(1) })
+    ///     .await?;
+    /// println!("in block {}, fee {} fri", confirmed.block_number, confirmed.fee);
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_for_transaction_with(
+        &self,
+        sent: &Submitted,
+        options: WaitOptions,
+    ) -> Result<Confirmed, SessionError> {
+        let receipt = self.receipt(sent, options).await?;
         if let ExecutionResult::Reverted { reason } = receipt.receipt.execution_result() {
             return Err(reverted(reason, sent.wallet));
         }
@@ -319,15 +437,23 @@ impl ChipiSdk {
                 Ok(receipt)
             }
         }
+        .map(Confirmed::of)
     }
 
-    /// Polls for the receipt until the confirmation timeout.
+    /// Polls for the receipt until the timeout: every `poll_interval`, or from 100 ms
+    /// doubling to 2 s when it is zero.
     async fn receipt(
         &self,
         sent: &Submitted,
+        options: WaitOptions,
     ) -> Result<TransactionReceiptWithBlockInfo, SessionError> {
-        let deadline = tokio::time::Instant::now() + self.inner.confirmation_timeout;
-        let mut pause = Duration::from_millis(100);
+        let deadline = tokio::time::Instant::now() + options.timeout;
+        let fixed = !options.poll_interval.is_zero();
+        let mut pause = if fixed {
+            options.poll_interval
+        } else {
+            Duration::from_millis(100)
+        };
         loop {
             match self
                 .provider()
@@ -349,12 +475,72 @@ impl ChipiSdk {
                     format!(
                         "transaction {:#x} is not on chain after {} s",
                         sent.transaction_hash,
-                        self.inner.confirmation_timeout.as_secs()
+                        options.timeout.as_secs()
                     ),
                 ));
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
+            if !fixed {
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// How long the chain's time, once read, is carried forward by the machine's clock
+/// before it is read again.
+pub const CHAIN_TIME_CACHE: Duration = Duration::from_secs(10);
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How [`ChipiSdk::wait_for_transaction_with`] waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitOptions {
+    /// The most to wait for the receipt (default 120 s).
+    pub timeout: Duration,
+    /// Between two reads of the receipt; zero (the default) starts at 100 ms and
+    /// doubles up to 2 s.
+    pub poll_interval: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(120),
+            poll_interval: Duration::ZERO,
+        }
+    }
+}
+
+/// A transaction in a block that did what was signed.
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    /// The block it is in.
+    pub block_number: u64,
+    /// The fee it paid, in its unit's smallest denomination (fri for STRK).
+    pub fee: u128,
+    /// The receipt.
+    pub receipt: TransactionReceiptWithBlockInfo,
+}
+
+impl Confirmed {
+    fn of(receipt: TransactionReceiptWithBlockInfo) -> Self {
+        use starknet_rust_core::types::TransactionReceipt as R;
+        let fee = match &receipt.receipt {
+            R::Invoke(r) => r.actual_fee.amount,
+            R::L1Handler(r) => r.actual_fee.amount,
+            R::Declare(r) => r.actual_fee.amount,
+            R::Deploy(r) => r.actual_fee.amount,
+            R::DeployAccount(r) => r.actual_fee.amount,
+        };
+        Self {
+            block_number: receipt.block.block_number(),
+            fee: u128::try_from(fee).unwrap_or(u128::MAX),
+            receipt,
         }
     }
 }

@@ -129,7 +129,7 @@ pub struct ChipiSdkBuilder {
     bearer_token: Option<String>,
     transport: Option<Transport>,
     snip29_fee: Snip29Fee,
-    clock: Arc<dyn Clock>,
+    clock: Option<Arc<dyn Clock>>,
     max_execution_window: u64,
     timeout: Duration,
     confirmation_timeout: Duration,
@@ -160,7 +160,7 @@ impl ChipiSdkBuilder {
             bearer_token: None,
             transport: None,
             snip29_fee: Snip29Fee::Sponsored,
-            clock: Arc::new(SystemClock),
+            clock: None,
             max_execution_window: DEFAULT_MAX_EXECUTION_WINDOW_SECONDS,
             timeout: Duration::from_secs(30),
             confirmation_timeout: Duration::from_secs(120),
@@ -202,9 +202,12 @@ impl ChipiSdkBuilder {
         self
     }
 
-    /// The time source for session expiry (by default the system clock).
+    /// The time source for expiry and time windows. By default the chain's time (the
+    /// latest block's, read through the node and cached briefly, see
+    /// [`ChipiSdk::chain_now`]), with the system clock as the fallback: the wallet and
+    /// the paymaster judge by the chain, which may be ahead of or behind this machine.
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -293,7 +296,9 @@ impl ChipiSdkBuilder {
                 snip29,
                 bearer_token: self.bearer_token,
                 transport,
-                clock: self.clock,
+                chain_clock: self.clock.is_none(),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                chain_offset: std::sync::Mutex::new(None),
                 max_execution_window: self.max_execution_window,
                 confirmation_timeout: self.confirmation_timeout,
                 kdf_limits: self.kdf_limits,

@@ -13,6 +13,10 @@
 //! | `sdk.executeTransactionWithSession({params, bearerToken})` | [`ChipiSdk::execute_transaction_with_session`] |
 //! | `sdk.sessions.revokeSessionKey({...}, bearerToken)` | [`Sessions::revoke_session_key`] |
 //! | `sdk.sessions.getSessionData({walletAddress, sessionPublicKey})` | [`Sessions::get_session_data`] |
+//! | `sdk.executeTransaction({params, bearerToken})` | [`ChipiSdk::execute_transaction`] |
+//! | `sdk.sessions.setupSession(...)` (14.14) | [`Sessions::setup_session`] |
+//! | `waitForTransaction(hash, options)` | [`ChipiSdk::wait_for_transaction_with`] |
+//! | (listing, revoking all) | [`Sessions::list`], [`Sessions::revoke_all`] |
 //! | `ChipiSessionError.code` | [`SessionError::code`] ([`ErrorCode`]) |
 //!
 //! Writes take one of three [`Transport`]s: *sponsored* (through Chipi's paymaster API,
@@ -128,21 +132,23 @@ pub use chipi_core::{
     parse_calls, resolve_selector, Argon2Settings, ErrorCode, KdfLimits, KeyFormat, UserSignature,
     WireError,
 };
-pub use client::{ChipiSdk, RpcClient, Submitted};
+pub use client::{ChipiSdk, Confirmed, RpcClient, Submitted, WaitOptions, CHAIN_TIME_CACHE};
 pub use config::{ChipiSdkBuilder, Clock, SystemClock, Transport};
 pub use create::{create_session_key, CreateSessionKey, DEFAULT_SESSION_DURATION_SECONDS};
 pub use error::SessionError;
 pub use management::{register_call, revoke_call, MAX_ALLOWED_ENTRYPOINTS};
 pub use params::{
-    AddSessionKey, ExecuteWithSession, GetSessionData, GetSpendingPolicy, RemoveSpendingPolicy,
-    RevokeSessionKey, SetSpendingPolicy,
+    AddSessionKey, ExecuteTransaction, ExecuteWithSession, GetSessionData, GetSpendingPolicy,
+    RemoveSpendingPolicy, RevokeAllSessions, RevokeSessionKey, SetSpendingPolicy, SetupSession,
 };
 pub use policy::{
     get_spending_policy, remove_policy_call, set_policy_call, SpendingPolicyConfig,
     SpendingPolicyData,
 };
 pub use preflight::check_session_calls;
-pub use read::{get_session_data, read_session_state, SessionState};
+pub use read::{
+    get_session_data, list_sessions, read_session_state, ListedSession, SessionState, SessionStatus,
+};
 pub use sessions::Sessions;
 pub use signer::{Role, WalletSigner};
 pub use snip29::Snip29Fee;

@@ -82,6 +82,41 @@ pub struct GetSpendingPolicy<'a> {
     pub token: &'a str,
 }
 
+/// `executeTransaction`'s parameters: arbitrary calls signed by the owner key.
+#[derive(Clone)]
+pub struct ExecuteTransaction<'a> {
+    /// The PIN that encrypted the owner key.
+    pub encrypt_key: &'a str,
+    /// The user's wallet.
+    pub wallet: &'a WalletData,
+    /// The calls to run, atomically.
+    pub calls: &'a [Call],
+}
+
+/// `setupSession`'s parameters (Chipi 14.14): a session and its spending limits
+/// registered in one owner-signed multicall.
+#[derive(Clone)]
+pub struct SetupSession<'a> {
+    /// The PIN that encrypted the owner key.
+    pub encrypt_key: &'a str,
+    /// The user's wallet.
+    pub wallet: &'a WalletData,
+    /// The session to register.
+    pub session_config: &'a SessionConfig,
+    /// Its per-token limits (each naming the same session key), set in the same
+    /// transaction.
+    pub spending_policies: &'a [SpendingPolicyConfig],
+}
+
+/// `revoke_all`'s parameters.
+#[derive(Clone)]
+pub struct RevokeAllSessions<'a> {
+    /// The PIN that encrypted the owner key.
+    pub encrypt_key: &'a str,
+    /// The user's wallet.
+    pub wallet: &'a WalletData,
+}
+
 macro_rules! redacted_debug {
     ($name:ident { $($field:ident),* }) => {
         impl std::fmt::Debug for $name<'_> {
@@ -113,3 +148,10 @@ redacted_debug!(RemoveSpendingPolicy {
     session_public_key,
     token
 });
+redacted_debug!(ExecuteTransaction { wallet, calls });
+redacted_debug!(SetupSession {
+    wallet,
+    session_config,
+    spending_policies
+});
+redacted_debug!(RevokeAllSessions { wallet });

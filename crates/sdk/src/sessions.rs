@@ -1,16 +1,17 @@
 //! The [`Sessions`] facade: the JS SDK's `sdk.sessions` methods, each a thin call of
 //! the client's one write path or of a read.
 
-use chipi_core::Felt;
+use chipi_core::{ErrorCode, Felt};
 use starknet_rust_core::types::Call;
 
-use crate::management::{owner_signer, register_call, revoke_call};
+use crate::management::{register_call, revoke_call};
 use crate::policy::{get_spending_policy, remove_policy_call, set_policy_call};
-use crate::read::parse_felt;
+use crate::read::{list_sessions, parse_felt, ListedSession, SessionStatus};
 use crate::{
     create_session_key, get_session_data, AddSessionKey, ChipiSdk, CreateSessionKey,
-    GetSessionData, GetSpendingPolicy, RemoveSpendingPolicy, RevokeSessionKey, SessionDataResponse,
-    SessionError, SessionKeyData, SetSpendingPolicy, SpendingPolicyData, Submitted, WalletData,
+    GetSessionData, GetSpendingPolicy, RemoveSpendingPolicy, RevokeAllSessions, RevokeSessionKey,
+    SessionDataResponse, SessionError, SessionKeyData, SetSpendingPolicy, SetupSession,
+    SpendingPolicyData, Submitted, WalletData,
 };
 
 /// The session methods of a [`ChipiSdk`] (`sdk.sessions` in the JS SDK).
@@ -32,21 +33,19 @@ impl<'a> Sessions<'a> {
         call: impl FnOnce(Felt) -> Result<Call, SessionError>,
         bearer_token: Option<&str>,
     ) -> Result<Submitted, SessionError> {
-        let call = call(parse_felt(&wallet.public_key, "wallet.publicKey")?)?;
-        let (address, signer) = owner_signer(
-            self.sdk.provider(),
-            wallet,
-            encrypt_key,
-            self.sdk.inner.kdf_limits,
-        )
-        .await?;
         self.sdk
-            .write(address, signer, vec![call], bearer_token)
+            .owner_write(
+                encrypt_key,
+                wallet,
+                |address| Ok(vec![call(address)?]),
+                bearer_token,
+            )
             .await
     }
 
     /// `createSessionKey`: a new key pair, its private key encrypted with the encryptKey,
-    /// valid for the duration (default 6 hours) from the SDK's clock. Stores nothing.
+    /// valid for the duration (default 6 hours) from the later of the chain's time as
+    /// last seen ([`ChipiSdk::now`]) and the machine's. Stores nothing.
     ///
     /// Synchronous, as in the JS SDK. With [`KeyFormat::Strong`](crate::KeyFormat) the
     /// Argon2id derivation takes ~120 ms of CPU: inside async code, call it through
@@ -73,7 +72,9 @@ impl<'a> Sessions<'a> {
         let params = if params.has_now() {
             params
         } else {
-            params.now(self.sdk.now())
+            // The later of the chain's time and this machine's: a chain that mines on
+            // demand (a devnet) keeps an old last block, which must not shorten it.
+            params.now(self.sdk.now().max(self.sdk.inner.clock.now()))
         };
         create_session_key(params)
     }
@@ -113,7 +114,7 @@ impl<'a> Sessions<'a> {
         params: AddSessionKey<'_>,
         bearer_token: Option<&str>,
     ) -> Result<Submitted, SessionError> {
-        let now = self.sdk.now();
+        let now = self.sdk.chain_now().await;
         let config = params.session_config;
         self.owner_write(
             params.encrypt_key,
@@ -189,6 +190,101 @@ impl<'a> Sessions<'a> {
             params.session_public_key,
         )
         .await
+    }
+
+    /// `setupSession` (Chipi 14.14): registers a session and its spending limits in one
+    /// multicall, one owner signature, one fee. Each policy must name the session's key;
+    /// every check of [`Sessions::add_session_key_to_contract`] and
+    /// [`Sessions::set_spending_policy`] applies before anything is signed.
+    ///
+    /// ```no_run
+    /// use chipi_sdk::{ChipiSdk, SessionConfig, SetupSession, SpendingPolicyConfig};
+    /// # async fn example(sdk: ChipiSdk, wallet: chipi_sdk::WalletData,
+    /// #     session: chipi_sdk::SessionKeyData, user_pin: &str) -> Result<(), chipi_sdk::SessionError> {
+    /// // 20 transfers of at most 5 STRK each and 50 STRK a day, registered at once.
+    /// let sent = sdk.sessions().setup_session(SetupSession {
+    ///     encrypt_key: user_pin,
+    ///     wallet: &wallet,
+    ///     session_config: &SessionConfig {
+    ///         session_public_key: session.public_key.clone(),
+    ///         valid_until: session.valid_until,
+    ///         max_calls: 20,
+    ///         allowed_entrypoints: vec!["transfer".into()],
+    ///     },
+    ///     spending_policies: &[SpendingPolicyConfig {
+    ///         session_public_key: session.public_key.clone(),
+    ///         token: format!("{:#x}", chipi_core::STRK_ADDRESS),
+    ///         max_per_call: "5000000000000000000".into(),
+    ///         max_per_window: "50000000000000000000".into(),
+    ///         window_seconds: 86_400,
+    ///     }],
+    /// }, None).await?;
+    /// sdk.wait_for_transaction(&sent).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn setup_session(
+        self,
+        params: SetupSession<'_>,
+        bearer_token: Option<&str>,
+    ) -> Result<Submitted, SessionError> {
+        let now = self.sdk.chain_now().await;
+        let config = params.session_config;
+        let key = parse_felt(&config.session_public_key, "sessionPublicKey")?;
+        self.sdk
+            .owner_write(
+                params.encrypt_key,
+                params.wallet,
+                |wallet| {
+                    let mut calls = vec![register_call(wallet, config, now)?];
+                    for policy in params.spending_policies {
+                        if parse_felt(&policy.session_public_key, "sessionPublicKey")? != key {
+                            return Err(SessionError::new(
+                                ErrorCode::InvalidSpendingPolicy,
+                                "a spending policy names another session key",
+                            ));
+                        }
+                        calls.push(set_policy_call(wallet, policy)?);
+                    }
+                    Ok(calls)
+                },
+                bearer_token,
+            )
+            .await
+    }
+
+    /// Every session the wallet ever registered, from its events, each with its state
+    /// read now ([`ListedSession::status`]).
+    pub async fn list(self, wallet_address: &str) -> Result<Vec<ListedSession>, SessionError> {
+        list_sessions(self.sdk.provider(), wallet_address).await
+    }
+
+    /// Revokes every active session of the wallet in one owner-signed multicall; `None`
+    /// when none is active (nothing is sent). Expired, used-up and revoked sessions
+    /// cannot sign anyway and are left as they are.
+    pub async fn revoke_all(
+        self,
+        params: RevokeAllSessions<'_>,
+        bearer_token: Option<&str>,
+    ) -> Result<Option<Submitted>, SessionError> {
+        let active: Vec<String> = self
+            .list(&params.wallet.public_key)
+            .await?
+            .into_iter()
+            .filter(|session| session.status() == SessionStatus::Active)
+            .map(|session| session.session_public_key)
+            .collect();
+        if active.is_empty() {
+            return Ok(None);
+        }
+        self.sdk
+            .owner_write(
+                params.encrypt_key,
+                params.wallet,
+                |wallet| active.iter().map(|key| revoke_call(wallet, key)).collect(),
+                bearer_token,
+            )
+            .await
+            .map(Some)
     }
 
     /// Sets a per-token spending limit for a session, signed by the owner. A policy the
