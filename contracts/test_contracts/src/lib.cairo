@@ -1,5 +1,7 @@
 //! Contracts that only tests deploy.
 
+pub mod snip9_account;
+
 /// A third party that reverts with the message it is given, so that tests can show a
 /// revert string imitating the wallet's own (`'Session: revoked'`) is not taken for the
 /// wallet's.

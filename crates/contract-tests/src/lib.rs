@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+/// The artifacts of `Snip9Account`, whose class a test adds to the paymaster's
+/// `account_classes` (or leaves out) to sponsor it.
+pub use chipi_contracts::snip9_account;
 /// The paymaster service on the devnet: the local stack (`chipi-stack`).
 pub use chipi_stack as paymaster;
 
@@ -563,4 +566,27 @@ impl TestWallet {
             Path::Outside => self.session_outside(session, calls).await,
         }
     }
+}
+
+/// Declares `Snip9Account` (OpenZeppelin-like, SNIP-9 v2, not a session account) on
+/// `devnet` if needed, deploys one for `owner_public_key` through the UDC from
+/// predeployed account 0 (salt = the key, so the same key gives the same address), funds
+/// it with `fund_fri` STRK and returns its address: the "other wallet class" an app may
+/// or may not sponsor.
+pub async fn deploy_snip9_account(devnet: &Devnet, owner_public_key: Felt, fund_fri: u128) -> Felt {
+    let address = devnet
+        .deploy(
+            chipi_contracts::snip9_account(),
+            vec![owner_public_key],
+            owner_public_key,
+        )
+        .await
+        .expect("Snip9Account deploys");
+    if fund_fri > 0 {
+        devnet
+            .transfer_strk(&devnet.account(0), address, fund_fri)
+            .await
+            .expect("Snip9Account funded");
+    }
+    address
 }

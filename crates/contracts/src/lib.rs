@@ -172,17 +172,26 @@ test_contract!(
     "src5_impostor"
 );
 
+test_contract!(
+    /// `Snip9Account`, a wallet only tests deploy: a single-owner account as
+    /// OpenZeppelin's preset with the SRC9 component (SNIP-9 v2, `[r, s]` signatures, no
+    /// sessions), of another class than the session account, constructor `[public key]`.
+    snip9_account,
+    "snip9_account"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn all() -> [&'static ContractArtifacts; 5] {
+    fn all() -> [&'static ContractArtifacts; 6] {
         [
             session_account(),
             revert_with(),
             gas_burner(),
             reverts_on_chain(),
             src5_impostor(),
+            snip9_account(),
         ]
     }
 

@@ -93,9 +93,9 @@ pub struct Config {
     pub snip29: Snip29Config,
 }
 
-/// SNIP-29's `default` fee mode: the user pays the fee in a token, by a final transfer
-/// to the fee collector.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The standard API's knobs: SNIP-29's `default` fee mode (the user pays the fee in a
+/// token, by a final transfer to the fee collector) and the tips its clients may ask for.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Snip29Config {
     /// Who receives the users' fee transfers; the first relayer when absent.
@@ -103,6 +103,72 @@ pub struct Snip29Config {
     pub fee_collector: Option<Felt>,
     /// Tokens fees may be paid in besides STRK (always accepted, 1:1), with fixed prices.
     pub gas_tokens: Vec<GasTokenConfig>,
+    /// The relayer transaction's tip (fri per L2 gas unit) for `slow`, `normal`, `fast`.
+    pub tips: TipsConfig,
+    /// The largest `{custom}` tip (fri per L2 gas unit); above it a build is refused.
+    pub max_tip: u64,
+}
+
+impl Default for Snip29Config {
+    fn default() -> Self {
+        Self {
+            fee_collector: None,
+            gas_tokens: Vec::new(),
+            tips: TipsConfig::default(),
+            max_tip: 10_000_000_000,
+        }
+    }
+}
+
+/// The named tips, in fri per L2 gas unit. The defaults suit a devnet (its L2 gas price
+/// is 10^9 fri): a tip costs `tip x L2 gas bound` on top of the fee, sponsored or paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TipsConfig {
+    /// `slow`: no tip by default.
+    pub slow: u64,
+    /// `normal`.
+    pub normal: u64,
+    /// `fast`.
+    pub fast: u64,
+}
+
+impl Default for TipsConfig {
+    fn default() -> Self {
+        Self {
+            slow: 0,
+            normal: 100_000_000,
+            fast: 1_000_000_000,
+        }
+    }
+}
+
+/// Why a tip cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("fee_mode.tip: a custom tip of {asked} fri per L2 gas unit is above this service's maximum ({max})")]
+pub struct TipTooHigh {
+    /// The tip asked for.
+    pub asked: u64,
+    /// `snip29.max_tip`.
+    pub max: u64,
+}
+
+impl Snip29Config {
+    /// The tip (fri per L2 gas unit) for what a client asked; none asked is no tip.
+    pub fn tip(&self, asked: Option<chipi_core::snip29::Tip>) -> Result<u64, TipTooHigh> {
+        use chipi_core::snip29::Tip;
+        match asked {
+            None => Ok(0),
+            Some(Tip::Slow) => Ok(self.tips.slow),
+            Some(Tip::Normal) => Ok(self.tips.normal),
+            Some(Tip::Fast) => Ok(self.tips.fast),
+            Some(Tip::Custom(asked)) if asked > self.max_tip => Err(TipTooHigh {
+                asked,
+                max: self.max_tip,
+            }),
+            Some(Tip::Custom(tip)) => Ok(tip),
+        }
+    }
 }
 
 /// A token fees may be paid in, at a fixed price.
@@ -541,6 +607,19 @@ impl Config {
                 "between 1 fri and 1000 STRK per transaction",
             ));
         }
+        let tips = &self.snip29.tips;
+        if !(tips.slow <= tips.normal && tips.normal <= tips.fast) {
+            return Err(wrong("snip29.tips", "slow <= normal <= fast"));
+        }
+        if self.snip29.max_tip > MAX_TIP_CEILING {
+            return Err(wrong(
+                "snip29.max_tip",
+                format!("at most {MAX_TIP_CEILING} fri per L2 gas unit"),
+            ));
+        }
+        if tips.fast > self.snip29.max_tip {
+            return Err(wrong("snip29.tips.fast", "at most snip29.max_tip"));
+        }
         for token in &self.snip29.gas_tokens {
             if token.decimals > 36 || token.price_in_strk == 0 {
                 return Err(wrong(
@@ -686,6 +765,10 @@ impl Config {
         Ok(())
     }
 }
+
+/// The highest tip a configuration may allow, in fri per L2 gas unit (10^4 times a devnet's
+/// L2 gas price): it keeps tips in the database's 64-bit integers and their cost in `u128`.
+const MAX_TIP_CEILING: u64 = 10_000_000_000_000;
 
 /// The highest per-transaction fee cap a configuration may set (1000 STRK).
 const MAX_FEE_CEILING: u128 = 1000 * crate::policy::ONE_STRK;
@@ -920,6 +1003,36 @@ mod tests {
         }
         let error = load(BASE, &[("CHIPI_PAYMASTER_MAX_FEE_FRI", "0")]).unwrap_err();
         assert!(error.0.contains("max_fee_fri"), "{error}");
+    }
+
+    #[test]
+    fn tips_are_named_ordered_and_capped() {
+        use chipi_core::snip29::Tip;
+        let config = load(BASE, &[]).unwrap();
+        let snip29 = &config.snip29;
+        assert_eq!(snip29.tip(None), Ok(0));
+        assert_eq!(snip29.tip(Some(Tip::Slow)), Ok(0));
+        assert!(snip29.tip(Some(Tip::Normal)).unwrap() < snip29.tip(Some(Tip::Fast)).unwrap());
+        let with = |table: &str| load(&format!("{BASE}\n[snip29]\n{table}\n"), &[]);
+        let set = with("tips = { slow = 1, normal = 2, fast = 3 }\nmax_tip = 10").unwrap();
+        assert_eq!(set.snip29.tip(Some(Tip::Fast)), Ok(3));
+        assert_eq!(set.snip29.tip(Some(Tip::Custom(10))), Ok(10));
+        assert_eq!(
+            set.snip29.tip(Some(Tip::Custom(11))),
+            Err(TipTooHigh { asked: 11, max: 10 })
+        );
+        for (table, key) in [
+            ("tips = { slow = 5, normal = 2, fast = 3 }", "snip29.tips"),
+            (
+                "tips = { slow = 0, normal = 0, fast = 20 }\nmax_tip = 10",
+                "snip29.tips.fast",
+            ),
+            ("max_tip = 100000000000000", "snip29.max_tip"),
+            ("tips = { faster = 1 }", "faster"),
+        ] {
+            let error = with(table).unwrap_err();
+            assert!(error.0.contains(key), "{key}: {error}");
+        }
     }
 
     #[test]

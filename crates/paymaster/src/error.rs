@@ -131,9 +131,10 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         let message = error.to_string();
         match error {
-            EngineError::Invalid(message) | EngineError::TimeBounds(message) => {
-                Self::invalid(message)
-            }
+            EngineError::Invalid(message)
+            | EngineError::TimeBounds(message)
+            | EngineError::ClassNotServed(message)
+            | EngineError::Deployment(message) => Self::invalid(message),
             EngineError::Rejected { code, message } => Self::bad_request(code, message),
             EngineError::Refused(refusal) => Self::refused(refusal),
             EngineError::TokenNotSupported(_) | EngineError::PaymentTooLow(_) => {

@@ -39,13 +39,14 @@ use std::future::Future;
 pub use auth::{hash_secret, secret_digest, App, Apps, AuthError, Caller, Principal};
 pub use config::{
     is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, GasTokenConfig,
-    HttpConfig, JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, Snip29Config,
-    WindowConfig, ENV_PREFIX,
+    HttpConfig, JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, Snip29Config, TipTooHigh,
+    TipsConfig, WindowConfig, ENV_PREFIX,
 };
 pub use engine::{
-    calls_hash, sign_webhook, Bounds, CreateWallet, Engine, EngineError, Payment, Quote, Tracking,
-    UsageLimit, UsageReport, MAX_CALLS, RAW_MAX_WINDOW_SECONDS, RELAY_OVERHEAD_L2_GAS, UDC_ADDRESS,
-    WEBHOOK_SIGNATURE_HEADER,
+    calls_hash, sign_webhook, AccountDeployment, Bounds, BuildInvoke, BuiltInvoke, CreateWallet,
+    Engine, EngineError, Payment, Quote, Signed, Tracking, UsageLimit, UsageReport,
+    DEPLOYMENT_VERSION, DEPLOY_OVERHEAD_L2_GAS, MAX_CALLS, RAW_MAX_WINDOW_SECONDS,
+    RELAY_OVERHEAD_L2_GAS, UDC_ADDRESS, WEBHOOK_SIGNATURE_HEADER,
 };
 pub use error::ApiError;
 pub use http::{app, operations_app, ApiJson};

@@ -71,6 +71,10 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
   [snip29] fee_collector [the first relayer]    SNIP-29 default mode: who is paid
   [[snip29.gas_tokens]] address, decimals, price_in_strk (fri per whole token)
                                     tokens fees may be paid in besides STRK (1:1)
+  snip29.tips                       SNIP-29 tips, fri per L2 gas unit of the relayer
+                                    transaction: {slow [0], normal [100000000],
+                                    fast [1000000000]}; no tip asked: none
+  snip29.max_tip                    largest {custom} tip; above it -32602 [10000000000]
   [[apps]] name, public_key, secret_key_sha256, jwt.{hs256_secret | jwks_file | jwks_url,
            jwks_cache_seconds [300], jwks_refetch_seconds [10], issuer, audience,
            leeway_seconds [30]}  (required)
@@ -90,7 +94,7 @@ CHIPI_PAYMASTER_APPS='[...]') and CHIPI_PAYMASTER_<TABLE>__<KEY> for nested keys
 (CHIPI_PAYMASTER_WINDOW__VALIDITY_SECONDS=300). Values are TOML when they parse,
 strings otherwise.
 
-Endpoints: POST /v1/transactions/prepare-typed-data, POST
+Endpoints: POST / (SNIP-29 JSON-RPC), POST /v1/transactions/prepare-typed-data, POST
 /v1/transactions/execute-sponsored-transaction, GET /v1/transactions/{hash}/status, POST
 /v1/chipi-wallets/prepare-creation, POST /v1/chipi-wallets, GET
 /v1/chipi-wallets/by-user?externalUserId=.., GET /v1/sponsorship/usage, GET /health,

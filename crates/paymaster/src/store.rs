@@ -657,9 +657,22 @@ impl Store {
         cap: i64,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
+        self.issue_tipped(issued, 0, cap, now).await
+    }
+
+    /// [`Store::issue`], its execute to send with `tip` (fri per L2 gas unit): the tip a
+    /// SNIP-29 build quoted.
+    pub async fn issue_tipped(
+        &self,
+        issued: &IssuedNonce,
+        tip: u64,
+        cap: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let tip = i64::try_from(tip).map_err(|_| sqlx::Error::Encode("a tip above i64".into()))?;
         let result = sqlx::query(
-            "INSERT INTO issued_nonces (wallet, nonce, app, user_id, calls_hash, execute_before, expires_at, created_at)
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?
+            "INSERT INTO issued_nonces (wallet, nonce, app, user_id, calls_hash, execute_before, expires_at, created_at, tip)
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
              WHERE (SELECT COUNT(*) FROM issued_nonces i WHERE i.app = ? AND i.user_id = ? AND i.expires_at >= ?
                     AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = i.wallet AND t.nonce = i.nonce)) < ?
                AND (SELECT COUNT(*) FROM issued_nonces i WHERE i.wallet = ? AND i.expires_at >= ?
@@ -673,6 +686,7 @@ impl Store {
         .bind(issued.execute_before)
         .bind(issued.expires_at)
         .bind(issued.created_at)
+        .bind(tip)
         .bind(&issued.app)
         .bind(&issued.user_id)
         .bind(now)
@@ -728,11 +742,33 @@ impl Store {
         wallet: Felt,
         nonce: Felt,
     ) -> Result<Option<IssuedNonce>, sqlx::Error> {
-        sqlx::query_as("SELECT * FROM issued_nonces WHERE wallet = ? AND nonce = ?")
+        Ok(self
+            .issued_tipped(wallet, nonce)
+            .await?
+            .map(|(issued, _)| issued))
+    }
+
+    /// The nonce issued for `wallet`, if any, with the tip its execute sends with.
+    pub async fn issued_tipped(
+        &self,
+        wallet: Felt,
+        nonce: Felt,
+    ) -> Result<Option<(IssuedNonce, u64)>, sqlx::Error> {
+        let row = sqlx::query("SELECT * FROM issued_nonces WHERE wallet = ? AND nonce = ?")
             .bind(FeltText(wallet))
             .bind(FeltText(nonce))
             .fetch_optional(&self.pool)
-            .await
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let tip = u64::try_from(row.try_get::<i64, _>("tip")?).map_err(|_| {
+            sqlx::Error::ColumnDecode {
+                index: "tip".into(),
+                source: "a negative tip".into(),
+            }
+        })?;
+        Ok(Some((IssuedNonce::from_row(&row)?, tip)))
     }
 
     /// The transaction of (wallet, nonce), if any; nonce `None`: the wallet's deployment.
@@ -1023,11 +1059,13 @@ impl Store {
             }
         }
         if status == TxStatus::Accepted {
-            // A deployment that landed: its wallet is deployed in the same commit, so no
-            // reader sees the transaction final and the wallet not yet deployed.
+            // A transaction that landed deployed its wallet or ran in it (a deployment, a
+            // SNIP-29 deploy_and_invoke, an outside execution): the wallet is deployed in
+            // the same commit, so no reader sees the transaction final and the wallet not
+            // yet deployed.
             sqlx::query(
                 "UPDATE wallets SET is_deployed = 1, updated_at = ?
-                 WHERE address = (SELECT wallet FROM transactions WHERE id = ? AND kind = 'deploy')",
+                 WHERE address = (SELECT wallet FROM transactions WHERE id = ?) AND is_deployed = 0",
             )
             .bind(iso_now())
             .bind(id)
@@ -1283,7 +1321,9 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Records a wallet's deployment transaction and whether it is on chain.
+    /// Records a wallet's deployment transaction and whether it is on chain. A wallet on
+    /// chain stays so: the follower may have seen the deployment land before its request
+    /// records that it was sent.
     pub async fn wallet_deployed(
         &self,
         id: &str,
@@ -1292,7 +1332,8 @@ impl Store {
         updated_at: &str,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE wallets SET tx_hash = COALESCE(?, tx_hash), is_deployed = ?, updated_at = ? WHERE id = ?",
+            "UPDATE wallets SET tx_hash = COALESCE(?, tx_hash), is_deployed = MAX(is_deployed, ?),
+                 updated_at = ? WHERE id = ?",
         )
         .bind(tx_hash.map(FeltText))
         .bind(deployed)
@@ -1600,8 +1641,26 @@ mod tests {
         // wallet not yet deployed).
         let read = store.wallet_of_user("app", "u").await.unwrap().unwrap();
         assert!(read.is_deployed);
-        // An execute row that lands deploys nothing.
+        // Its request, recording the hash it sent after the follower saw it land, leaves
+        // it deployed (seen once in tests/wallets.rs on a loaded machine: a wallet read
+        // undeployed after its deployment was final).
+        store
+            .wallet_deployed("wal_1", Some(Felt::from(9u8)), false, &iso_now())
+            .await
+            .unwrap();
+        let read = store.wallet_of_user("app", "u").await.unwrap().unwrap();
+        assert!(read.is_deployed);
+        assert_eq!(read.tx_hash, Some(Felt::from(9u8)));
+        // An execute row that lands ran in its wallet (a SNIP-29 deploy_and_invoke
+        // deploys it in that row): a wallet record of that address is deployed too.
         let other = Felt::from(0xb0bu64);
+        let record = WalletRow {
+            id: "wal_2".into(),
+            external_user_id: "v".into(),
+            address: other,
+            ..row.clone()
+        };
+        assert!(store.insert_wallet(&record).await.unwrap());
         let Claim::Owned(id) = store
             .claim("app", "v", other, Some(Felt::ONE))
             .await
@@ -1627,6 +1686,44 @@ mod tests {
             )
             .await
             .unwrap();
+        let read = store.wallet_of_user("app", "v").await.unwrap().unwrap();
+        assert!(read.is_deployed);
+    }
+
+    #[tokio::test]
+    async fn an_issued_nonce_keeps_the_tip_its_build_quoted() {
+        let store = store().await;
+        let issued = |nonce: Felt| IssuedNonce {
+            wallet: Felt::ONE,
+            nonce,
+            app: "app".into(),
+            user_id: "u".into(),
+            calls_hash: Felt::THREE,
+            execute_before: 10,
+            expires_at: 10,
+            created_at: 0,
+        };
+        assert!(store
+            .issue_tipped(&issued(Felt::ONE), 7_000_000, 10, 0)
+            .await
+            .unwrap());
+        assert!(store.issue(&issued(Felt::TWO), 10, 0).await.unwrap());
+        let (read, tip) = store
+            .issued_tipped(Felt::ONE, Felt::ONE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((read, tip), (issued(Felt::ONE), 7_000_000));
+        let (_, tip) = store
+            .issued_tipped(Felt::ONE, Felt::TWO)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tip, 0);
+        assert_eq!(
+            store.issued(Felt::ONE, Felt::ONE).await.unwrap(),
+            Some(issued(Felt::ONE))
+        );
     }
 
     #[tokio::test]

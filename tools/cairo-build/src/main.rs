@@ -38,8 +38,10 @@ struct Target {
 
 /// What is compiled. The test contracts are deployed only by tests: a third party that
 /// reverts with a message imitating the wallet's, a gas burner, a call that reverts only
-/// outside simulation, and an SRC-5 impostor.
-const TARGETS: [Target; 5] = [
+/// outside simulation, an SRC-5 impostor, and a SNIP-9 v2 account of another class than
+/// the session account (built on the session account's crate, which the test project
+/// lists as a dependency).
+const TARGETS: [Target; 6] = [
     Target {
         project: CONTRACT,
         contract: "SessionAccount",
@@ -74,6 +76,13 @@ const TARGETS: [Target; 5] = [
         path: Some("test_contracts::Src5Impostor"),
         stem: "src5_impostor",
         manifest: "src5_impostor.manifest.json",
+    },
+    Target {
+        project: "test_contracts",
+        contract: "Snip9Account",
+        path: Some("test_contracts::snip9_account::Snip9Account"),
+        stem: "snip9_account",
+        manifest: "snip9_account.manifest.json",
     },
 ];
 

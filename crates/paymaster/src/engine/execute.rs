@@ -4,9 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chipi_core::{encode_calls, selectors, Call, Felt, OutsideExecution, ANY_CALLER};
+use chipi_core::{encode_calls, selectors, Call, ErrorCode, Felt, OutsideExecution, ANY_CALLER};
+use starknet_rust_core::types::{BlockId, BlockTag, FunctionCall};
 use starknet_rust_crypto::poseidon_hash_many;
+use starknet_rust_providers::{Provider, ProviderError};
 
+use super::deploy::{check_deploys, AccountDeployment};
 use super::{Engine, EngineError};
 use crate::auth::Caller;
 use crate::policy::{Refusal, RefusalKind};
@@ -24,6 +27,24 @@ pub fn calls_hash(calls: &[Call]) -> Felt {
     poseidon_hash_many(&encode_calls(calls))
 }
 
+/// What an execute sends: an outside execution its wallet signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The wallet.
+    pub wallet: Felt,
+    /// The outside execution the service issued.
+    pub execution: OutsideExecution,
+    /// The chain of its typed data.
+    pub chain: Felt,
+    /// The wallet's signature, passed through unchanged.
+    pub signature: Vec<Felt>,
+    /// The gas token the user pays in; `None`: sponsored.
+    pub payment: Option<Felt>,
+    /// The wallet's deployment (SNIP-29 `deploy_and_invoke`; its address is `wallet`),
+    /// sent first in the same relayer transaction unless the wallet is deployed by then.
+    pub deployment: Option<AccountDeployment>,
+}
+
 /// Between 1 and [`MAX_CALLS`] calls.
 pub(crate) fn check_calls(calls: &[Call]) -> Result<(), EngineError> {
     if calls.is_empty() || calls.len() > MAX_CALLS {
@@ -38,7 +59,8 @@ impl Engine {
     /// Issues a nonce for `wallet` bound to `calls` and returns the outside execution, its
     /// window the service's (`window.*`, from chain time) or the client's `bounds`
     /// (`execute_after`, `execute_before`) when they open before they close, close after
-    /// chain time and no later than the service's own window would.
+    /// chain time and no later than the service's own window would. Its execute sends
+    /// with `tip` (fri per L2 gas unit), the one quoted now.
     pub(crate) async fn issue(
         &self,
         caller: &Caller,
@@ -46,6 +68,7 @@ impl Engine {
         wallet: Felt,
         calls: Vec<Call>,
         bounds: Option<(u64, u64)>,
+        tip: u64,
     ) -> Result<OutsideExecution, EngineError> {
         let chain_time = self.chain_time().await?;
         let window = &self.config.window;
@@ -83,7 +106,7 @@ impl Engine {
         let created_at = now();
         let issued = self
             .store
-            .issue(
+            .issue_tipped(
                 &IssuedNonce {
                     user_id: user.to_string(),
                     wallet,
@@ -94,6 +117,7 @@ impl Engine {
                     expires_at: created_at + window.validity_seconds as i64,
                     created_at,
                 },
+                tip,
                 i64::from(window.max_outstanding),
                 created_at,
             )
@@ -121,9 +145,10 @@ impl Engine {
         check_calls(&calls)?;
         let user = caller.user_or(&felt_text(wallet));
         let _in_service = self.enter(caller, &user)?;
-        self.admit(caller, &user, wallet, &calls, true).await?;
+        self.admit(caller, &user, wallet, None, &calls, true)
+            .await?;
         self.check_outside_capable(wallet).await?;
-        let execution = self.issue(caller, &user, wallet, calls, None).await?;
+        let execution = self.issue(caller, &user, wallet, calls, None, 0).await?;
         tracing::info!(app = %caller.app.name, wallet = %felt_text(wallet), "outside execution prepared");
         Ok(execution)
     }
@@ -139,33 +164,51 @@ impl Engine {
         chain: Felt,
         signature: Vec<Felt>,
     ) -> Result<Felt, EngineError> {
-        self.execute_paid(caller, wallet, execution, chain, signature, None)
-            .await
+        let signed = Signed {
+            wallet,
+            execution,
+            chain,
+            signature,
+            payment: None,
+            deployment: None,
+        };
+        self.execute_signed(caller, signed).await
     }
 
-    /// [`Engine::execute`], the user paying the fee in `payment` (a gas token) when given:
-    /// the calls must end with the transfer [`Engine::build_invoke`] appended, its amount
-    /// must still cover the fee quoted now ([`EngineError::PaymentTooLow`] otherwise,
-    /// nothing sent), and the sponsorship policy's call rules see the user's calls alone.
-    pub async fn execute_paid(
+    /// [`Engine::execute`] of a standard client's request. With `payment` (a gas token)
+    /// the user pays the fee: the calls must end with the transfer
+    /// [`Engine::build_invoke`] appended, its amount must still cover the fee quoted now
+    /// ([`EngineError::PaymentTooLow`] otherwise, nothing sent), and the sponsorship
+    /// policy's call rules see the user's calls alone. With a `deployment` still to be
+    /// sent, one relayer transaction deploys the wallet and then runs its outside
+    /// execution. The relayer's tip is the one its build quoted.
+    pub async fn execute_signed(
         self: &Arc<Self>,
         caller: &Caller,
-        wallet: Felt,
-        execution: OutsideExecution,
-        chain: Felt,
-        signature: Vec<Felt>,
-        payment: Option<Felt>,
+        signed: Signed,
     ) -> Result<Felt, EngineError> {
+        let Signed {
+            wallet,
+            execution,
+            chain,
+            signature,
+            payment,
+            deployment,
+        } = signed;
         let timeout = Duration::from_secs(self.config.http.request_timeout_seconds);
         let deadline = tokio::time::Instant::now() + timeout;
         if chain != self.chain_id {
             return Err(EngineError::rejected("the typed data is for another chain"));
         }
+        if let Some(deployment) = &deployment {
+            check_deploys(wallet, deployment)?;
+        }
         let nonce = execution.nonce;
         let user = caller.user_or(&felt_text(wallet));
         let _in_service = self.enter(caller, &user)?;
-        // Everything below up to the claim reads only this service's database.
-        let issued = self.store.issued(wallet, nonce).await?;
+        // Everything below up to the claim reads only this service's database (and, for a
+        // deployment, whether it is still to be sent).
+        let issued = self.store.issued_tipped(wallet, nonce).await?;
         if issued.is_none() {
             // Purged after it expired: a retry of what was sent still learns its hash.
             if let Some(row) = self.store.transaction(wallet, Some(nonce)).await? {
@@ -175,10 +218,10 @@ impl Engine {
                 }
             }
         }
-        let issued = issued
-            .filter(|issued| issued.app == caller.app.public_key)
+        let (issued, tip) = issued
+            .filter(|(issued, _)| issued.app == caller.app.public_key)
             // A user's nonce is that user's: another user of the app cannot spend it.
-            .filter(|issued| caller.owns(&issued.user_id, wallet))
+            .filter(|(issued, _)| caller.owns(&issued.user_id, wallet))
             .ok_or_else(|| {
                 EngineError::rejected("this paymaster did not issue that nonce for this wallet")
             })?;
@@ -186,6 +229,12 @@ impl Engine {
             || issued.execute_before != execution.execute_before as i64
             || execution.caller != ANY_CALLER
         {
+            // A fee transfer the user lowered below the fee says so (154), not merely
+            // that the typed data changed.
+            if let Some(token) = payment {
+                self.check_payment(wallet, &execution.calls, token, None, tip)
+                    .await?;
+            }
             return Err(EngineError::rejected(
                 "the typed data differs from the one this paymaster issued",
             ));
@@ -201,16 +250,20 @@ impl Engine {
                 "the typed data expired; prepare the transaction again",
             ));
         }
+        let deployment = self.pending_deployment(wallet, deployment).await?;
         let policed = match payment {
             Some(token) => {
-                self.check_payment(wallet, &execution.calls, token).await?;
+                self.check_payment(wallet, &execution.calls, token, deployment.as_ref(), tip)
+                    .await?;
                 &execution.calls[..execution.calls.len() - 1]
             }
             None => &execution.calls[..],
         };
         // The user is the one the nonce was issued to (the token's subject, or the wallet).
         let user = issued.user_id.clone();
-        self.admit(caller, &user, wallet, policed, false).await?;
+        let class = deployment.as_ref().map(|d| d.class);
+        self.admit(caller, &user, wallet, class, policed, false)
+            .await?;
         let id = match self
             .store
             .claim(&caller.app.public_key, &user, wallet, Some(nonce))
@@ -222,10 +275,15 @@ impl Engine {
         let give_up_at = self.give_up_at();
         let cap = caller.app.policy.fee_cap(self.config.max_fee_fri);
         self.reserve(caller, id, &user, wallet, cap).await?;
-        let call = Call {
+        let signed_hash = execution.message_hash(self.chain_id, wallet);
+        let outside = Call {
             to: wallet,
             selector: selectors::EXECUTE_FROM_OUTSIDE_V2,
             calldata: execution.calldata(&signature),
+        };
+        let calls = match &deployment {
+            Some(deployment) => vec![deployment.udc_call(), outside],
+            None => vec![outside],
         };
         // The send runs to its end even if the client goes away or the request times out:
         // a transaction is never half-recorded.
@@ -235,21 +293,69 @@ impl Engine {
             user,
             calls: execution.calls,
             cap,
+            tip,
             deadline,
             give_up_at,
         };
-        let hash = self
+        let sent = self
             .tasks
-            .spawn(async move { engine.send(id, wallet, vec![call], sponsor).await })
+            .spawn(async move { engine.send(id, wallet, calls, sponsor).await })
             .await
-            .map_err(|_| EngineError::Internal)??;
+            .map_err(|_| EngineError::Internal)?;
+        let hash = match sent {
+            // Another account's message for a bad signature is not in the session
+            // account's table: ask the account (SRC-6) whether the signature is its.
+            Err(EngineError::Rejected {
+                code: ErrorCode::TransactionReverted,
+                message,
+            }) if deployment.is_none()
+                && self
+                    .signature_refused(wallet, signed_hash, &signature)
+                    .await =>
+            {
+                return Err(EngineError::Rejected {
+                    code: ErrorCode::InvalidSignature,
+                    message: format!("the wallet does not accept the signature: {message}"),
+                })
+            }
+            sent => sent?,
+        };
         tracing::info!(
             app = %caller.app.name,
             wallet = %felt_text(wallet),
             transaction = %felt_text(hash),
+            deploys = deployment.is_some(),
             "sponsored transaction sent"
         );
         Ok(hash)
+    }
+
+    /// Whether `wallet` says (SRC-6 `is_valid_signature`) that `signature` is not its
+    /// signature of `hash`. Only a plain `[r, s]` is asked about: a session signature
+    /// is judged by the wallet's session rules, which its own messages already name.
+    async fn signature_refused(&self, wallet: Felt, hash: Felt, signature: &[Felt]) -> bool {
+        if signature.len() != 2 {
+            return false;
+        }
+        let mut calldata = vec![hash, Felt::from(signature.len())];
+        calldata.extend_from_slice(signature);
+        let answer = self
+            .node
+            .call(
+                FunctionCall {
+                    contract_address: wallet,
+                    entry_point_selector: super::selector("is_valid_signature"),
+                    calldata,
+                },
+                BlockId::Tag(BlockTag::Latest),
+            )
+            .await;
+        match answer {
+            Ok(result) => result.first() != Some(&chipi_core::VALIDATED),
+            // A revert of the view is a refusal; the node away is not an answer.
+            Err(ProviderError::StarknetError(_)) => true,
+            Err(_) => false,
+        }
     }
 
     /// Executes an outside execution the client built and signed itself (Chipi's raw
@@ -314,13 +420,23 @@ impl Engine {
             .after(60);
             return Err(self.refused(caller, refusal));
         }
-        let chain = self.chain_id;
-        self.execute_paid(caller, wallet, execution, chain, signature, None)
-            .await
+        let signed = Signed {
+            wallet,
+            execution,
+            chain: self.chain_id,
+            signature,
+            payment: None,
+            deployment: None,
+        };
+        self.execute_signed(caller, signed).await
     }
 
     /// What a duplicate request answers: the first one's hash, or its refusal.
-    async fn outcome(&self, mut row: TxRecord, timeout: Duration) -> Result<Felt, EngineError> {
+    pub(super) async fn outcome(
+        &self,
+        mut row: TxRecord,
+        timeout: Duration,
+    ) -> Result<Felt, EngineError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match (row.status(), row.hash) {

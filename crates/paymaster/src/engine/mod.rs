@@ -4,6 +4,7 @@
 //! execute next) parses, calls it, and maps the error to its wire.
 
 mod build;
+mod deploy;
 mod execute;
 mod relay;
 mod settle;
@@ -29,8 +30,12 @@ use crate::prices::{FixedPrices, PriceSource};
 use crate::relayers::{Estimator, Node, Relayers};
 use crate::store::Store;
 
-pub use build::{Payment, Quote, Tracking, RELAY_OVERHEAD_L2_GAS};
-pub use execute::{calls_hash, MAX_CALLS, RAW_MAX_WINDOW_SECONDS};
+pub use build::{
+    BuildInvoke, BuiltInvoke, Payment, Quote, Tracking, DEPLOY_OVERHEAD_L2_GAS,
+    RELAY_OVERHEAD_L2_GAS,
+};
+pub use deploy::{AccountDeployment, DEPLOYMENT_VERSION};
+pub use execute::{calls_hash, Signed, MAX_CALLS, RAW_MAX_WINDOW_SECONDS};
 pub use relay::Bounds;
 pub use sponsorship::{sign_webhook, UsageLimit, UsageReport, WEBHOOK_SIGNATURE_HEADER};
 pub use wallets::{CreateWallet, UDC_ADDRESS};
@@ -56,6 +61,14 @@ pub enum EngineError {
     /// SNIP-29 157).
     #[error("{0}")]
     TimeBounds(String),
+    /// An account class this service does not deploy or relay for (a front end answers
+    /// 400 `INVALID_INPUT`, SNIP-29 155).
+    #[error("{0}")]
+    ClassNotServed(String),
+    /// Deployment data that cannot be sent: not giving its address, an unknown version,
+    /// an address deployed already (a front end answers 400 `INVALID_INPUT`, SNIP-29 158).
+    #[error("{0}")]
+    Deployment(String),
     /// Fees cannot be paid in that token (SNIP-29 151).
     #[error("fees cannot be paid in token {0:#x} here")]
     TokenNotSupported(Felt),

@@ -66,6 +66,13 @@ impl Bounds {
             .saturating_add((self.l2_gas as u128).saturating_mul(self.l2_gas_price))
             .saturating_add((self.l1_data_gas as u128).saturating_mul(self.l1_data_gas_price))
     }
+
+    /// The most the transaction can cost with `tip` (fri per L2 gas unit): the tip is
+    /// paid on every L2 gas unit used, up to the bound.
+    pub fn max_fee_with_tip(&self, tip: u64) -> u128 {
+        self.max_fee()
+            .saturating_add(u128::from(tip).saturating_mul(u128::from(self.l2_gas)))
+    }
 }
 
 /// Who is sponsored, for what, up to how much.
@@ -77,8 +84,10 @@ pub(crate) struct Sponsor {
     pub user: String,
     /// The calls the wallet makes (for the operator's webhook).
     pub calls: Vec<Call>,
-    /// The largest fee bound this transaction may have.
+    /// The largest fee bound this transaction may have, its tip's cost included.
     pub cap: u128,
+    /// The relayer transaction's tip, fri per L2 gas unit (SNIP-29's; 0 on the Chipi API).
+    pub tip: u64,
     /// When the request gives up: a relayer not leased by then is not waited for, and
     /// nothing is sent later.
     pub deadline: tokio::time::Instant,
@@ -313,7 +322,7 @@ impl Engine {
             }
         };
         let bounds = Bounds::new(&estimate, self.config.fee_margin_percent);
-        let max_fee = bounds.max_fee();
+        let max_fee = bounds.max_fee_with_tip(sponsor.tip);
         if max_fee > sponsor.cap {
             let refusal = Refusal::new(
                 RefusalKind::BudgetExceeded,
@@ -341,7 +350,12 @@ impl Engine {
             let (mut lease, nonce) = self.leased(id, sponsor.deadline).await?;
             let account = lease.account();
             let prepared = bounds
-                .apply(account.execute_v3(calls.clone()).nonce(nonce).tip(0))
+                .apply(
+                    account
+                        .execute_v3(calls.clone())
+                        .nonce(nonce)
+                        .tip(sponsor.tip),
+                )
                 .prepared()
                 .map_err(|_| EngineError::Internal)?;
             let hash = prepared.transaction_hash(false);

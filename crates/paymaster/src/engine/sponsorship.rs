@@ -74,12 +74,15 @@ impl Engine {
     /// on, the calls are sponsored, the wallet's class is sponsored (and, if the policy
     /// says so, it is the user's own wallet), the user and the wallet are under their
     /// revert limits. With `peek_counts` (on prepare), also refuses when a count limit is
-    /// already reached.
+    /// already reached. `class` is the class of a wallet still to be deployed (read from
+    /// the chain when `None`); a deployment alone makes no `calls`, and the call rules
+    /// then do not apply (as for a Chipi wallet creation).
     pub(crate) async fn admit(
         &self,
         caller: &Caller,
         user: &str,
         wallet: Felt,
+        class: Option<Felt>,
         calls: &[Call],
         peek_counts: bool,
     ) -> Result<(), EngineError> {
@@ -87,8 +90,13 @@ impl Engine {
         let now = now();
         let refused = |refusal: Refusal| self.refused(caller, refusal);
         policy.check_active(now).map_err(refused)?;
-        policy.check_calls(calls).map_err(refused)?;
-        let class = self.class_at(wallet).await?;
+        if !calls.is_empty() {
+            policy.check_calls(calls).map_err(refused)?;
+        }
+        let class = match class {
+            Some(class) => class,
+            None => self.class_at(wallet).await?,
+        };
         policy
             .check_class(class, &self.config.account_classes)
             .map_err(refused)?;

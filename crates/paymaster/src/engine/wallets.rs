@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use chipi_core::{verify_signature, wallet_address, Call, Felt, OutsideExecution};
+use chipi_core::{verify_signature, wallet_address, Felt, OutsideExecution};
 
-use super::{selector, Engine, EngineError};
+use super::deploy::AccountDeployment;
+use super::{Engine, EngineError};
 use crate::auth::{Caller, Principal};
-use crate::store::{felt_text, iso_now, now, Claim, WalletRow};
+use crate::store::{felt_text, iso_now, now, WalletRow};
 
 /// The Universal Deployer Contract (the current one, on every public network and the devnet).
 pub const UDC_ADDRESS: Felt =
@@ -54,13 +55,6 @@ impl Engine {
             .join(", ")
     }
 
-    fn not_served(&self, class: Felt) -> EngineError {
-        EngineError::Invalid(format!(
-            "this paymaster does not deploy class {class:#x}; it serves {}",
-            self.served_list()
-        ))
-    }
-
     /// The external user a request acts for: a user token's subject must be that user.
     pub fn acting_user(caller: &Caller, external_user_id: &str) -> Result<String, EngineError> {
         if external_user_id.is_empty() || external_user_id.len() > 256 {
@@ -90,8 +84,10 @@ impl Engine {
     ) -> Result<(OutsideExecution, Felt), EngineError> {
         let served = &self.config.account_classes;
         let class = match class {
-            Some(class) if served.contains(&class) => class,
-            Some(class) => return Err(self.not_served(class)),
+            Some(class) => {
+                self.check_served(class)?;
+                class
+            }
             None => served
                 .iter()
                 .copied()
@@ -116,7 +112,9 @@ impl Engine {
             .check_class(class, served)
             .map_err(|r| self.refused(caller, r))?;
         let user = caller.user_or(&felt_text(address));
-        let execution = self.issue(caller, &user, address, Vec::new(), None).await?;
+        let execution = self
+            .issue(caller, &user, address, Vec::new(), None, 0)
+            .await?;
         Ok((execution, class))
     }
 
@@ -149,9 +147,7 @@ impl Engine {
                 "`walletType`: 1 to 32 characters".into(),
             ));
         }
-        if !self.config.account_classes.contains(&class) {
-            return Err(self.not_served(class));
-        }
+        self.check_served(class)?;
         if request.unique != Felt::ZERO
             || request.calldata != [owner]
             || wallet_address(owner, class) != address
@@ -244,43 +240,11 @@ impl Engine {
             row.is_deployed = true;
             return Ok(row);
         }
-        let hash = match self
-            .store
-            .claim(&caller.app.public_key, &user, address, None)
-            .await?
-        {
-            Claim::Owned(id) => {
-                let give_up_at = self.give_up_at();
-                let cap = policy.fee_cap(self.config.max_fee_fri);
-                self.reserve(caller, id, &user, address, cap).await?;
-                let call = Call {
-                    to: UDC_ADDRESS,
-                    selector: selector("deploy_contract"),
-                    calldata: vec![class, owner, Felt::ZERO, Felt::ONE, owner],
-                };
-                let sponsor = super::relay::Sponsor {
-                    caller: caller.clone(),
-                    user: user.clone(),
-                    calls: vec![call.clone()],
-                    cap,
-                    deadline,
-                    give_up_at,
-                };
-                let engine = self.clone();
-                self.tasks
-                    .spawn(async move { engine.send(id, address, vec![call], sponsor).await })
-                    .await
-                    .map_err(|_| EngineError::Internal)??
-            }
-            Claim::Taken(taken) => match taken.hash {
-                Some(hash) => hash,
-                None => {
-                    return Err(EngineError::Unavailable(
-                        "this wallet's deployment is being sent; retry the same request".into(),
-                    ))
-                }
-            },
-        };
+        // The Chipi API sends no tip.
+        let deployment = AccountDeployment::session(owner, class);
+        let hash = self
+            .send_deployment(caller, &user, &deployment, 0, deadline)
+            .await?;
         self.store
             .wallet_deployed(&row.id, Some(hash), false, &stamp)
             .await?;

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::auth::{AuthError, Caller};
-use crate::engine::{EngineError, Tracking};
+use crate::engine::{BuildInvoke, EngineError, Payment, Quote, Signed, Tracking};
 use crate::policy::RefusalKind;
 use crate::state::AppState;
 
@@ -231,13 +231,17 @@ fn check_version(parameters: &Parameters) -> Result<(), RpcError> {
     Ok(())
 }
 
-/// Tips are not served yet: asking for one is refused before anything is built.
-fn check_tip(parameters: &Parameters) -> Result<(), RpcError> {
-    if parameters.fee_mode.tip().is_some() {
-        let data = json!({ "message": "fee_mode.tip: tips are not served here; leave it out" });
-        return Err(RpcError::new(RpcCode::InvalidParams, Some(data)));
-    }
-    Ok(())
+/// The relayer's tip for what the client asked (`-32602` above `snip29.max_tip`).
+fn tip(state: &AppState, parameters: &Parameters) -> Result<u64, RpcError> {
+    state
+        .0
+        .config
+        .snip29
+        .tip(parameters.fee_mode.tip())
+        .map_err(|error| {
+            let data = json!({ "message": error.to_string() });
+            RpcError::new(RpcCode::InvalidParams, Some(data))
+        })
 }
 
 /// The gas token the user pays in (`default` mode), or `None` when sponsored.
@@ -248,55 +252,97 @@ fn payer(parameters: &Parameters) -> Option<Felt> {
     }
 }
 
+/// A deployment alone has nothing to sign, so nothing can carry a fee payment.
+fn sponsored_only(parameters: &Parameters) -> Result<(), RpcError> {
+    if payer(parameters).is_some() {
+        let data = json!({
+            "message": "a deployment alone is sponsored only: in default mode send it as deploy_and_invoke, whose calls end with the fee transfer",
+        });
+        return Err(RpcError::new(RpcCode::InvalidParams, Some(data)));
+    }
+    Ok(())
+}
+
+/// The fee on the wire: in the gas token when the user pays, in STRK (1:1) otherwise.
+fn fee(quote: Quote, payment: Option<Payment>) -> FeeEstimate {
+    let (price, estimated, suggested) = match payment {
+        Some(payment) => (
+            payment.price.fri_per_token,
+            payment
+                .price
+                .to_token(quote.estimated_fri)
+                .unwrap_or(payment.amount),
+            payment.amount,
+        ),
+        None => (ONE_STRK, quote.estimated_fri, quote.suggested_fri),
+    };
+    FeeEstimate {
+        gas_token_price_in_strk: price,
+        estimated_fee_in_strk: quote.estimated_fri,
+        estimated_fee_in_gas_token: estimated,
+        suggested_max_fee_in_strk: quote.suggested_fri,
+        suggested_max_fee_in_gas_token: suggested,
+    }
+}
+
 async fn build(state: &AppState, caller: &Caller, params: BuildParams) -> Result<Built, RpcError> {
     check_version(&params.parameters)?;
-    check_tip(&params.parameters)?;
+    let tip = tip(state, &params.parameters)?;
     let engine = &state.0;
-    match params.transaction {
-        Transaction::Invoke { invoke } => {
-            let bounds = params
-                .parameters
-                .time_bounds
-                .map(|b| (b.execute_after, b.execute_before));
-            let calls = invoke.calls.into_iter().map(Into::into).collect();
-            let (execution, quote, payment) = engine
-                .build_invoke(
-                    caller,
-                    invoke.user_address,
-                    calls,
-                    bounds,
-                    payer(&params.parameters),
-                )
+    let parameters = params.parameters;
+    let (invoke, deployment) = match params.transaction {
+        Transaction::Invoke { invoke } => (invoke, None),
+        Transaction::DeployAndInvoke { deployment, invoke } => (invoke, Some(deployment)),
+        Transaction::Deploy { deployment } => {
+            sponsored_only(&parameters)?;
+            let checked = engine.check_deployment(&deployment).map_err(engine_error)?;
+            let quote = engine
+                .build_deploy(caller, &checked, tip)
                 .await
                 .map_err(engine_error)?;
-            // Sponsored: the gas token is STRK itself.
-            let (price, estimated, suggested) = match payment {
-                Some(payment) => (
-                    payment.price.fri_per_token,
-                    payment
-                        .price
-                        .to_token(quote.estimated_fri)
-                        .unwrap_or(payment.amount),
-                    payment.amount,
-                ),
-                None => (ONE_STRK, quote.estimated_fri, quote.suggested_fri),
-            };
-            Ok(Built::Invoke {
-                typed_data: execution.to_typed_data(engine.chain_id()),
-                parameters: params.parameters,
-                fee: FeeEstimate {
-                    gas_token_price_in_strk: price,
-                    estimated_fee_in_strk: quote.estimated_fri,
-                    estimated_fee_in_gas_token: estimated,
-                    suggested_max_fee_in_strk: quote.suggested_fri,
-                    suggested_max_fee_in_gas_token: suggested,
-                },
-            })
+            return Ok(Built::Deploy {
+                deployment,
+                parameters,
+                fee: fee(quote, None),
+            });
         }
-        Transaction::Deploy { .. } | Transaction::DeployAndInvoke { .. } => {
-            Err(deploy_not_served())
-        }
-    }
+    };
+    let checked = deployment
+        .as_ref()
+        .map(|d| engine.check_deployment(d))
+        .transpose()
+        .map_err(engine_error)?;
+    let request = BuildInvoke {
+        wallet: invoke.user_address,
+        calls: invoke.calls.into_iter().map(Into::into).collect(),
+        bounds: parameters
+            .time_bounds
+            .map(|b| (b.execute_after, b.execute_before)),
+        payment: payer(&parameters),
+        tip,
+        deployment: checked,
+    };
+    let built = engine
+        .build_invoke(caller, request)
+        .await
+        .map_err(engine_error)?;
+    let typed_data = built.execution.to_typed_data(engine.chain_id());
+    let fee = fee(built.quote, built.payment);
+    // An account deployed already: its calls are an invoke, which starknet.js then signs
+    // and executes as such.
+    Ok(match deployment.filter(|_| built.deploys) {
+        Some(deployment) => Built::DeployAndInvoke {
+            deployment,
+            typed_data,
+            parameters,
+            fee,
+        },
+        None => Built::Invoke {
+            typed_data,
+            parameters,
+            fee,
+        },
+    })
 }
 
 async fn execute(
@@ -305,42 +351,53 @@ async fn execute(
     params: ExecuteParams,
 ) -> Result<Executed, RpcError> {
     check_version(&params.parameters)?;
-    check_tip(&params.parameters)?;
+    let tip = tip(state, &params.parameters)?;
     let engine = &state.0;
-    match params.transaction {
-        Executable::Invoke { invoke } => {
-            let (execution, chain) = OutsideExecution::from_typed_data(&invoke.typed_data)
-                .map_err(|error| {
-                    let data = json!({ "message": format!("typed_data: {error}") });
-                    RpcError::new(RpcCode::InvalidParams, Some(data))
-                })?;
-            let wallet = invoke.user_address;
-            let nonce = execution.nonce;
+    let (invoke, deployment) = match params.transaction {
+        Executable::Invoke { invoke } => (invoke, None),
+        Executable::DeployAndInvoke { deployment, invoke } => (invoke, Some(deployment)),
+        Executable::Deploy { deployment } => {
+            sponsored_only(&params.parameters)?;
+            let checked = engine.check_deployment(&deployment).map_err(engine_error)?;
+            let address = checked.address;
             let transaction_hash = engine
-                .execute_paid(
-                    caller,
-                    wallet,
-                    execution,
-                    chain,
-                    invoke.signature,
-                    payer(&params.parameters),
-                )
+                .deploy(caller, checked, tip)
                 .await
                 .map_err(engine_error)?;
-            Ok(Executed {
-                tracking_id: crate::store::tracking_id(wallet, Some(nonce)),
+            return Ok(Executed {
+                tracking_id: crate::store::tracking_id(address, None),
                 transaction_hash,
-            })
+            });
         }
-        Executable::Deploy { .. } | Executable::DeployAndInvoke { .. } => Err(deploy_not_served()),
-    }
-}
-
-fn deploy_not_served() -> RpcError {
-    let data = json!({
-        "message": "deployments are not served on this API yet; deploy through POST /v1/chipi-wallets",
-    });
-    RpcError::new(RpcCode::InvalidDeploymentData, Some(data))
+    };
+    let deployment = deployment
+        .map(|d| engine.check_deployment(&d))
+        .transpose()
+        .map_err(engine_error)?;
+    let (execution, chain) =
+        OutsideExecution::from_typed_data(&invoke.typed_data).map_err(|error| {
+            let data = json!({ "message": format!("typed_data: {error}") });
+            RpcError::new(RpcCode::InvalidParams, Some(data))
+        })?;
+    let wallet = invoke.user_address;
+    let nonce = execution.nonce;
+    // The tip is the one the build quoted, kept with the issued nonce.
+    let signed = Signed {
+        wallet,
+        execution,
+        chain,
+        signature: invoke.signature,
+        payment: payer(&params.parameters),
+        deployment,
+    };
+    let transaction_hash = engine
+        .execute_signed(caller, signed)
+        .await
+        .map_err(engine_error)?;
+    Ok(Executed {
+        tracking_id: crate::store::tracking_id(wallet, Some(nonce)),
+        transaction_hash,
+    })
 }
 
 /// `data` of a 163: the Chipi code and message, and a refusal's `limit` and `retryAfter`.
@@ -365,6 +422,14 @@ fn engine_error(error: EngineError) -> RpcError {
         EngineError::Invalid(message) => RpcError::new(
             RpcCode::InvalidParams,
             Some(json!({ "code": ErrorCode::InvalidInput.as_str(), "message": message })),
+        ),
+        EngineError::ClassNotServed(message) => RpcError::new(
+            RpcCode::ClassHashNotSupported,
+            Some(json!({ "message": message })),
+        ),
+        EngineError::Deployment(message) => RpcError::new(
+            RpcCode::InvalidDeploymentData,
+            Some(json!({ "message": message })),
         ),
         EngineError::TokenNotSupported(_) => RpcError::new(
             RpcCode::TokenNotSupported,
