@@ -2,8 +2,8 @@
 //! `@chipi-stack/backend` 14.4.0, pinned by `js/package-lock.json` and installed with
 //! `npm ci` on first use, and a runner for the Node scripts in `js/` (`interop.mjs` for
 //! the interop tests of this crate, `chipi_e2e.mjs` and `chipi_policy.mjs`
-//! (over `chipi_sdk.mjs`) for Chipi's JS SDK against our paymaster service, `snip29.mjs` and
-//! `snip29_accounts.mjs` for starknet.js's SNIP-29 client against it, `oe_sign.mjs` for
+//! (over `chipi_sdk.mjs`) for Chipi's JS SDK against our paymaster service, `snip29.mjs`,
+//! `snip29_accounts.mjs` and `snip29_deploy.mjs` for starknet.js's SNIP-29 client against it, `oe_sign.mjs` for
 //! chipi-bench's comparison).
 //!
 //! Test-only: nothing of the product depends on it. Needs Node.js (20 or newer) and npm;

@@ -586,3 +586,137 @@ async fn in_default_mode_the_user_pays_the_fee_by_a_final_transfer_the_service_c
 fn amount_of(fee: &Value, field: &str) -> u128 {
     amount(&fee[field])
 }
+
+/// Builds, signs as the owner and executes `calls` over SNIP-29 with the user's token:
+/// the execute's answer, or the build's refusal.
+async fn run_snip29(e: &Env, calls: Value) -> Rpc {
+    let token = user_token(USER);
+    let built = post(
+        e,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "paymaster_buildTransaction",
+            "params": build_params(e, calls, None)}),
+        Some(&token),
+    )
+    .await;
+    if built.body.get("error").is_some() {
+        return built;
+    }
+    let typed_data = &built.result()["typed_data"];
+    let (execution, chain) = OutsideExecution::from_typed_data(typed_data).expect("typed data");
+    let (r, s) = chipi_core::sign_hash(&e.w.owner_key, execution.message_hash(chain, e.w.address))
+        .expect("signs");
+    post(
+        e,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "paymaster_executeTransaction",
+            "params": execute_params(e, typed_data, &[r, s])}),
+        Some(&token),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_budget_holds_across_both_front_ends() {
+    use chipi_paymaster::{Limit, Scope, Window};
+    let options = Options::default().policy(|policy| {
+        policy.limits = vec![Limit {
+            scope: Scope::User,
+            window: Window::Day,
+            max_transactions: Some(3),
+            max_fee_fri: None,
+        }];
+    });
+    let e = env_with(options).await;
+    // Three of the user's transactions, alternating the APIs: all pass.
+    let first = e.run(json!([e.transfer("0x5e2", 1)])).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let second = run_snip29(&e, json!([transfer("0x5e2", 1)])).await;
+    let hash = felt(&second.result()["transaction_hash"]);
+    e.w.devnet.wait_for_success(hash).await.expect("lands");
+    let third = e.run(json!([e.transfer("0x5e2", 1)])).await;
+    assert_eq!(third.status, 200, "{:?}", third.body);
+
+    // The budget is one: spent through either API, refused through both.
+    let refused = run_snip29(&e, json!([transfer("0x5e2", 1)])).await;
+    assert_eq!(refused.error_code(), 163, "{}", refused.body);
+    assert_eq!(refused.body["error"]["data"]["code"], "RATE_LIMITED");
+    assert_eq!(
+        refused.body["error"]["data"]["limit"],
+        "user.transactions_per_day"
+    );
+    let prepared = e.prepare(json!([e.transfer("0x5e2", 1)])).await;
+    let refused = if prepared.status == 200 {
+        e.execute(&e.execute_body(&prepared.body["typedData"]))
+            .await
+    } else {
+        prepared
+    };
+    assert_eq!(
+        (refused.status, refused.code()),
+        (429, "RATE_LIMITED"),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(e.pm.state.store().transactions().await.unwrap().len(), 3);
+    assert_eq!(e.balance(Felt::from(0x5e2u32)).await, 3);
+}
+
+/// A price source whose one token's price a test moves.
+#[derive(Debug)]
+struct MovingPrice {
+    token: Felt,
+    fri_per_token: std::sync::atomic::AtomicU64,
+}
+
+impl chipi_paymaster::PriceSource for MovingPrice {
+    fn price(&self, token: Felt) -> Option<chipi_paymaster::TokenPrice> {
+        (token == self.token).then(|| chipi_paymaster::TokenPrice {
+            token,
+            decimals: 18,
+            fri_per_token: u128::from(self.fri_per_token.load(std::sync::atomic::Ordering::SeqCst)),
+        })
+    }
+
+    fn tokens(&self) -> Vec<chipi_paymaster::TokenPrice> {
+        self.price(self.token).into_iter().collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fee_transfer_signed_before_the_price_fell_is_refused_until_it_covers_it() {
+    use std::sync::atomic::Ordering;
+    let e = env().await;
+    let token = chipi_devnet::STRK_ADDRESS;
+    // Quoted as if the token were worth 1 STRK; it then falls to a quarter.
+    let source = std::sync::Arc::new(MovingPrice {
+        token,
+        fri_per_token: std::sync::atomic::AtomicU64::new(1_000_000_000_000_000_000),
+    });
+    e.pm.state.engine().set_price_source(source.clone());
+    let tokens = call(&e, "paymaster_getSupportedTokens", json!({})).await;
+    assert_eq!(tokens.result()[0]["price_in_strk"], "0xde0b6b3a7640000");
+
+    let mut params = build_params(&e, json!([transfer("0x5e4", 5)]), None);
+    params["parameters"]["fee_mode"] =
+        json!({"mode": "default", "gas_token": format!("{token:#x}")});
+    let built = call(&e, "paymaster_buildTransaction", params.clone()).await;
+    let typed_data = built.result()["typed_data"].clone();
+    let (execution, _) = OutsideExecution::from_typed_data(&typed_data).unwrap();
+    let mut execute = execute_params(&e, &typed_data, &e.w.owner_sign_outside(&execution));
+    execute["parameters"] = params["parameters"].clone();
+
+    source
+        .fri_per_token
+        .store(250_000_000_000_000_000, Ordering::SeqCst);
+    let refused = call(&e, "paymaster_executeTransaction", execute.clone()).await;
+    assert_eq!(refused.error_code(), 154, "{}", refused.body);
+    assert!(e.pm.state.store().transactions().await.unwrap().is_empty());
+
+    // Back to its price: the same signed request now covers the fee and lands.
+    source
+        .fri_per_token
+        .store(1_000_000_000_000_000_000, Ordering::SeqCst);
+    let executed = call(&e, "paymaster_executeTransaction", execute).await;
+    let hash = felt(&executed.result()["transaction_hash"]);
+    e.w.devnet.wait_for_success(hash).await.expect("lands");
+    assert_eq!(e.balance(Felt::from(0x5e4u32)).await, 5);
+}

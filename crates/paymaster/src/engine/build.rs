@@ -152,7 +152,7 @@ impl Engine {
         }
         let price = match payment {
             Some(token) => Some(
-                self.prices
+                self.prices()
                     .price(token)
                     .ok_or(EngineError::TokenNotSupported(token))?,
             ),
@@ -218,7 +218,7 @@ impl Engine {
         tip: u64,
     ) -> Result<(), EngineError> {
         let price = self
-            .prices
+            .prices()
             .price(token)
             .ok_or(EngineError::TokenNotSupported(token))?;
         let collector = self.config.fee_collector();

@@ -157,8 +157,8 @@ pub struct Engine {
     /// Where fee estimates run, when configured (otherwise from a leased relayer).
     pub(crate) estimator: Option<Estimator>,
     pub(crate) metrics: Metrics,
-    /// Prices of the tokens users may pay fees in.
-    pub(crate) prices: Arc<dyn PriceSource>,
+    /// Prices of the tokens users may pay fees in (replaceable while serving).
+    prices: std::sync::RwLock<Arc<dyn PriceSource>>,
     /// Work that must finish even when its request is gone (sends, records).
     pub(crate) tasks: TaskTracker,
     /// Classes at addresses, with when they were read (a cache: losing it costs a call).
@@ -253,7 +253,7 @@ impl Engine {
             &config.snip29.gas_tokens,
         ));
         Self {
-            prices,
+            prices: std::sync::RwLock::new(prices),
             config,
             apps,
             store,
@@ -272,6 +272,25 @@ impl Engine {
             in_service: Mutex::new(HashMap::new()),
             node_away: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The price source quotes and payment checks read now.
+    pub fn prices(&self) -> Arc<dyn PriceSource> {
+        self.prices
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Replaces the price source (by default the configuration's fixed prices): an
+    /// oracle of the operator's, installed at start, or a test's moving prices. Builds
+    /// and executes from then on read it; a transfer signed at an older price must still
+    /// cover the fee at the new one.
+    pub fn set_price_source(&self, source: Arc<dyn PriceSource>) {
+        *self
+            .prices
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = source;
     }
 
     /// For work claimed now: when it stops wherever it is. Three quarters of

@@ -154,7 +154,7 @@ impl Session<'_> {
             methods::IS_AVAILABLE => Ok(Value::Bool(true)),
             methods::GET_SUPPORTED_TOKENS => to_value(
                 engine
-                    .prices
+                    .prices()
                     .tokens()
                     .into_iter()
                     .map(|price| TokenData {
