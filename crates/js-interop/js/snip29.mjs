@@ -4,14 +4,18 @@
 // "switches paymaster" by changing one URL would use it.
 //
 //   node snip29.mjs   stdin {rpc_url, paymaster_url, api_key, address, private_key, strk,
-//                            recipient, amount}
+//                            recipient, amount, session: {private_key, public_key, valid_until}}
 //     -> {ok, version, available, tokens, fee, transaction_hash, default_fee, default_hash,
-//         refused}
+//         session_hash, refused}
+//
+// `session_hash`: the same sponsored transfer signed by a session key registered on the
+// wallet, through a starknet.js `Signer` whose signatures are the wallet's session form
+// `[session key, r, s, valid_until]` (starknet.js passes them through unchanged).
 //        or {ok: false, failed_step, error}
 //
 // `refused` is what starknet.js throws for a call the app's policy denies (`approve`):
 // the JSON-RPC error it received, as its RpcError carries it.
-import { Account, PaymasterRpc, RpcProvider, CallData, cairo } from "starknet";
+import { Account, PaymasterRpc, RpcProvider, CallData, Signer, cairo, num } from "starknet";
 import { readFileSync } from "node:fs";
 
 const input = JSON.parse(readFileSync(0, "utf8"));
@@ -66,6 +70,31 @@ try {
     quote.suggested_max_fee_in_gas_token,
   );
   out.default_hash = paid.transaction_hash;
+
+  step = "session";
+  class SessionSigner extends Signer {
+    constructor(session) {
+      super(session.private_key);
+      this.session = session;
+    }
+    async signRaw(hash) {
+      const signature = await super.signRaw(hash);
+      return [
+        this.session.public_key,
+        num.toHex(signature.r),
+        num.toHex(signature.s),
+        num.toHex(this.session.valid_until),
+      ];
+    }
+  }
+  const sessionAccount = new Account({
+    provider,
+    address: input.address,
+    signer: new SessionSigner(input.session),
+    paymaster,
+  });
+  out.session_hash = (await sessionAccount.executePaymasterTransaction([transfer], details))
+    .transaction_hash;
 
   step = "refused";
   const approve = {

@@ -1,7 +1,8 @@
 //! starknet.js 9's own SNIP-29 client against our paymaster, over real HTTP on the
 //! embedded devnet (`js/snip29.mjs`): `PaymasterRpc` pointed at our URL, and
 //! `Account.executePaymasterTransaction` for a wallet of our session account, signed by
-//! its owner key: sponsored, then paying its fee in STRK (`default` mode). What
+//! its owner key: sponsored, then paying its fee in STRK (`default` mode), then sponsored
+//! again signed by a session key (a starknet.js `Signer` giving the session form). What
 //! starknet.js checks (the typed data, the fee object, the final fee transfer) it checks
 //! against our answers; what matters is checked here from Rust: the transfers on chain,
 //! the fee paid by the wallet only in default mode, one record each; and a call the app's
@@ -33,6 +34,8 @@ async fn starknet_js_executes_a_sponsored_transaction_through_our_snip29_api() {
         .await
         .unwrap();
     let recipient = Felt::from(0x5e_1234_u64);
+    // A session the owner registered: starknet.js signs one transfer with it.
+    let session = w.new_session(5, &[selector("transfer")]).await;
     let before = w.devnet.strk_balance(w.address).await.unwrap();
     let input = json!({
         "rpc_url": w.devnet.rpc_url().as_str(),
@@ -43,6 +46,11 @@ async fn starknet_js_executes_a_sponsored_transaction_through_our_snip29_api() {
         "strk": format!("{STRK_ADDRESS:#x}"),
         "recipient": format!("{recipient:#x}"),
         "amount": AMOUNT.to_string(),
+        "session": {
+            "private_key": format!("{:#x}", session.private_key),
+            "public_key": format!("{:#x}", session.public_key),
+            "valid_until": session.valid_until,
+        },
     });
     // Node runs on a blocking thread; the devnet and the service keep serving here.
     let out = tokio::task::spawn_blocking(move || run_node("snip29.mjs", &[], &input))
@@ -76,16 +84,24 @@ async fn starknet_js_executes_a_sponsored_transaction_through_our_snip29_api() {
     )
     .unwrap();
     assert!(fee_paid > 0);
-    assert_eq!(w.devnet.strk_balance(recipient).await.unwrap(), 2 * AMOUNT);
+    let session_hash = parse_felt_strict(out["session_hash"].as_str().unwrap()).unwrap();
+    w.devnet
+        .wait_for_success(session_hash)
+        .await
+        .expect("lands");
+    // The session signature passed through: the wallet counted one session call.
+    assert_eq!(w.calls_used(session.public_key).await, 1);
+    assert_eq!(w.devnet.strk_balance(recipient).await.unwrap(), 3 * AMOUNT);
     assert_eq!(
         w.devnet.strk_balance(w.address).await.unwrap(),
-        before - 2 * AMOUNT - fee_paid
+        before - 3 * AMOUNT - fee_paid
     );
     // Recorded once each, as the relayer's transactions.
     let rows = pm.state.store().transactions().await.unwrap();
-    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
     assert_eq!(rows[0].hash, Some(hash));
     assert_eq!(rows[1].hash, Some(paid_hash));
+    assert_eq!(rows[2].hash, Some(session_hash));
     assert!(rows
         .iter()
         .all(|r| r.tracking_id.is_some() && r.status != TxStatus::Refused));
@@ -95,5 +111,5 @@ async fn starknet_js_executes_a_sponsored_transaction_through_our_snip29_api() {
     let refused = &out["refused"];
     assert_eq!(refused["code"], 163, "{refused:#}");
     assert_eq!(refused["data"]["code"], "CALL_NOT_SPONSORED", "{refused:#}");
-    assert_eq!(pm.state.store().transactions().await.unwrap().len(), 2);
+    assert_eq!(pm.state.store().transactions().await.unwrap().len(), 3);
 }
