@@ -107,6 +107,12 @@ pub struct Snip29Config {
     pub tips: TipsConfig,
     /// The largest `{custom}` tip (fri per L2 gas unit); above it a build is refused.
     pub max_tip: u64,
+    /// How long a sponsored build's fee quote is reused for the same wallet, tip and
+    /// call shape (targets, selectors, calldata lengths); 0: every build simulates. The
+    /// quote is informational when the app pays (the execute simulates what is sent and
+    /// caps it), so the build need not cost the node a simulation each time; `default`
+    /// mode, where the quote sets what the user pays, always simulates.
+    pub sponsored_quote_cache_seconds: u64,
 }
 
 impl Default for Snip29Config {
@@ -116,6 +122,7 @@ impl Default for Snip29Config {
             gas_tokens: Vec::new(),
             tips: TipsConfig::default(),
             max_tip: 10_000_000_000,
+            sponsored_quote_cache_seconds: 30,
         }
     }
 }

@@ -75,6 +75,9 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
                                     transaction: {slow [0], normal [100000000],
                                     fast [1000000000]}; no tip asked: none
   snip29.max_tip                    largest {custom} tip; above it -32602 [10000000000]
+  snip29.sponsored_quote_cache_seconds  a sponsored build reuses the quote of the same
+                                    wallet, tip and call shape this long; 0: always
+                                    simulate (default mode always does) [30]
   [[apps]] name, public_key, secret_key_sha256, jwt.{hs256_secret | jwks_file | jwks_url,
            jwks_cache_seconds [300], jwks_refetch_seconds [10], issuer, audience,
            leeway_seconds [30]}  (required)

@@ -720,3 +720,47 @@ async fn a_fee_transfer_signed_before_the_price_fell_is_refused_until_it_covers_
     e.w.devnet.wait_for_success(hash).await.expect("lands");
     assert_eq!(e.balance(Felt::from(0x5e4u32)).await, 5);
 }
+
+/// The fee a sponsored build of `burn(rounds)` quotes, in fri.
+async fn burn_quote(e: &Env, burner: Felt, rounds: u32, mode: Value) -> u128 {
+    let burn = json!({
+        "to": format!("{burner:#x}"),
+        "selector": format!("{:#x}", selector("burn")),
+        "calldata": [format!("{rounds:#x}")],
+    });
+    let mut params = build_params(e, json!([burn]), None);
+    params["parameters"]["fee_mode"] = mode;
+    let built = call(e, "paymaster_buildTransaction", params).await;
+    amount(&built.result()["fee"]["estimated_fee_in_strk"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sponsored_quotes_of_one_call_shape_are_reused_and_paid_ones_never() {
+    let strk =
+        json!({"mode": "default", "gas_token": format!("{:#x}", chipi_devnet::STRK_ADDRESS)});
+    let sponsored = json!({"mode": "sponsored"});
+    for cache in [30, 0] {
+        let options =
+            Options::default().configure(move |c| c.snip29.sponsored_quote_cache_seconds = cache);
+        let e = env_with(options).await;
+        let burner =
+            e.w.devnet
+                .deploy(chipi_contracts::gas_burner(), vec![], Felt::from(12u8))
+                .await
+                .unwrap();
+        let light = burn_quote(&e, burner, 1, sponsored.clone()).await;
+        // Same shape (one calldata felt), 300 storage writes instead of one.
+        let heavy = burn_quote(&e, burner, 300, sponsored.clone()).await;
+        if cache > 0 {
+            assert_eq!(heavy, light, "the shape's quote is reused");
+        } else {
+            assert!(
+                heavy > 2 * light,
+                "simulated each time: {light} then {heavy}"
+            );
+        }
+        // Paying: always simulated, since the quote sets what the user pays.
+        let paid = burn_quote(&e, burner, 300, strk.clone()).await;
+        assert!(paid > 2 * light, "{light} then {paid}");
+    }
+}

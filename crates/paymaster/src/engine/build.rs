@@ -13,11 +13,12 @@ use starknet_rust_providers::Provider;
 
 use super::deploy::{check_deploys, AccountDeployment};
 use super::execute::check_calls;
-use super::{Engine, EngineError};
+use super::{lock, Engine, EngineError};
 use crate::auth::Caller;
 use crate::node::{classify_provider, Failure};
 use crate::prices::TokenPrice;
 use crate::store::{felt_text, TxStatus};
+use std::time::{Duration, Instant};
 
 /// L2 gas the relayed form adds to the wallet's own calls: the relayer account's
 /// validation and dispatch, and the wallet's `execute_from_outside_v2` (typed-data hash,
@@ -31,6 +32,9 @@ pub const RELAY_OVERHEAD_L2_GAS: u64 = 1_500_000;
 /// account's deployment is 19% over the fee paid, that of a `deploy_and_invoke` of a
 /// transfer 27% (`tests/snip29_deploy.rs` checks both against the fee paid).
 pub const DEPLOY_OVERHEAD_L2_GAS: u64 = 500_000;
+
+/// The most sponsored quotes kept (a few MB at worst; expired ones go first).
+const MAX_CACHED_QUOTES: usize = 10_000;
 
 /// A fee quoted before the user signs, in fri, the tip included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +173,10 @@ impl Engine {
         }
         let deploying = deployment.as_ref();
         let (calls, quote, payment) = match price {
+            None if deploying.is_none() => {
+                let quote = self.sponsored_quote(wallet, &calls, tip).await?;
+                (calls, quote, None)
+            }
             None => {
                 let quote = self.quote(wallet, &calls, deploying, tip).await?;
                 (calls, quote, None)
@@ -195,6 +203,40 @@ impl Engine {
             payment,
             deploys: deployment.is_some(),
         })
+    }
+
+    /// A sponsored build's quote: one simulated for the same wallet, tip and call shape
+    /// within `[snip29] sponsored_quote_cache_seconds`, else a new one.
+    async fn sponsored_quote(
+        &self,
+        wallet: Felt,
+        calls: &[Call],
+        tip: u64,
+    ) -> Result<Quote, EngineError> {
+        let ttl = Duration::from_secs(self.config.snip29.sponsored_quote_cache_seconds);
+        if ttl.is_zero() {
+            return self.quote(wallet, calls, None, tip).await;
+        }
+        let mut shape = vec![wallet, Felt::from(tip)];
+        for call in calls {
+            shape.extend([call.to, call.selector, Felt::from(call.calldata.len())]);
+        }
+        let key = starknet_rust_crypto::poseidon_hash_many(&shape);
+        if let Some((quote, at)) = lock(&self.quotes).get(&key) {
+            if at.elapsed() < ttl {
+                return Ok(*quote);
+            }
+        }
+        let quote = self.quote(wallet, calls, None, tip).await?;
+        let mut quotes = lock(&self.quotes);
+        if quotes.len() >= MAX_CACHED_QUOTES {
+            quotes.retain(|_, (_, at)| at.elapsed() < ttl);
+            if quotes.len() >= MAX_CACHED_QUOTES {
+                quotes.clear();
+            }
+        }
+        quotes.insert(key, (quote, Instant::now()));
+        Ok(quote)
     }
 
     /// `transfer(fee_collector, amount)` of `token`.

@@ -161,6 +161,8 @@ pub struct Engine {
     prices: std::sync::RwLock<Arc<dyn PriceSource>>,
     /// Work that must finish even when its request is gone (sends, records).
     pub(crate) tasks: TaskTracker,
+    /// Sponsored quotes by wallet, tip and call shape, with when they were made.
+    quotes: Mutex<HashMap<Felt, (build::Quote, Instant)>>,
     /// Classes at addresses, with when they were read (a cache: losing it costs a call).
     classes: Mutex<HashMap<Felt, (Felt, Instant)>>,
     /// Wallets known to execute from outside.
@@ -263,6 +265,7 @@ impl Engine {
             estimator,
             metrics,
             tasks: TaskTracker::new(),
+            quotes: Mutex::new(HashMap::new()),
             classes: Mutex::new(HashMap::new()),
             outside_capable: Mutex::new(Default::default()),
             webhook,
@@ -496,7 +499,7 @@ impl Engine {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
