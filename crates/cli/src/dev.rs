@@ -98,9 +98,14 @@ pub async fn start(options: DevOptions) -> Result<DevStack, String> {
     })
     .await
     .map_err(|e| format!("the embedded devnet did not start: {e}"))?;
+    // SQLite always: the file asked for, or a temporary one.
+    let database = match &options.database {
+        Some(path) => format!("sqlite://{}", path.display()),
+        None => chipi_stack::temp_sqlite(),
+    };
     let mut stack_options = Options {
         relayers: vec![3, 4],
-        database: options.database,
+        database: Some(database),
         listen: options.listen,
         ..Options::default()
     };
@@ -125,7 +130,11 @@ pub async fn start(options: DevOptions) -> Result<DevStack, String> {
             .take(3)
             .map(|a| (format!("{:#x}", a.address), format!("{:#x}", a.private_key)))
             .collect(),
-        database: paymaster.database.display().to_string(),
+        database: paymaster
+            .database
+            .strip_prefix("sqlite://")
+            .unwrap_or(&paymaster.database)
+            .to_string(),
     };
     Ok(DevStack {
         info,

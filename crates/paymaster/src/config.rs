@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use crate::policy::Policy;
 pub(crate) use crate::values::{amount, felt, wrong};
-pub use crate::values::{redact_url, ConfigError, RpcUrl, Secret};
+pub use crate::values::{redact_url, ConfigError, DatabaseUrl, RpcUrl, Secret};
 use zeroize::Zeroizing;
 
 /// The environment prefix of overrides.
@@ -54,9 +54,14 @@ pub struct Config {
     pub operations_listen: Option<SocketAddr>,
     /// The Starknet node's JSON-RPC URL (it may hold a key: never logged).
     pub rpc_url: RpcUrl,
-    /// `sqlite://path` (created when missing) or `sqlite::memory:`.
+    /// `sqlite://path` (created when missing; one instance) or `sqlite::memory:`, or
+    /// `postgres://user:password@host:port/db` (several instances; the database must
+    /// exist). Never shown whole: its password is redacted in every message.
     #[serde(default = "defaults::database_url")]
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
+    /// The most connections the service opens to the database.
+    #[serde(default = "defaults::database_max_connections")]
+    pub database_max_connections: u32,
     /// The account classes this paymaster deploys and relays for; the first is the default.
     #[serde(deserialize_with = "felts")]
     pub account_classes: Vec<Felt>,
@@ -276,6 +281,9 @@ pub struct RelayingConfig {
     /// A row still claimed (nothing sent) this long after its last change is given up:
     /// its request died mid-way (a database error). Above `http.request_timeout_seconds`.
     pub abandon_claims_after_seconds: u64,
+    /// An instance that has not written its heartbeat (every third of this) for this long
+    /// is dead: the rows it claimed and never sent are given up by the others at once.
+    pub instance_ttl_seconds: u64,
 }
 
 impl Default for RelayingConfig {
@@ -288,6 +296,7 @@ impl Default for RelayingConfig {
             follow_interval_ms: 250,
             max_waiting: 256,
             abandon_claims_after_seconds: 120,
+            instance_ttl_seconds: 15,
         }
     }
 }
@@ -450,8 +459,11 @@ mod defaults {
     pub fn listen() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 8787))
     }
-    pub fn database_url() -> String {
+    pub fn database_url() -> super::DatabaseUrl {
         "sqlite://chipi-paymaster.db".into()
+    }
+    pub fn database_max_connections() -> u32 {
+        crate::store::DEFAULT_MAX_CONNECTIONS
     }
     pub fn fee_margin_percent() -> u32 {
         50
@@ -530,6 +542,7 @@ impl Config {
             operations_listen: None,
             rpc_url,
             database_url: defaults::database_url(),
+            database_max_connections: defaults::database_max_connections(),
             account_classes,
             fee_margin_percent: defaults::fee_margin_percent(),
             max_fee_fri: defaults::max_fee_fri(),
@@ -601,6 +614,12 @@ impl Config {
                     "a relayer's: the estimator must be an account that never sends",
                 ));
             }
+        }
+        if !(3..=3600).contains(&self.relaying.instance_ttl_seconds) {
+            return Err(wrong(
+                "relaying.instance_ttl_seconds",
+                "between 3 and 3600",
+            ));
         }
         if self.relaying.abandon_claims_after_seconds <= self.http.request_timeout_seconds {
             return Err(wrong(
@@ -763,11 +782,14 @@ impl Config {
         if self.http.request_timeout_seconds == 0 {
             return Err(wrong("http.request_timeout_seconds", "at least 1"));
         }
-        if !self.database_url.starts_with("sqlite:") {
+        if crate::store::Backend::of(self.database_url.expose()).is_none() {
             return Err(wrong(
                 "database_url",
-                "only sqlite: URLs are supported by this version",
+                "neither a sqlite: nor a postgres:// (postgresql://) URL",
             ));
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return Err(wrong("database_max_connections", "between 1 and 1000"));
         }
         Ok(())
     }
@@ -891,7 +913,21 @@ mod tests {
         .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.window.validity_seconds, 120);
-        assert_eq!(config.database_url, "sqlite::memory:");
+        assert_eq!(config.database_url.expose(), "sqlite::memory:");
+        let pg = load(
+            BASE,
+            &[
+                (
+                    "CHIPI_PAYMASTER_DATABASE_URL",
+                    "postgres://pm:SECRET-PW@db:5432/pm",
+                ),
+                ("CHIPI_PAYMASTER_DATABASE_MAX_CONNECTIONS", "40"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(pg.database_max_connections, 40);
+        assert_eq!(pg.database_url.redacted(), "postgres://pm@db:5432/pm");
+        assert!(!format!("{pg:?}").contains("SECRET-PW"));
         assert_eq!(config.rpc_url.0.host_str(), Some("node"));
         assert_eq!(config.relayers.len(), 2);
     }
@@ -936,8 +972,13 @@ mod tests {
             ),
             (
                 "",
-                &[("CHIPI_PAYMASTER_DATABASE_URL", "postgres://x")],
+                &[("CHIPI_PAYMASTER_DATABASE_URL", "mysql://u:SECRET@x/db")],
                 "database_url",
+            ),
+            (
+                "",
+                &[("CHIPI_PAYMASTER_DATABASE_MAX_CONNECTIONS", "0")],
+                "database_max_connections",
             ),
             ("typo = 1\n", &[], "typo"),
         ];

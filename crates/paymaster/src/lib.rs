@@ -38,7 +38,8 @@ use std::future::Future;
 
 pub use auth::{hash_secret, secret_digest, App, Apps, AuthError, Caller, Principal};
 pub use config::{
-    is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, GasTokenConfig,
+    is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, DatabaseUrl,
+    GasTokenConfig,
     HttpConfig, JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, Snip29Config, TipTooHigh,
     TipsConfig, WindowConfig, ENV_PREFIX,
 };
@@ -60,7 +61,7 @@ pub use prices::{FixedPrices, PriceSource, TokenPrice};
 pub use relayers::{Lease, NoRelayer, Node, RelayerAccount, RelayerKey, Relayers};
 pub use state::{AppState, StartError};
 pub use store::{
-    felt_text, iso_now, tracking_id, Attempt, End, IssuedNonce, Outcome, Store, TxKind, TxRecord,
+    felt_text, iso_now, tracking_id, Attempt, Backend, End, IssuedNonce, Outcome, Store, TxKind, TxRecord,
     TxStatus, Usage, WalletRow,
 };
 
@@ -76,6 +77,7 @@ pub async fn serve(
     let header_timeout =
         std::time::Duration::from_secs(state.engine().config.http.header_read_timeout_seconds);
     let follower = tokio::spawn(follower::follow(state.engine().clone(), stop.clone()));
+    let heartbeat = tokio::spawn(follower::heartbeat(state.engine().clone(), stop.clone()));
     let operations = match state.engine().config.operations_listen {
         Some(address) => {
             let listener = tokio::net::TcpListener::bind(address).await?;
@@ -93,6 +95,7 @@ pub async fn serve(
     state.drain().await;
     stop.cancel();
     let _ = follower.await;
+    let _ = heartbeat.await;
     if let Some(operations) = operations {
         let _ = operations.await;
     }

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chipi_paymaster::{hash_secret, serve, AppState, Config};
+use chipi_paymaster::{hash_secret, serve, AppState, Config, Store};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -44,7 +44,9 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
   listen                            address to serve on [127.0.0.1:8787]
   operations_listen                 serve /health and /metrics here only (operator network)
   rpc_url                           Starknet node JSON-RPC URL (required; never logged)
-  database_url                      sqlite://<file> [sqlite://chipi-paymaster.db]
+  database_url                      sqlite://<file>, or postgres://user:pw@host/db for
+                                    several instances [sqlite://chipi-paymaster.db]
+  database_max_connections          database connection pool size [8]
   account_classes                   class hashes deployed and relayed for (required)
   fee_token                         token relayer balances are read in [STRK]
   fee_margin_percent                margin over the fee estimate [50]
@@ -65,6 +67,7 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
   relaying.follow_interval_ms       how often sent transactions are checked [250]
   relaying.max_waiting              requests waiting for a relayer at once; more: 503 [256]
   relaying.abandon_claims_after_seconds  a claimed row untouched this long is given up [120]
+  relaying.instance_ttl_seconds     an instance silent this long is dead; its claims go [15]
   [[relayers]] address, private_key the accounts that pay (required)
   [estimator] address, private_key  an account of the relayers' class that never sends:
                                     fee estimates run from it and hold no relayer
@@ -111,6 +114,9 @@ enum Command {
     CheckConfig,
     /// Print the SHA-256 of a secret key read from standard input, for `secret_key_sha256`.
     HashSecret,
+    /// Create or update the database's tables (`database_url`) and exit; `serve` does the
+    /// same at start, this lets a deployment migrate once before starting instances.
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -144,6 +150,32 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Migrate => {
+            let config = match Config::load(&cli.config) {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("{error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("cannot start the runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(Store::migrate_only(config.database_url.expose())) {
+                Ok(()) => {
+                    println!("database {} migrated", config.database_url);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("database {}: {error}", config.database_url);
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve => {
             let config = match Config::load(&cli.config) {
                 Ok(config) => config,

@@ -19,9 +19,14 @@ pub enum StartError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The database cannot be opened or migrated.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    /// The database cannot be opened or migrated (its URL shown without its password).
+    #[error("database {url}: {source}")]
+    Database {
+        /// [`crate::DatabaseUrl::redacted`].
+        url: String,
+        /// What went wrong.
+        source: sqlx::Error,
+    },
     /// The node did not answer (its URL is not shown: it may hold a key).
     #[error("the Starknet node at {0} does not answer")]
     Node(String),
@@ -52,7 +57,15 @@ impl AppState {
     pub async fn from_parts(config: Config, chain_id: Felt) -> Result<Self, StartError> {
         config.validate()?;
         let apps = Apps::from_config(&config.apps)?;
-        let store = Store::open(&config.database_url).await?;
+        let store = Store::open_with(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .await
+        .map_err(|source| StartError::Database {
+            url: config.database_url.redacted(),
+            source,
+        })?;
         let node = node_client(&config);
         let relayers = Relayers::new(
             &config.relayers,

@@ -1,18 +1,19 @@
-//! Persistence through `sqlx`: SQLite by default (WAL, migrations embedded). Issued
-//! nonces, transactions and wallets; `(wallet, nonce)` is unique, which is what makes a
-//! duplicate execute find the first one's transaction instead of paying again.
+//! Persistence through `sqlx`: SQLite by default (WAL, one process), PostgreSQL for
+//! several instances (API.md section 11). One set of queries for both, through sqlx's
+//! `Any` driver (`$N` placeholders, which both dialects read); the migrations are per
+//! backend where the dialects differ. Issued nonces, transactions and wallets;
+//! `(wallet, nonce)` is unique, which is what makes a duplicate execute find the first
+//! one's transaction instead of paying again.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use chipi_core::Felt;
+use sqlx::any::{Any, AnyPoolOptions, AnyRow, AnyTypeInfo, AnyValueRef};
+use sqlx::AnyPool;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
-use sqlx::sqlite::{
-    Sqlite, SqliteArgumentValue, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous, SqliteTypeInfo, SqliteValueRef,
-};
-use sqlx::{Decode, Encode, FromRow, Row, SqlitePool, Type};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{ConnectOptions, Connection, Decode, Encode, Executor, FromRow, Row, Type};
 
 use crate::policy::{fee_units, Charge, Knob};
 
@@ -39,6 +40,43 @@ pub fn felt_text(felt: Felt) -> String {
 /// The text a deployment row holds in its `nonce` column.
 const DEPLOY_NONCE: &str = "deploy";
 
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://path` or `sqlite::memory:`: one process.
+    Sqlite,
+    /// `postgres://` or `postgresql://`: any number of instances.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    /// The backend of `url` by its scheme, or `None`.
+    ///
+    /// ```
+    /// use chipi_paymaster::Backend;
+    /// assert_eq!(Backend::of("sqlite://pm.db"), Some(Backend::Sqlite));
+    /// assert_eq!(Backend::of("postgresql://pm@db/pm"), Some(Backend::Postgres));
+    /// assert_eq!(Backend::of("mysql://db"), None);
+    /// ```
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// A felt column: TEXT, written as [`felt_text`] writes it. Reading anything but that
 /// canonical text (decimal, upper case, leading zeros, not a felt) is a decode error:
 /// lookups compare the text, so a value in another spelling would be a second key for
@@ -46,7 +84,7 @@ const DEPLOY_NONCE: &str = "deploy";
 #[derive(Debug, Clone, Copy)]
 struct FeltText(Felt);
 
-/// A fee column (fri): TEXT, canonical decimal (a `u128` does not fit SQLite's INTEGER).
+/// A fee column (fri): TEXT, canonical decimal (a `u128` fits neither backend's integer).
 #[derive(Debug, Clone, Copy)]
 struct FriText(u128);
 
@@ -63,49 +101,52 @@ fn decode_fri(text: &str) -> Result<u128, BoxDynError> {
         .ok_or_else(|| format!("{text:?} is not an amount in canonical decimal").into())
 }
 
-impl Type<Sqlite> for FeltText {
-    fn type_info() -> SqliteTypeInfo {
-        <String as Type<Sqlite>>::type_info()
-    }
+/// A Rust type stored as a TEXT column: `to_text` writes it, `from_text` reads it back
+/// (an error for any other text).
+macro_rules! text_column {
+    ($ty:ty, |$value:ident| $to_text:expr, |$text:ident| $from_text:expr) => {
+        impl Type<Any> for $ty {
+            fn type_info() -> AnyTypeInfo {
+                <String as Type<Any>>::type_info()
+            }
 
-    fn compatible(ty: &SqliteTypeInfo) -> bool {
-        <String as Type<Sqlite>>::compatible(ty)
-    }
+            fn compatible(ty: &AnyTypeInfo) -> bool {
+                <String as Type<Any>>::compatible(ty)
+            }
+        }
+
+        impl<'q> Encode<'q, Any> for $ty {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <Any as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<IsNull, BoxDynError> {
+                let $value = self;
+                <String as Encode<'q, Any>>::encode($to_text, buf)
+            }
+        }
+
+        impl<'r> Decode<'r, Any> for $ty {
+            fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+                let $text = <&str as Decode<'r, Any>>::decode(value)?;
+                $from_text
+            }
+        }
+    };
 }
 
-impl<'q> Encode<'q, Sqlite> for FeltText {
-    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
-        <String as Encode<'q, Sqlite>>::encode(felt_text(self.0), buf)
-    }
-}
-
-impl<'r> Decode<'r, Sqlite> for FeltText {
-    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-        decode_felt(<&str as Decode<'r, Sqlite>>::decode(value)?).map(Self)
-    }
-}
-
-impl Type<Sqlite> for FriText {
-    fn type_info() -> SqliteTypeInfo {
-        <String as Type<Sqlite>>::type_info()
-    }
-
-    fn compatible(ty: &SqliteTypeInfo) -> bool {
-        <String as Type<Sqlite>>::compatible(ty)
-    }
-}
-
-impl<'q> Encode<'q, Sqlite> for FriText {
-    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
-        <String as Encode<'q, Sqlite>>::encode(self.0.to_string(), buf)
-    }
-}
-
-impl<'r> Decode<'r, Sqlite> for FriText {
-    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-        decode_fri(<&str as Decode<'r, Sqlite>>::decode(value)?).map(Self)
-    }
-}
+text_column!(FeltText, |felt| felt_text(felt.0), |text| decode_felt(text)
+    .map(FeltText));
+text_column!(FriText, |fri| fri.0.to_string(), |text| decode_fri(text)
+    .map(FriText));
+text_column!(TxStatus, |status| status.as_str().to_string(), |text| {
+    TxStatus::parse(text).ok_or_else(|| format!("{text:?} is not a status").into())
+});
+text_column!(TxKind, |kind| kind.as_str().to_string(), |text| {
+    TxKind::parse(text).ok_or_else(|| format!("{text:?} is not a kind").into())
+});
+text_column!(Outcome, |outcome| outcome.as_str().to_string(), |text| {
+    Outcome::parse(text).ok_or_else(|| format!("{text:?} is not an outcome").into())
+});
 
 /// The `nonce` column's text: the felt, or `deploy` for a deployment.
 fn nonce_text(nonce: Option<Felt>) -> String {
@@ -113,25 +154,24 @@ fn nonce_text(nonce: Option<Felt>) -> String {
 }
 
 /// Column `column` of `row`, a felt (`sqlx::Error::ColumnDecode` when malformed).
-fn felt(row: &SqliteRow, column: &str) -> Result<Felt, sqlx::Error> {
+fn felt(row: &AnyRow, column: &str) -> Result<Felt, sqlx::Error> {
     row.try_get::<FeltText, _>(column).map(|f| f.0)
 }
 
 /// Column `column` of `row`, a felt or NULL.
-fn maybe_felt(row: &SqliteRow, column: &str) -> Result<Option<Felt>, sqlx::Error> {
+fn maybe_felt(row: &AnyRow, column: &str) -> Result<Option<Felt>, sqlx::Error> {
     row.try_get::<Option<FeltText>, _>(column)
         .map(|f| f.map(|f| f.0))
 }
 
 /// Column `column` of `row`, an amount in fri or NULL.
-fn maybe_fri(row: &SqliteRow, column: &str) -> Result<Option<u128>, sqlx::Error> {
+fn maybe_fri(row: &AnyRow, column: &str) -> Result<Option<u128>, sqlx::Error> {
     row.try_get::<Option<FriText>, _>(column)
         .map(|f| f.map(|f| f.0))
 }
 
 /// A transaction's state (the `status` column, its text as [`TxStatus::as_str`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxStatus {
     /// Being simulated; nothing sent.
     Claimed,
@@ -215,8 +255,8 @@ pub struct IssuedNonce {
     pub created_at: i64,
 }
 
-impl<'r> FromRow<'r, SqliteRow> for IssuedNonce {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> FromRow<'r, AnyRow> for IssuedNonce {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             wallet: felt(row, "wallet")?,
             nonce: felt(row, "nonce")?,
@@ -231,8 +271,7 @@ impl<'r> FromRow<'r, SqliteRow> for IssuedNonce {
 }
 
 /// What a transaction row does (the `kind` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxKind {
     /// A wallet's outside execution, relayed.
     Execute,
@@ -248,11 +287,17 @@ impl TxKind {
             Self::Deploy => "deploy",
         }
     }
+
+    /// From the column's text.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Execute, Self::Deploy]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
 }
 
 /// What became of one attempt (the `outcome` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Recorded before it left; its fate is the row's.
     Submitting,
@@ -260,6 +305,24 @@ pub enum Outcome {
     Sent,
     /// The node refused it: it can never land.
     Refused,
+}
+
+impl Outcome {
+    /// The column's text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitting => "SUBMITTING",
+            Self::Sent => "SENT",
+            Self::Refused => "REFUSED",
+        }
+    }
+
+    /// From the column's text.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Submitting, Self::Sent, Self::Refused]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
 }
 
 /// One transaction a row was about to send, sent, or had refused by the node.
@@ -287,8 +350,8 @@ pub struct Attempt {
     pub updated_at: i64,
 }
 
-impl<'r> FromRow<'r, SqliteRow> for Attempt {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> FromRow<'r, AnyRow> for Attempt {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             id: row.try_get("id")?,
             tx_id: row.try_get("tx_id")?,
@@ -355,8 +418,8 @@ pub fn tracking_id(wallet: Felt, nonce: Option<Felt>) -> Felt {
     starknet_rust_crypto::poseidon_hash_many(&[wallet, nonce.unwrap_or(deploy)])
 }
 
-impl<'r> FromRow<'r, SqliteRow> for TxRecord {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> FromRow<'r, AnyRow> for TxRecord {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let kind: TxKind = row.try_get("kind")?;
         let nonce = match (kind, row.try_get::<&str, _>("nonce")?) {
             (TxKind::Deploy, DEPLOY_NONCE) => None,
@@ -432,8 +495,8 @@ pub struct WalletRow {
     pub updated_at: String,
 }
 
-impl<'r> FromRow<'r, SqliteRow> for WalletRow {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> FromRow<'r, AnyRow> for WalletRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             id: row.try_get("id")?,
             app: row.try_get("app")?,
@@ -444,7 +507,7 @@ impl<'r> FromRow<'r, SqliteRow> for WalletRow {
             encrypted_private_key: row.try_get("encrypted_private_key")?,
             wallet_type: row.try_get("wallet_type")?,
             tx_hash: maybe_felt(row, "tx_hash")?,
-            is_deployed: row.try_get("is_deployed")?,
+            is_deployed: row.try_get::<i64, _>("is_deployed")? != 0,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -495,7 +558,7 @@ pub struct Usage {
     pub users: u64,
 }
 
-type Transaction<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+type Transaction<'c> = sqlx::Transaction<'c, Any>;
 
 /// Adds `charge.amount` to its counter, only while the result stays within `cap`.
 async fn add(
@@ -509,10 +572,10 @@ async fn add(
     }
     let fitted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO sponsorship_counters (app, subject, knob, window_start, window_end, used)
-         VALUES (?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (app, subject, knob, window_start)
          DO UPDATE SET used = sponsorship_counters.used + excluded.used
-         WHERE ? IS NULL OR sponsorship_counters.used + excluded.used <= ?
+         WHERE $7 IS NULL OR sponsorship_counters.used + excluded.used <= $8
          RETURNING used",
     )
     .bind(app)
@@ -537,8 +600,8 @@ async fn move_counter(
     delta: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE sponsorship_counters SET used = MAX(0, used + ?)
-         WHERE app = ? AND subject = ? AND knob = ? AND window_start = ?",
+        "UPDATE sponsorship_counters SET used = CASE WHEN used + $1 < 0 THEN 0 ELSE used + $1 END
+         WHERE app = $2 AND subject = $3 AND knob = $4 AND window_start = $5",
     )
     .bind(delta)
     .bind(app)
@@ -559,13 +622,17 @@ async fn settle_reservations(
     paid: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
     let held: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-        "DELETE FROM sponsorship_reservations WHERE tx_id = ?
+        "DELETE FROM sponsorship_reservations WHERE tx_id = $1
          RETURNING app, subject, knob, window_start, amount",
     )
     .bind(id)
     .fetch_all(&mut **tx)
     .await?;
     let settled = !held.is_empty();
+    let mut held = held;
+    // Counters are locked in one order everywhere (`lock_order`): two instances' database
+    // transactions never wait on each other in a cycle.
+    held.sort_by(|a, b| (&a.1, &a.2, a.3).cmp(&(&b.1, &b.2, b.3)));
     for (app, subject, knob, window_start, amount) in held {
         let Some(knob) = Knob::parse(&knob) else {
             continue;
@@ -579,6 +646,20 @@ async fn settle_reservations(
         move_counter(tx, &app, &subject, knob, window_start, delta).await?;
     }
     Ok(settled)
+}
+
+/// The order in which a database transaction takes `charges`' counters: by (subject,
+/// knob, window), the order [`settle_reservations`] settles them in, so that on
+/// PostgreSQL two transactions holding counters never wait on each other in a cycle.
+/// The wallet's in-flight counter (`wallet:` sorts after `app` and `user:`) stays last,
+/// so it is refused only when every other charge fits.
+fn lock_order(charges: &[Charge]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..charges.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |c: &Charge| (c.subject.clone(), c.knob.as_str(), c.window_start);
+        key(&charges[a]).cmp(&key(&charges[b]))
+    });
+    order
 }
 
 /// How a followed transaction ended ([`Store::finish`]).
@@ -606,38 +687,185 @@ pub enum Claim {
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    /// This process's row in `instances`: its claims carry it.
+    instance: String,
 }
 
+/// A new instance id: the process and 64 random bits (two instances on one host differ).
+fn new_instance_id() -> String {
+    format!("{}-{:016x}", std::process::id(), rand::random::<u64>())
+}
+
+/// Connections a store opens when the configuration does not say
+/// (`database_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
 impl Store {
-    /// Opens (creating it when missing) and migrates the database at `url`.
+    /// Opens (creating it when missing) and migrates the database at `url`, with
+    /// [`DEFAULT_MAX_CONNECTIONS`].
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?;
-        if !url.contains(":memory:") {
-            create_private(options.get_filename())?;
+        Self::open_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Opens and migrates the database at `url` with a pool of at most `max_connections`.
+    /// A SQLite file is created when missing (0600, in a 0700 directory) and put in WAL
+    /// mode; a PostgreSQL database must exist (migrations create the tables, and several
+    /// instances migrating at once take turns on PostgreSQL's migration lock).
+    pub async fn open_with(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        let pool = Self::pool(url, max_connections).await?;
+        let store = Self {
+            backend: Backend::of(url).unwrap_or(Backend::Sqlite),
+            pool,
+            instance: new_instance_id(),
+        };
+        store.migrate().await?;
+        store.heartbeat().await?;
+        if store.backend == Backend::Sqlite {
+            store.recover().await?;
         }
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        // An in-memory database exists per connection: keep exactly one.
-        let connections = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(connections)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        let store = Self { pool };
-        store.recover().await?;
         Ok(store)
+    }
+
+    /// Creates and migrates the database at `url` without serving it (the `migrate`
+    /// subcommand): what `open` would do before the first request.
+    pub async fn migrate_only(url: &str) -> Result<(), sqlx::Error> {
+        let store = Self {
+            backend: Backend::of(url).unwrap_or(Backend::Sqlite),
+            pool: Self::pool(url, 1).await?,
+            instance: new_instance_id(),
+        };
+        store.migrate().await?;
+        store.close().await;
+        Ok(())
+    }
+
+    async fn pool(url: &str, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let max_connections = max_connections.max(1);
+        match Backend::of(url) {
+            Some(Backend::Sqlite) => {
+                let memory = url.contains(":memory:");
+                if !memory {
+                    let options = SqliteConnectOptions::from_str(url)?;
+                    create_private(options.get_filename())?;
+                    // WAL once, by a connection of its own: switching takes the whole file,
+                    // which pooled connections opening at once would contend for.
+                    let connection = options
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .connect()
+                        .await?;
+                    connection.close().await?;
+                }
+                let options = AnyPoolOptions::new()
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            connection
+                                .execute("PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL")
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .min_connections(1);
+                if memory {
+                    // An in-memory database lives as long as its one connection: keep it.
+                    options
+                        .max_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                        .connect(url)
+                        .await
+                } else {
+                    options.max_connections(max_connections).connect(url).await
+                }
+            }
+            Some(Backend::Postgres) => {
+                AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .connect(url)
+                    .await
+            }
+            None => Err(sqlx::Error::Configuration(
+                "the database URL is neither sqlite: nor postgres(ql)://".into(),
+            )),
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// This instance's id (`/health` shows it; its claims carry it).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Tells the other instances this one is alive (its row's `seen_at`, now).
+    pub async fn heartbeat(&self) -> Result<(), sqlx::Error> {
+        let now = now();
+        sqlx::query(
+            "INSERT INTO instances (id, started_at, seen_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(&self.instance)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Instances seen at or after `since` (unix seconds), this one included.
+    pub async fn live_instances(&self, since: i64) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT id FROM instances WHERE seen_at >= $1 ORDER BY id")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Rows `CLAIMED` by an instance unseen since before `since` (dead: killed, or cut off
+    /// from the database), or by none, become `FAILED` with `reason` and give their
+    /// reservations back: nothing was sent for them, and their requests, if they ever
+    /// wake up, cannot send them ([`Store::submitting`] takes a claimed row only). How many.
+    pub async fn abandon_dead_claims(&self, since: i64, reason: &str) -> Result<u64, sqlx::Error> {
+        let stuck: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT t.id, COALESCE(t.claimed_by, ''), t.updated_at FROM transactions t
+             WHERE t.status = 'CLAIMED' AND (t.claimed_by IS NULL OR (t.claimed_by <> $1
+               AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = t.claimed_by AND i.seen_at >= $2)))",
+        )
+        .bind(&self.instance)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        self.fail_claims(stuck, reason).await
+    }
+
+    /// Forgets instances unseen since before `before`.
+    pub async fn purge_instances(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let result = sqlx::query("DELETE FROM instances WHERE seen_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
     }
 
     /// A row left `CLAIMED` by a crash was never sent (its hash is recorded before any
     /// send): it becomes `FAILED`, its reservations are given back, and the same request
-    /// may be retried.
+    /// may be retried. At start on SQLite only, where this process is the only one: on
+    /// PostgreSQL a claimed row may be another instance's live request, and the follower
+    /// gives up a dead instance's rows once it is unseen for `relaying.instance_ttl_seconds`
+    /// ([`Store::abandon_dead_claims`]).
     async fn recover(&self) -> Result<(), sqlx::Error> {
         self.abandon_claims(i64::MAX, "interrupted before it was sent")
             .await?;
@@ -672,11 +900,11 @@ impl Store {
         let tip = i64::try_from(tip).map_err(|_| sqlx::Error::Encode("a tip above i64".into()))?;
         let result = sqlx::query(
             "INSERT INTO issued_nonces (wallet, nonce, app, user_id, calls_hash, execute_before, expires_at, created_at, tip)
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
-             WHERE (SELECT COUNT(*) FROM issued_nonces i WHERE i.app = ? AND i.user_id = ? AND i.expires_at >= ?
-                    AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = i.wallet AND t.nonce = i.nonce)) < ?
-               AND (SELECT COUNT(*) FROM issued_nonces i WHERE i.wallet = ? AND i.expires_at >= ?
-                    AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = i.wallet AND t.nonce = i.nonce)) < ?",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+             WHERE (SELECT COUNT(*) FROM issued_nonces i WHERE i.app = $10 AND i.user_id = $11 AND i.expires_at >= $12
+                    AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = i.wallet AND t.nonce = i.nonce)) < $13
+               AND (SELECT COUNT(*) FROM issued_nonces i WHERE i.wallet = $14 AND i.expires_at >= $15
+                    AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = i.wallet AND t.nonce = i.nonce)) < $16",
         )
         .bind(FeltText(issued.wallet))
         .bind(FeltText(issued.nonce))
@@ -722,7 +950,7 @@ impl Store {
     /// Forgets nonces that expired before `before` (a request replaying one after that
     /// is answered from its transaction record, if it was sent).
     pub async fn purge_issued(&self, before: i64) -> Result<u64, sqlx::Error> {
-        let result = sqlx::query("DELETE FROM issued_nonces WHERE expires_at < ?")
+        let result = sqlx::query("DELETE FROM issued_nonces WHERE expires_at < $1")
             .bind(before)
             .execute(&self.pool)
             .await?;
@@ -754,7 +982,7 @@ impl Store {
         wallet: Felt,
         nonce: Felt,
     ) -> Result<Option<(IssuedNonce, u64)>, sqlx::Error> {
-        let row = sqlx::query("SELECT * FROM issued_nonces WHERE wallet = ? AND nonce = ?")
+        let row = sqlx::query("SELECT * FROM issued_nonces WHERE wallet = $1 AND nonce = $2")
             .bind(FeltText(wallet))
             .bind(FeltText(nonce))
             .fetch_optional(&self.pool)
@@ -777,7 +1005,7 @@ impl Store {
         wallet: Felt,
         nonce: Option<Felt>,
     ) -> Result<Option<TxRecord>, sqlx::Error> {
-        sqlx::query_as("SELECT * FROM transactions WHERE wallet = ? AND nonce = ?")
+        sqlx::query_as("SELECT * FROM transactions WHERE wallet = $1 AND nonce = $2")
             .bind(FeltText(wallet))
             .bind(nonce_text(nonce))
             .fetch_optional(&self.pool)
@@ -786,7 +1014,7 @@ impl Store {
 
     /// The transaction with `hash` sent for `app`.
     pub async fn by_hash(&self, app: &str, hash: Felt) -> Result<Option<TxRecord>, sqlx::Error> {
-        sqlx::query_as("SELECT * FROM transactions WHERE hash = ? AND app = ?")
+        sqlx::query_as("SELECT * FROM transactions WHERE hash = $1 AND app = $2")
             .bind(FeltText(hash))
             .bind(app)
             .fetch_optional(&self.pool)
@@ -799,7 +1027,7 @@ impl Store {
         app: &str,
         id: Felt,
     ) -> Result<Option<TxRecord>, sqlx::Error> {
-        sqlx::query_as("SELECT * FROM transactions WHERE tracking_id = ? AND app = ?")
+        sqlx::query_as("SELECT * FROM transactions WHERE tracking_id = $1 AND app = $2")
             .bind(FeltText(id))
             .bind(app)
             .fetch_optional(&self.pool)
@@ -822,8 +1050,8 @@ impl Store {
             None => TxKind::Deploy,
         };
         let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO transactions (kind, app, user_id, wallet, nonce, status, created_at, updated_at, tracking_id)
-             VALUES (?, ?, ?, ?, ?, 'CLAIMED', ?, ?, ?)
+            "INSERT INTO transactions (kind, app, user_id, wallet, nonce, status, created_at, updated_at, tracking_id, claimed_by)
+             VALUES ($1, $2, $3, $4, $5, 'CLAIMED', $6, $7, $8, $9)
              ON CONFLICT (wallet, nonce) DO NOTHING RETURNING id",
         )
         .bind(kind.as_str())
@@ -834,6 +1062,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(FeltText(tracking_id(wallet, nonce)))
+        .bind(&self.instance)
         .fetch_optional(&self.pool)
         .await?;
         if let Some(id) = inserted {
@@ -842,13 +1071,15 @@ impl Store {
         // Retry an attempt that sent nothing; exactly one concurrent retry wins.
         let retaken = sqlx::query_scalar::<_, i64>(
             "UPDATE transactions SET status = 'CLAIMED', hash = NULL, relayer = NULL,
-                 relayer_nonce = NULL, max_fee = NULL, code = NULL, reason = NULL, updated_at = ?
-             WHERE wallet = ? AND nonce = ? AND status IN ('REFUSED', 'FAILED')
+                 relayer_nonce = NULL, max_fee = NULL, code = NULL, reason = NULL, updated_at = $1,
+                 claimed_by = $4
+             WHERE wallet = $2 AND nonce = $3 AND status IN ('REFUSED', 'FAILED')
              RETURNING id",
         )
         .bind(now)
         .bind(FeltText(wallet))
         .bind(nonce_text(nonce))
+        .bind(&self.instance)
         .fetch_optional(&self.pool)
         .await?;
         if let Some(id) = retaken {
@@ -875,8 +1106,8 @@ impl Store {
         // Only a row still claimed: one given up as abandoned (`abandon_claims`) is sent
         // by nobody.
         let claimed = sqlx::query(
-            "UPDATE transactions SET status = 'SUBMITTING', hash = ?, relayer = ?, relayer_nonce = ?,
-                 max_fee = ?, updated_at = ? WHERE id = ? AND status = 'CLAIMED'",
+            "UPDATE transactions SET status = 'SUBMITTING', hash = $1, relayer = $2, relayer_nonce = $3,
+                 max_fee = $4, updated_at = $5 WHERE id = $6 AND status = 'CLAIMED'",
         )
         .bind(FeltText(hash))
         .bind(FeltText(relayer))
@@ -894,7 +1125,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO attempts (tx_id, hash, relayer, relayer_nonce, max_fee, outcome, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, 'SUBMITTING', ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, 'SUBMITTING', $6, $7)",
         )
         .bind(id)
         .bind(FeltText(hash))
@@ -911,7 +1142,7 @@ impl Store {
 
     /// Every attempt of row `id`, oldest first.
     pub async fn attempts(&self, id: i64) -> Result<Vec<Attempt>, sqlx::Error> {
-        sqlx::query_as("SELECT * FROM attempts WHERE tx_id = ? ORDER BY id")
+        sqlx::query_as("SELECT * FROM attempts WHERE tx_id = $1 ORDER BY id")
             .bind(id)
             .fetch_all(&self.pool)
             .await
@@ -923,23 +1154,36 @@ impl Store {
     /// claimed). At start every claimed row is (a crash left it); while running, the
     /// follower gives up rows whose request died with a database error mid-way. How many.
     pub async fn abandon_claims(&self, cutoff: i64, reason: &str) -> Result<u64, sqlx::Error> {
-        let stuck: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM transactions WHERE status = 'CLAIMED' AND updated_at < ?",
+        let stuck: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT id, COALESCE(claimed_by, ''), updated_at FROM transactions
+             WHERE status = 'CLAIMED' AND updated_at < $1",
         )
         .bind(cutoff)
         .fetch_all(&self.pool)
         .await?;
+        self.fail_claims(stuck, reason).await
+    }
+
+    /// Fails each (row, claimer, last update) still as it was read: a row claimed again
+    /// since (by a live instance, or later) is left to its new claimer.
+    async fn fail_claims(
+        &self,
+        stuck: Vec<(i64, String, i64)>,
+        reason: &str,
+    ) -> Result<u64, sqlx::Error> {
         let mut abandoned = 0;
-        for id in stuck {
+        for (id, claimer, updated_at) in stuck {
             let mut tx = self.pool.begin().await?;
             let failed = sqlx::query(
-                "UPDATE transactions SET status = 'FAILED', reason = ?, updated_at = ?
-                 WHERE id = ? AND status = 'CLAIMED' AND updated_at < ?",
+                "UPDATE transactions SET status = 'FAILED', reason = $1, updated_at = $2
+                 WHERE id = $3 AND status = 'CLAIMED' AND COALESCE(claimed_by, '') = $4
+                   AND updated_at = $5",
             )
             .bind(reason)
             .bind(now())
             .bind(id)
-            .bind(cutoff)
+            .bind(claimer)
+            .bind(updated_at)
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -959,8 +1203,8 @@ impl Store {
         let now = now();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE attempts SET outcome = 'REFUSED', reason = ?, updated_at = ?
-             WHERE tx_id = ? AND outcome = 'SUBMITTING'",
+            "UPDATE attempts SET outcome = 'REFUSED', reason = $1, updated_at = $2
+             WHERE tx_id = $3 AND outcome = 'SUBMITTING'",
         )
         .bind(reason)
         .bind(now)
@@ -969,7 +1213,7 @@ impl Store {
         .await?;
         sqlx::query(
             "UPDATE transactions SET status = 'CLAIMED', hash = NULL, relayer = NULL,
-                 relayer_nonce = NULL, max_fee = NULL, updated_at = ? WHERE id = ?",
+                 relayer_nonce = NULL, max_fee = NULL, updated_at = $1 WHERE id = $2",
         )
         .bind(now)
         .bind(id)
@@ -990,8 +1234,8 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE transactions SET status = ?, code = COALESCE(?, code),
-                 reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
+            "UPDATE transactions SET status = $1, code = COALESCE($2, code),
+                 reason = COALESCE($3, reason), updated_at = $4 WHERE id = $5",
         )
         .bind(status.as_str())
         .bind(code)
@@ -1027,8 +1271,8 @@ impl Store {
         } = end;
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
-            "UPDATE transactions SET status = ?, fee = ?, block_number = ?, reason = ?, updated_at = ?
-             WHERE id = ? AND hash = ? AND status IN ('SUBMITTING', 'PENDING')",
+            "UPDATE transactions SET status = $1, fee = $2, block_number = $3, reason = $4, updated_at = $5
+             WHERE id = $6 AND hash = $7 AND status IN ('SUBMITTING', 'PENDING')",
         )
         .bind(status.as_str())
         .bind(fee.map(FriText))
@@ -1064,8 +1308,8 @@ impl Store {
             // the same commit, so no reader sees the transaction final and the wallet not
             // yet deployed.
             sqlx::query(
-                "UPDATE wallets SET is_deployed = 1, updated_at = ?
-                 WHERE address = (SELECT wallet FROM transactions WHERE id = ?) AND is_deployed = 0",
+                "UPDATE wallets SET is_deployed = 1, updated_at = $1
+                 WHERE address = (SELECT wallet FROM transactions WHERE id = $2) AND is_deployed = 0",
             )
             .bind(iso_now())
             .bind(id)
@@ -1076,8 +1320,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Takes every charge for transaction `id`, or none: `Some(i)` names the first charge
-    /// that does not fit under its cap. Each counter moves in one statement
+    /// Takes every charge for transaction `id`, or none: `Some(i)` names the first charge,
+    /// in [`lock_order`], that does not fit under its cap. Each counter moves in one statement
     /// (`used + n <= cap`), so concurrent requests never pass a cap together.
     pub async fn reserve(
         &self,
@@ -1086,7 +1330,8 @@ impl Store {
         charges: &[Charge],
     ) -> Result<Option<usize>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        for (i, charge) in charges.iter().enumerate() {
+        for i in lock_order(charges) {
+            let charge = &charges[i];
             if !add(&mut tx, app, charge, Some(charge.cap)).await? {
                 tx.rollback().await?;
                 return Ok(Some(i));
@@ -1094,7 +1339,7 @@ impl Store {
             if charge.reserved() {
                 sqlx::query(
                     "INSERT INTO sponsorship_reservations (tx_id, app, subject, knob, window_start, amount)
-                     VALUES (?, ?, ?, ?, ?, ?)
+                     VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (tx_id, subject, knob, window_start)
                      DO UPDATE SET amount = sponsorship_reservations.amount + excluded.amount",
                 )
@@ -1118,22 +1363,20 @@ impl Store {
     pub async fn rereserve_fees(&self, id: i64, units: i64) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE sponsorship_counters SET used = MAX(0, used + ? - (
-                 SELECT r.amount FROM sponsorship_reservations r
-                 WHERE r.tx_id = ? AND r.knob = 'fees' AND r.app = sponsorship_counters.app
-                   AND r.subject = sponsorship_counters.subject
-                   AND r.window_start = sponsorship_counters.window_start))
-             WHERE knob = 'fees' AND (app, subject, window_start) IN (
-                 SELECT app, subject, window_start FROM sponsorship_reservations
-                 WHERE tx_id = ? AND knob = 'fees')",
+            "UPDATE sponsorship_counters
+             SET used = CASE WHEN sponsorship_counters.used + $1 - r.amount < 0 THEN 0
+                             ELSE sponsorship_counters.used + $1 - r.amount END
+             FROM sponsorship_reservations r
+             WHERE r.tx_id = $2 AND r.knob = 'fees' AND sponsorship_counters.knob = 'fees'
+               AND r.app = sponsorship_counters.app AND r.subject = sponsorship_counters.subject
+               AND r.window_start = sponsorship_counters.window_start",
         )
         .bind(units)
-        .bind(id)
         .bind(id)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE sponsorship_reservations SET amount = ? WHERE tx_id = ? AND knob = 'fees'",
+            "UPDATE sponsorship_reservations SET amount = $1 WHERE tx_id = $2 AND knob = 'fees'",
         )
         .bind(units)
         .bind(id)
@@ -1148,16 +1391,16 @@ impl Store {
         let now = now();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE attempts SET outcome = 'SENT', updated_at = ?
-             WHERE tx_id = ? AND outcome = 'SUBMITTING'",
+            "UPDATE attempts SET outcome = 'SENT', updated_at = $1
+             WHERE tx_id = $2 AND outcome = 'SUBMITTING'",
         )
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE transactions SET status = 'PENDING', updated_at = ?
-             WHERE id = ? AND status = 'SUBMITTING'",
+            "UPDATE transactions SET status = 'PENDING', updated_at = $1
+             WHERE id = $2 AND status = 'SUBMITTING'",
         )
         .bind(now)
         .bind(id)
@@ -1172,7 +1415,7 @@ impl Store {
         for charge in charges {
             let used: Option<i64> = sqlx::query_scalar(
                 "SELECT used FROM sponsorship_counters
-                 WHERE app = ? AND subject = ? AND knob = ? AND window_start = ?",
+                 WHERE app = $1 AND subject = $2 AND knob = $3 AND window_start = $4",
             )
             .bind(app)
             .bind(&charge.subject)
@@ -1190,8 +1433,8 @@ impl Store {
         let mut values = Vec::with_capacity(charges.len());
         for charge in charges {
             let held: Option<i64> = sqlx::query_scalar(
-                "SELECT SUM(amount) FROM sponsorship_reservations
-                 WHERE app = ? AND subject = ? AND knob = ? AND window_start = ?",
+                "SELECT CAST(SUM(amount) AS BIGINT) FROM sponsorship_reservations
+                 WHERE app = $1 AND subject = $2 AND knob = $3 AND window_start = $4",
             )
             .bind(app)
             .bind(&charge.subject)
@@ -1209,7 +1452,7 @@ impl Store {
     pub async fn usage(&self, app: &str, user: Option<&str>) -> Result<Usage, sqlx::Error> {
         let rows: Vec<(TxStatus, Option<FriText>, String)> = sqlx::query_as(
             "SELECT status, fee, user_id FROM transactions
-             WHERE app = ? AND (? IS NULL OR user_id = ?)",
+             WHERE app = $1 AND ($2 IS NULL OR user_id = $3)",
         )
         .bind(app)
         .bind(user)
@@ -1263,7 +1506,7 @@ impl Store {
         app: &str,
         user: &str,
     ) -> Result<Option<WalletRow>, sqlx::Error> {
-        sqlx::query_as("SELECT * FROM wallets WHERE app = ? AND external_user_id = ?")
+        sqlx::query_as("SELECT * FROM wallets WHERE app = $1 AND external_user_id = $2")
             .bind(app)
             .bind(user)
             .fetch_optional(&self.pool)
@@ -1275,7 +1518,7 @@ impl Store {
         let result = sqlx::query(
             "INSERT INTO wallets (id, app, external_user_id, address, owner_public_key, class_hash,
                  encrypted_private_key, wallet_type, tx_hash, is_deployed, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (app, external_user_id) DO NOTHING",
         )
         .bind(&wallet.id)
@@ -1287,7 +1530,7 @@ impl Store {
         .bind(&wallet.encrypted_private_key)
         .bind(&wallet.wallet_type)
         .bind(wallet.tx_hash.map(FeltText))
-        .bind(wallet.is_deployed)
+        .bind(i64::from(wallet.is_deployed))
         .bind(&wallet.created_at)
         .bind(&wallet.updated_at)
         .execute(&self.pool)
@@ -1303,9 +1546,9 @@ impl Store {
         candidate: &WalletRow,
     ) -> Result<bool, sqlx::Error> {
         let result = sqlx::query(
-            "UPDATE wallets SET address = ?, owner_public_key = ?, class_hash = ?,
-                 encrypted_private_key = ?, wallet_type = ?, updated_at = ?
-             WHERE id = ? AND is_deployed = 0 AND tx_hash IS NULL
+            "UPDATE wallets SET address = $1, owner_public_key = $2, class_hash = $3,
+                 encrypted_private_key = $4, wallet_type = $5, updated_at = $6
+             WHERE id = $7 AND is_deployed = 0 AND tx_hash IS NULL
                AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.wallet = wallets.address
                    AND t.nonce = 'deploy' AND t.status NOT IN ('REFUSED', 'FAILED'))",
         )
@@ -1332,11 +1575,11 @@ impl Store {
         updated_at: &str,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE wallets SET tx_hash = COALESCE(?, tx_hash), is_deployed = MAX(is_deployed, ?),
-                 updated_at = ? WHERE id = ?",
+            "UPDATE wallets SET tx_hash = COALESCE($1, tx_hash), is_deployed = CASE WHEN $2 = 1 THEN 1 ELSE is_deployed END,
+                 updated_at = $3 WHERE id = $4",
         )
         .bind(tx_hash.map(FeltText))
-        .bind(deployed)
+        .bind(i64::from(deployed))
         .bind(updated_at)
         .bind(id)
         .execute(&self.pool)
@@ -1351,13 +1594,52 @@ mod tests {
     use super::*;
     use crate::policy::{Charge, Knob};
 
+    /// A fresh store: SQLite, or PostgreSQL when the tests run on it.
     async fn store() -> Store {
-        let path = std::env::temp_dir()
-            .join(format!("chipi-store-{:032x}", rand::random::<u128>()))
-            .join("paymaster.db");
-        Store::open(&format!("sqlite://{}", path.display()))
+        Store::open(&crate::dev::temp_database().await.unwrap())
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_a_dead_instances_claims_are_given_up() {
+        let url = crate::dev::temp_database().await.unwrap();
+        let (one, two) = (
+            Store::open(&url).await.unwrap(),
+            Store::open(&url).await.unwrap(),
+        );
+        assert_ne!(one.instance(), two.instance());
+        let owned = |claim| match claim {
+            Claim::Owned(id) => id,
+            Claim::Taken(row) => panic!("taken: {row:?}"),
+        };
+        let first = owned(one.claim("app", "u", Felt::ONE, Some(Felt::ONE)).await.unwrap());
+        let second = owned(two.claim("app", "u", Felt::TWO, Some(Felt::ONE)).await.unwrap());
+        // Both alive: nothing is given up.
+        assert_eq!(two.abandon_dead_claims(now() - 10, "dead").await.unwrap(), 0);
+        let live = two.live_instances(now() - 10).await.unwrap();
+        assert!(live.contains(&one.instance().to_string()), "{live:?}");
+        // The first falls silent: its claim goes, the second's own claim stays.
+        sqlx::query("UPDATE instances SET seen_at = 0 WHERE id = $1")
+            .bind(one.instance())
+            .execute(&two.pool)
+            .await
+            .unwrap();
+        assert_eq!(two.abandon_dead_claims(now() - 10, "dead").await.unwrap(), 1);
+        let row = two.transaction(Felt::ONE, Some(Felt::ONE)).await.unwrap().unwrap();
+        assert_eq!((row.status, row.reason.as_deref()), (TxStatus::Failed, Some("dead")));
+        let kept = two.transaction(Felt::TWO, Some(Felt::ONE)).await.unwrap().unwrap();
+        assert_eq!(kept.status, TxStatus::Claimed);
+        // The silent instance wakes up: it cannot send what it claimed.
+        assert!(!one.submitting(first, Felt::from(7u8), Felt::ONE, Felt::ZERO, 10).await.unwrap());
+        assert!(two.submitting(second, Felt::from(8u8), Felt::ONE, Felt::ZERO, 10).await.unwrap());
+        // Its heartbeat brings it back; the request, retried anywhere, owns the row again.
+        one.heartbeat().await.unwrap();
+        assert_eq!(
+            two.claim("app", "u", Felt::ONE, Some(Felt::ONE)).await.unwrap(),
+            Claim::Owned(first)
+        );
+        assert_eq!(two.abandon_dead_claims(now() - 10, "dead").await.unwrap(), 0);
     }
 
     fn in_flight() -> Charge {
@@ -1476,7 +1758,7 @@ mod tests {
             .await
             .unwrap());
         let text: (String, String, String, String, String, String) = sqlx::query_as(
-            "SELECT kind, wallet, nonce, hash, relayer_nonce, max_fee FROM transactions WHERE id = ?",
+            "SELECT kind, wallet, nonce, hash, relayer_nonce, max_fee FROM transactions WHERE id = $1",
         )
         .bind(id)
         .fetch_one(&store.pool)
@@ -1514,7 +1796,7 @@ mod tests {
         let insert = |wallet: &'static str, kind: &'static str, nonce: &'static str| {
             sqlx::query(
                 "INSERT INTO transactions (kind, app, user_id, wallet, nonce, status, created_at, updated_at)
-                 VALUES (?, 'app', 'u', ?, ?, 'PENDING', 0, 0)",
+                 VALUES ($1, 'app', 'u', $2, $3, 'PENDING', 0, 0)",
             )
             .bind(kind)
             .bind(wallet)

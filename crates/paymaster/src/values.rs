@@ -87,6 +87,85 @@ pub fn redact_url(url: &Url) -> String {
     )
 }
 
+/// The database's URL (`sqlite://path`, `postgres://user:password@host:port/db`): it may
+/// hold a password, so `Debug` and `Display` show [`DatabaseUrl::redacted`] only.
+///
+/// ```
+/// use chipi_paymaster::DatabaseUrl;
+/// let url = DatabaseUrl::from("postgres://pm:hunter2@db.internal:5432/pm?sslmode=require");
+/// assert_eq!(url.redacted(), "postgres://pm@db.internal:5432/pm");
+/// assert!(!format!("{url:?} {url}").contains("hunter2"));
+/// assert_eq!(DatabaseUrl::from("sqlite://pm.db").redacted(), "sqlite://pm.db");
+/// ```
+#[derive(Clone)]
+pub struct DatabaseUrl(Zeroizing<String>);
+
+impl DatabaseUrl {
+    /// The URL's text, to connect with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What may be shown: a SQLite URL as it is (a file name); any other without its
+    /// password and query (which may carry one), a malformed one as its scheme only.
+    pub fn redacted(&self) -> String {
+        if self.0.starts_with("sqlite:") {
+            return self.0.to_string();
+        }
+        match Url::parse(&self.0) {
+            Ok(url) => {
+                let user = match url.username() {
+                    "" => String::new(),
+                    user => format!("{user}@"),
+                };
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                format!(
+                    "{}://{user}{}{port}{}",
+                    url.scheme(),
+                    url.host_str().unwrap_or(""),
+                    url.path()
+                )
+            }
+            Err(_) => match self.0.split_once("://") {
+                Some((scheme, _)) if scheme.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    format!("{scheme}://…")
+                }
+                _ => "…".to_string(),
+            },
+        }
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(text: &str) -> Self {
+        Self(Zeroizing::new(text.to_string()))
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(text: String) -> Self {
+        Self(Zeroizing::new(text))
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// An amount in fri: a TOML integer, or a decimal string for amounts past 2^63.
 pub(crate) fn amount<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
     #[derive(Deserialize)]

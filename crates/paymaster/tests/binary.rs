@@ -1,6 +1,7 @@
 //! The `chipi-paymaster` binary: its help names every configuration key, `check-config`
-//! names the wrong key (and reads the file named by `CHIPI_PAYMASTER_CONFIG`), and
-//! `hash-secret` prints what `secret_key_sha256` wants.
+//! names the wrong key (and reads the file named by `CHIPI_PAYMASTER_CONFIG`),
+//! `hash-secret` prints what `secret_key_sha256` wants, and `migrate` creates the tables
+//! without ever showing the database's password.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -23,6 +24,8 @@ fn the_help_documents_every_key_and_override() {
         "listen",
         "rpc_url",
         "database_url",
+        "database_max_connections",
+        "postgres://",
         "account_classes",
         "fee_token",
         "fee_margin_percent",
@@ -48,6 +51,7 @@ fn the_help_documents_every_key_and_override() {
         "CHIPI_PAYMASTER_<TABLE>__<KEY>",
         "check-config",
         "hash-secret",
+        "migrate",
         "--log-json",
         "--dev",
         "apps.sponsorship",
@@ -154,4 +158,48 @@ fn the_local_stacks_keys_are_refused_without_dev() {
     let stderr = String::from_utf8_lossy(&accepted.stderr);
     assert!(stderr.contains("does not answer"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `migrate` on `database`: (succeeded, stdout and stderr).
+fn migrate(database: &str) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("chipi-pm-migrate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pm.toml");
+    std::fs::write(&file, CONFIG).unwrap();
+    let output = paymaster()
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .env("CHIPI_PAYMASTER_DATABASE_URL", database)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn migrate_creates_the_tables_once_and_never_shows_the_password() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // SQLite, or PostgreSQL when the tests run on it; twice: the second finds it done.
+    let database = runtime
+        .block_on(chipi_contract_tests::paymaster::temp_database())
+        .unwrap();
+    for _ in 0..2 {
+        let (ok, text) = migrate(&database);
+        assert!(ok, "{text}");
+        assert!(text.contains("migrated"), "{text}");
+    }
+    let store = runtime
+        .block_on(chipi_paymaster::Store::open(&database))
+        .unwrap();
+    assert_eq!(runtime.block_on(store.issued_count()).unwrap(), 0);
+    runtime.block_on(store.close());
+
+    // A server that is not there: the error names the database without its password.
+    let (ok, text) = migrate("postgres://pm:SECRET-PW@127.0.0.1:9/pm?password=SECRET-Q");
+    assert!(!ok);
+    assert!(text.contains("postgres://pm@127.0.0.1:9/pm"), "{text}");
+    assert!(!text.contains("SECRET"), "{text}");
 }

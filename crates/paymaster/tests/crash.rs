@@ -16,26 +16,29 @@ use serde_json::{json, Value};
 /// The service on `database`, through `rpc_url` (the devnet's when `None`).
 async fn service(
     w: &chipi_contract_tests::TestWallet,
-    database: &std::path::Path,
+    database: &str,
     rpc_url: Option<String>,
 ) -> LocalPaymaster {
     LocalPaymaster::start_with(
         &w.devnet,
         Options {
-            database: Some(database.to_path_buf()),
+            database: Some(database.to_string()),
             rpc_url,
             ..Options::default()
-        },
+        }
+        .configure(|config| config.relaying.instance_ttl_seconds = 3),
     )
     .await
     .unwrap()
 }
 
 /// Sets up a wallet, a service behind the proxy, and a signed execute body.
-async fn setup() -> (common::Env, Proxy, std::path::PathBuf, Value) {
+async fn setup() -> (common::Env, Proxy, String, Value) {
     let w = chipi_contract_tests::TestWallet::new().await;
     let proxy = proxy(w.devnet.rpc_url()).await;
-    let database = chipi_contract_tests::paymaster::temp_database();
+    let database = chipi_contract_tests::paymaster::temp_database()
+        .await
+        .unwrap();
     let pm = service(&w, &database, Some(proxy.url.clone())).await;
     let e = common::Env {
         w,
@@ -88,8 +91,21 @@ async fn killed_between_the_claim_and_the_send_a_retry_sends_the_only_one() {
 
     e.pm.kill();
     e.pm = service(&e.w, &database, None).await;
-    // The restart found the claim of a dead process: nothing was sent, so it may be retried.
-    let rows = e.pm.state.store().transactions().await.unwrap();
+    // The claim of a dead process: nothing was sent, so it may be retried. On SQLite the
+    // restart gives it up at once (one process); on PostgreSQL a claim may be another
+    // live instance's, so it goes once its instance is unseen for the TTL (3 s here).
+    let given_up = async {
+        loop {
+            let rows = e.pm.state.store().transactions().await.unwrap();
+            if rows[0].status() != TxStatus::Claimed {
+                return rows;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    let rows = tokio::time::timeout(std::time::Duration::from_secs(30), given_up)
+        .await
+        .expect("the dead instance's claim was never given up");
     assert_eq!(rows[0].status(), TxStatus::Failed, "{rows:#?}");
     assert_eq!(e.relayer_nonce(3).await, nonce_before);
     let answer = e.execute(&body).await;

@@ -20,7 +20,7 @@ async fn state_with(rpc_url: &str, top: &str) -> AppState {
         r#"
         {top}
         rpc_url = "{rpc_url}"
-        database_url = "sqlite://{}"
+        database_url = "{}"
         account_classes = ["0x1234"]
         [[relayers]]
         address = "0x99"
@@ -34,7 +34,7 @@ async fn state_with(rpc_url: &str, top: &str) -> AppState {
         [apps.sponsorship]
         deny = [{{ contract = "*", selector = "approve" }}]
         "#,
-        temp_database().display(),
+        temp_database().await.unwrap(),
         hash_secret(SECRET_KEY),
     );
     let config = Config::from_toml_str(&text, std::iter::empty::<(String, String)>()).unwrap();

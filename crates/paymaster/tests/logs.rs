@@ -645,12 +645,10 @@ async fn node_and_database_failures_log_no_secret() {
     .await;
 
     // The database breaks under the running service: its tables are gone.
-    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        e.pm.database.display()
-    ))
-    .await
-    .unwrap();
+    sqlx::any::install_default_drivers();
+    let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&e.pm.database)
+        .await
+        .unwrap();
     for table in ["issued_nonces", "transactions", "wallets"] {
         sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}_gone"))
             .execute(&mut connection)

@@ -153,7 +153,9 @@ async fn fifty_transactions_from_ten_wallets_over_two_relayers_all_land_once() {
 #[tokio::test]
 async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
     let w = chipi_contract_tests::TestWallet::new().await;
-    let database = chipi_contract_tests::paymaster::temp_database();
+    let database = chipi_contract_tests::paymaster::temp_database()
+        .await
+        .unwrap();
     // A follower that, after its first pass, sleeps for an hour: nothing gets followed.
     let sleepy = Options {
         database: Some(database.clone()),
@@ -188,9 +190,7 @@ async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
     pm.stop().await;
 
     // The row is still pending on disk.
-    let store = chipi_paymaster::Store::open(&format!("sqlite://{}", database.display()))
-        .await
-        .unwrap();
+    let store = chipi_paymaster::Store::open(&database).await.unwrap();
     let row = store.transactions().await.unwrap().pop().unwrap();
     assert_eq!(row.status(), TxStatus::Pending);
     assert!(row.fee.is_none());

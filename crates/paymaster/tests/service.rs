@@ -443,9 +443,7 @@ async fn a_shutdown_lets_in_flight_requests_finish_and_records_them() {
     pm.stop().await;
     // Recorded with its hash before the database closed, and on chain.
     let hash = answer["transactionHash"].as_str().unwrap();
-    let store = chipi_paymaster::Store::open(&format!("sqlite://{}", database.display()))
-        .await
-        .unwrap();
+    let store = chipi_paymaster::Store::open(&database).await.unwrap();
     let row = store.transactions().await.unwrap().pop().unwrap();
     assert_eq!(
         row.hash.map(chipi_paymaster::felt_text).as_deref(),

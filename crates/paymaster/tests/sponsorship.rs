@@ -347,7 +347,9 @@ async fn calls_outside_the_policy_are_refused_before_anything_is_issued_or_sent(
         policy.deny = vec![rule(strk, "approve")];
         policy.trigger = Some(rule(strk, "transfer"));
     };
-    let database = chipi_contract_tests::paymaster::temp_database();
+    let database = chipi_contract_tests::paymaster::temp_database()
+        .await
+        .unwrap();
     let mut e = common::env_with(Options {
         database: Some(database.clone()),
         ..Options::default()

@@ -1,4 +1,5 @@
-//! The local stack: the paymaster service (its library, on 127.0.0.1, SQLite in a file)
+//! The local stack: the paymaster service (its library, on 127.0.0.1, SQLite in a file,
+//! or a fresh PostgreSQL database when [`TEST_POSTGRES_ENV`] names a server)
 //! on an embedded devnet, with a configured app, funded relayers and user tokens. The
 //! `chipi` CLI's `demo` and `dev` run on it, and so do the tests of the SDK, the service
 //! and the JS interop.
@@ -8,7 +9,6 @@
 #![deny(missing_docs)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chipi_core::SecretKey;
@@ -22,7 +22,10 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use chipi_paymaster::dev::{API_KEY, JWT_SECRET, OTHER_API_KEY, OTHER_SECRET_KEY, SECRET_KEY};
+pub use chipi_paymaster::dev::{
+    temp_database, temp_sqlite, API_KEY, JWT_SECRET, OTHER_API_KEY, OTHER_SECRET_KEY, SECRET_KEY,
+    TEST_POSTGRES_ENV,
+};
 /// The predeployed account fee estimates run from by default (no test or demo sends
 /// from it).
 pub const ESTIMATOR: usize = 9;
@@ -44,6 +47,9 @@ pub enum StackError {
     /// The service's own runtime could not be started.
     #[error("cannot start the service's runtime: {0}")]
     Runtime(String),
+    /// A test database could not be created.
+    #[error("test database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 /// A user token for `sub` (HS256 with [`JWT_SECRET`]), valid for an hour.
@@ -88,8 +94,8 @@ pub struct Options {
     pub estimator: Option<usize>,
     /// Applied to the configuration before the service starts.
     pub configure: Option<Configure>,
-    /// The database file (a fresh temporary one when `None`).
-    pub database: Option<PathBuf>,
+    /// The database URL (a fresh one from [`temp_database`] when `None`).
+    pub database: Option<String>,
     /// The node URL (the devnet's when `None`).
     pub rpc_url: Option<String>,
     /// Where to listen (a free port on 127.0.0.1 when `None`).
@@ -114,7 +120,10 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("relayers", &self.relayers)
             .field("estimator", &self.estimator)
-            .field("database", &self.database)
+            .field(
+                "database",
+                &self.database.as_deref().map(chipi_paymaster::DatabaseUrl::from),
+            )
             .field("configured", &self.configure.is_some())
             .finish_non_exhaustive()
     }
@@ -153,8 +162,8 @@ pub struct LocalPaymaster {
     pub url: String,
     /// The service's state (its database, metrics).
     pub state: AppState,
-    /// The database file.
-    pub database: PathBuf,
+    /// The database URL.
+    pub database: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -164,7 +173,10 @@ impl std::fmt::Debug for LocalPaymaster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalPaymaster")
             .field("url", &self.url)
-            .field("database", &self.database)
+            .field(
+                "database",
+                &chipi_paymaster::DatabaseUrl::from(self.database.as_str()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -175,7 +187,7 @@ impl std::fmt::Debug for LocalPaymaster {
 pub fn local_config(
     devnet: &Devnet,
     options: &Options,
-    database: &std::path::Path,
+    database: &str,
 ) -> Result<Config, StackError> {
     let rpc_url = match &options.rpc_url {
         Some(text) => {
@@ -213,7 +225,7 @@ pub fn local_config(
         vec![local, other],
     );
     config.estimator = options.estimator.as_ref().map(account).transpose()?;
-    config.database_url = format!("sqlite://{}", database.display());
+    config.database_url = database.into();
     config.fee_token = chipi_devnet::STRK_ADDRESS;
     config.relaying.follow_interval_ms = 50;
     config.relaying.min_balance_fri = 10u128.pow(18);
@@ -226,15 +238,6 @@ pub fn local_config(
     Ok(config)
 }
 
-/// A fresh temporary database path.
-/// It lies in a directory of its own, which the service creates readable by its owner
-/// only (0700; the file 0600).
-pub fn temp_database() -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("chipi-paymaster-{:032x}", rand::random::<u128>()))
-        .join("paymaster.db")
-}
-
 impl LocalPaymaster {
     /// Starts a service on `devnet` relaying from predeployed account 3.
     pub async fn start(devnet: &Devnet) -> Result<Self, StackError> {
@@ -243,7 +246,10 @@ impl LocalPaymaster {
 
     /// Starts a service on `devnet` with `options`.
     pub async fn start_with(devnet: &Devnet, options: Options) -> Result<Self, StackError> {
-        let database = options.database.clone().unwrap_or_else(temp_database);
+        let database = match options.database.clone() {
+            Some(database) => database,
+            None => temp_database().await?,
+        };
         let config = local_config(devnet, &options, &database)?;
         let listen = options
             .listen
@@ -254,7 +260,7 @@ impl LocalPaymaster {
     /// Starts a service with `config` (its database at `database`) on `listen`.
     pub async fn start_config(
         config: Config,
-        database: PathBuf,
+        database: String,
         listen: SocketAddr,
     ) -> Result<Self, StackError> {
         let listener = std::net::TcpListener::bind(listen)?;

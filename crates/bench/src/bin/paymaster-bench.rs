@@ -1117,8 +1117,8 @@ struct DatabaseCost {
 /// The statements `prepare`, `execute` and the follower run for one transaction, in the
 /// same order, through the service's own `Store` on a fresh temporary file.
 async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
-    let path = chipi_contract_tests::paymaster::temp_database();
-    let store = Store::open(&format!("sqlite://{}", path.display())).await?;
+    let url = chipi_contract_tests::paymaster::temp_sqlite();
+    let store = Store::open(&url).await?;
     let (mut prepare, mut execute, mut follow) = (Vec::new(), Vec::new(), Vec::new());
     let call = strk_transfer(recipient(0), 1);
     for i in 0..rounds {
@@ -1180,8 +1180,10 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
         follow.push(t5 - t4);
     }
     store.close().await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
     }
     let p50 = |mut v: Vec<Duration>| {
         v.sort();

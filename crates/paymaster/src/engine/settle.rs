@@ -35,9 +35,16 @@ pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
         .store
         .abandon_claims(cutoff, "abandoned before it was sent")
         .await?;
-    if abandoned > 0 {
+    // An instance that died (killed, cut off) left its claims: nothing was sent for them.
+    let ttl = i64::try_from(engine.config.relaying.instance_ttl_seconds).unwrap_or(i64::MAX);
+    let orphaned = engine
+        .store
+        .abandon_dead_claims(now().saturating_sub(ttl), "its instance died before it was sent")
+        .await?;
+    if abandoned + orphaned > 0 {
         tracing::warn!(
             abandoned,
+            orphaned,
             "claimed transactions given up: nothing was sent for them"
         );
     }

@@ -269,6 +269,8 @@ async fn health(State(state): State<AppState>) -> Response {
         "status": if healthy { "ok" } else { "degraded" },
         "node": if node_ok { "reachable" } else { "unreachable" },
         "chainId": format!("{:#x}", inner.chain_id),
+        "instance": inner.store.instance(),
+        "database": inner.store.backend().as_str(),
         "relayers": relayers,
     });
     (status, Json(body)).into_response()
