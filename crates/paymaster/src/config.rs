@@ -463,7 +463,7 @@ mod defaults {
         "sqlite://chipi-paymaster.db".into()
     }
     pub fn database_max_connections() -> u32 {
-        crate::store::DEFAULT_MAX_CONNECTIONS
+        crate::values::DEFAULT_MAX_CONNECTIONS
     }
     pub fn fee_margin_percent() -> u32 {
         50
@@ -616,10 +616,7 @@ impl Config {
             }
         }
         if !(3..=3600).contains(&self.relaying.instance_ttl_seconds) {
-            return Err(wrong(
-                "relaying.instance_ttl_seconds",
-                "between 3 and 3600",
-            ));
+            return Err(wrong("relaying.instance_ttl_seconds", "between 3 and 3600"));
         }
         if self.relaying.abandon_claims_after_seconds <= self.http.request_timeout_seconds {
             return Err(wrong(
@@ -782,7 +779,7 @@ impl Config {
         if self.http.request_timeout_seconds == 0 {
             return Err(wrong("http.request_timeout_seconds", "at least 1"));
         }
-        if crate::store::Backend::of(self.database_url.expose()).is_none() {
+        if crate::values::Backend::of(self.database_url.expose()).is_none() {
             return Err(wrong(
                 "database_url",
                 "neither a sqlite: nor a postgres:// (postgresql://) URL",

@@ -5,39 +5,7 @@
 use crate::auth::hash_secret;
 use crate::config::Config;
 
-/// The environment variable that, when set, names a PostgreSQL server (a URL whose user
-/// may create databases): every [`temp_database`] is then a new database on it, so the
-/// tests of the service run on PostgreSQL (`.ci/run` sets it for a second pass).
-pub const TEST_POSTGRES_ENV: &str = "CHIPI_TEST_POSTGRES_URL";
-
-/// A fresh SQLite file's URL. The file lies in a directory of its own, which the service
-/// creates readable by its owner only (0700; the file 0600).
-pub fn temp_sqlite() -> String {
-    let path = std::env::temp_dir()
-        .join(format!("chipi-paymaster-{:032x}", rand::random::<u128>()))
-        .join("paymaster.db");
-    format!("sqlite://{}", path.display())
-}
-
-/// A fresh, empty database's URL: a new database on the PostgreSQL server that
-/// [`TEST_POSTGRES_ENV`] names when it is set, a new SQLite file ([`temp_sqlite`])
-/// otherwise.
-pub async fn temp_database() -> Result<String, sqlx::Error> {
-    use sqlx::{Connection, Executor};
-    let server = match std::env::var(TEST_POSTGRES_ENV) {
-        Ok(server) if !server.is_empty() => server,
-        _ => return Ok(temp_sqlite()),
-    };
-    let mut url = url::Url::parse(&server).map_err(|e| sqlx::Error::Configuration(e.into()))?;
-    let name = format!("chipi_{:032x}", rand::random::<u128>());
-    let mut connection = sqlx::PgConnection::connect(&server).await?;
-    connection
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    connection.close().await?;
-    url.set_path(&name);
-    Ok(url.to_string())
-}
+pub use crate::store::{temp_database, temp_sqlite, TEST_POSTGRES_ENV};
 
 /// The local app's public key (`x-api-key`).
 pub const API_KEY: &str = "pk_dev_0123456789abcdef0123456789abcdef";

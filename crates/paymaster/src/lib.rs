@@ -39,9 +39,8 @@ use std::future::Future;
 pub use auth::{hash_secret, secret_digest, App, Apps, AuthError, Caller, Principal};
 pub use config::{
     is_public_key, is_secret_key, redact_url, AppConfig, Config, ConfigError, DatabaseUrl,
-    GasTokenConfig,
-    HttpConfig, JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret, Snip29Config, TipTooHigh,
-    TipsConfig, WindowConfig, ENV_PREFIX,
+    GasTokenConfig, HttpConfig, JwtConfig, RelayerConfig, RelayingConfig, RpcUrl, Secret,
+    Snip29Config, TipTooHigh, TipsConfig, WindowConfig, ENV_PREFIX,
 };
 pub use engine::{
     calls_hash, sign_webhook, AccountDeployment, Bounds, BuildInvoke, BuiltInvoke, CreateWallet,
@@ -61,8 +60,8 @@ pub use prices::{FixedPrices, PriceSource, TokenPrice};
 pub use relayers::{Lease, NoRelayer, Node, RelayerAccount, RelayerKey, Relayers};
 pub use state::{AppState, StartError};
 pub use store::{
-    felt_text, iso_now, tracking_id, Attempt, Backend, End, IssuedNonce, Outcome, Store, TxKind, TxRecord,
-    TxStatus, Usage, WalletRow,
+    felt_text, iso_now, tracking_id, Attempt, Backend, End, IssuedNonce, Outcome, Store, TxKind,
+    TxRecord, TxStatus, Usage, WalletRow,
 };
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the follower running

@@ -9,13 +9,14 @@ use std::str::FromStr;
 
 use chipi_core::Felt;
 use sqlx::any::{Any, AnyPoolOptions, AnyRow, AnyTypeInfo, AnyValueRef};
-use sqlx::AnyPool;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::AnyPool;
 use sqlx::{ConnectOptions, Connection, Decode, Encode, Executor, FromRow, Row, Type};
 
 use crate::policy::{fee_units, Charge, Knob};
+pub use crate::values::{Backend, DEFAULT_MAX_CONNECTIONS};
 
 /// Unix seconds of this service's clock.
 pub fn now() -> i64 {
@@ -39,43 +40,6 @@ pub fn felt_text(felt: Felt) -> String {
 
 /// The text a deployment row holds in its `nonce` column.
 const DEPLOY_NONCE: &str = "deploy";
-
-/// Which database a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// `sqlite://path` or `sqlite::memory:`: one process.
-    Sqlite,
-    /// `postgres://` or `postgresql://`: any number of instances.
-    Postgres,
-}
-
-impl Backend {
-    /// `sqlite` or `postgres`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-        }
-    }
-
-    /// The backend of `url` by its scheme, or `None`.
-    ///
-    /// ```
-    /// use chipi_paymaster::Backend;
-    /// assert_eq!(Backend::of("sqlite://pm.db"), Some(Backend::Sqlite));
-    /// assert_eq!(Backend::of("postgresql://pm@db/pm"), Some(Backend::Postgres));
-    /// assert_eq!(Backend::of("mysql://db"), None);
-    /// ```
-    pub fn of(url: &str) -> Option<Self> {
-        if url.starts_with("sqlite:") {
-            Some(Self::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Self::Postgres)
-        } else {
-            None
-        }
-    }
-}
 
 /// A felt column: TEXT, written as [`felt_text`] writes it. Reading anything but that
 /// canonical text (decimal, upper case, leading zeros, not a felt) is a decode error:
@@ -698,10 +662,6 @@ fn new_instance_id() -> String {
     format!("{}-{:016x}", std::process::id(), rand::random::<u64>())
 }
 
-/// Connections a store opens when the configuration does not say
-/// (`database_max_connections`).
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
-
 impl Store {
     /// Opens (creating it when missing) and migrates the database at `url`, with
     /// [`DEFAULT_MAX_CONNECTIONS`].
@@ -795,8 +755,16 @@ impl Store {
 
     async fn migrate(&self) -> Result<(), sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -1052,7 +1020,7 @@ impl Store {
         let inserted = sqlx::query_scalar::<_, i64>(
             "INSERT INTO transactions (kind, app, user_id, wallet, nonce, status, created_at, updated_at, tracking_id, claimed_by)
              VALUES ($1, $2, $3, $4, $5, 'CLAIMED', $6, $7, $8, $9)
-             ON CONFLICT (wallet, nonce) DO NOTHING RETURNING id",
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(kind.as_str())
         .bind(app)
@@ -1588,6 +1556,40 @@ impl Store {
     }
 }
 
+/// The environment variable that, when set, names a PostgreSQL server (a URL whose user
+/// may create databases): every [`temp_database`] is then a new database on it, so the
+/// tests of the service run on PostgreSQL (`.ci/run` sets it for a second pass).
+pub const TEST_POSTGRES_ENV: &str = "CHIPI_TEST_POSTGRES_URL";
+
+/// A fresh SQLite file's URL. The file lies in a directory of its own, which the service
+/// creates readable by its owner only (0700; the file 0600).
+pub fn temp_sqlite() -> String {
+    let path = std::env::temp_dir()
+        .join(format!("chipi-paymaster-{:032x}", rand::random::<u128>()))
+        .join("paymaster.db");
+    format!("sqlite://{}", path.display())
+}
+
+/// A fresh, empty database's URL: a new database on the PostgreSQL server that
+/// [`TEST_POSTGRES_ENV`] names when it is set, a new SQLite file ([`temp_sqlite`])
+/// otherwise.
+pub async fn temp_database() -> Result<String, sqlx::Error> {
+    use sqlx::{Connection, Executor};
+    let server = match std::env::var(TEST_POSTGRES_ENV) {
+        Ok(server) if !server.is_empty() => server,
+        _ => return Ok(temp_sqlite()),
+    };
+    let mut url = url::Url::parse(&server).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let name = format!("chipi_{:032x}", rand::random::<u128>());
+    let mut connection = sqlx::PgConnection::connect(&server).await?;
+    connection
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    connection.close().await?;
+    url.set_path(&name);
+    Ok(url.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1596,14 +1598,12 @@ mod tests {
 
     /// A fresh store: SQLite, or PostgreSQL when the tests run on it.
     async fn store() -> Store {
-        Store::open(&crate::dev::temp_database().await.unwrap())
-            .await
-            .unwrap()
+        Store::open(&temp_database().await.unwrap()).await.unwrap()
     }
 
     #[tokio::test]
     async fn only_a_dead_instances_claims_are_given_up() {
-        let url = crate::dev::temp_database().await.unwrap();
+        let url = temp_database().await.unwrap();
         let (one, two) = (
             Store::open(&url).await.unwrap(),
             Store::open(&url).await.unwrap(),
@@ -1613,10 +1613,21 @@ mod tests {
             Claim::Owned(id) => id,
             Claim::Taken(row) => panic!("taken: {row:?}"),
         };
-        let first = owned(one.claim("app", "u", Felt::ONE, Some(Felt::ONE)).await.unwrap());
-        let second = owned(two.claim("app", "u", Felt::TWO, Some(Felt::ONE)).await.unwrap());
+        let first = owned(
+            one.claim("app", "u", Felt::ONE, Some(Felt::ONE))
+                .await
+                .unwrap(),
+        );
+        let second = owned(
+            two.claim("app", "u", Felt::TWO, Some(Felt::ONE))
+                .await
+                .unwrap(),
+        );
         // Both alive: nothing is given up.
-        assert_eq!(two.abandon_dead_claims(now() - 10, "dead").await.unwrap(), 0);
+        assert_eq!(
+            two.abandon_dead_claims(now() - 10, "dead").await.unwrap(),
+            0
+        );
         let live = two.live_instances(now() - 10).await.unwrap();
         assert!(live.contains(&one.instance().to_string()), "{live:?}");
         // The first falls silent: its claim goes, the second's own claim stays.
@@ -1625,21 +1636,46 @@ mod tests {
             .execute(&two.pool)
             .await
             .unwrap();
-        assert_eq!(two.abandon_dead_claims(now() - 10, "dead").await.unwrap(), 1);
-        let row = two.transaction(Felt::ONE, Some(Felt::ONE)).await.unwrap().unwrap();
-        assert_eq!((row.status, row.reason.as_deref()), (TxStatus::Failed, Some("dead")));
-        let kept = two.transaction(Felt::TWO, Some(Felt::ONE)).await.unwrap().unwrap();
+        assert_eq!(
+            two.abandon_dead_claims(now() - 10, "dead").await.unwrap(),
+            1
+        );
+        let row = two
+            .transaction(Felt::ONE, Some(Felt::ONE))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.status, row.reason.as_deref()),
+            (TxStatus::Failed, Some("dead"))
+        );
+        let kept = two
+            .transaction(Felt::TWO, Some(Felt::ONE))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(kept.status, TxStatus::Claimed);
         // The silent instance wakes up: it cannot send what it claimed.
-        assert!(!one.submitting(first, Felt::from(7u8), Felt::ONE, Felt::ZERO, 10).await.unwrap());
-        assert!(two.submitting(second, Felt::from(8u8), Felt::ONE, Felt::ZERO, 10).await.unwrap());
+        assert!(!one
+            .submitting(first, Felt::from(7u8), Felt::ONE, Felt::ZERO, 10)
+            .await
+            .unwrap());
+        assert!(two
+            .submitting(second, Felt::from(8u8), Felt::ONE, Felt::ZERO, 10)
+            .await
+            .unwrap());
         // Its heartbeat brings it back; the request, retried anywhere, owns the row again.
         one.heartbeat().await.unwrap();
         assert_eq!(
-            two.claim("app", "u", Felt::ONE, Some(Felt::ONE)).await.unwrap(),
+            two.claim("app", "u", Felt::ONE, Some(Felt::ONE))
+                .await
+                .unwrap(),
             Claim::Owned(first)
         );
-        assert_eq!(two.abandon_dead_claims(now() - 10, "dead").await.unwrap(), 0);
+        assert_eq!(
+            two.abandon_dead_claims(now() - 10, "dead").await.unwrap(),
+            0
+        );
     }
 
     fn in_flight() -> Charge {

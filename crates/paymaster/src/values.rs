@@ -87,6 +87,47 @@ pub fn redact_url(url: &Url) -> String {
     )
 }
 
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://path` or `sqlite::memory:`: one process.
+    Sqlite,
+    /// `postgres://` or `postgresql://`: any number of instances.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    /// The backend of `url` by its scheme, or `None`.
+    ///
+    /// ```
+    /// use chipi_paymaster::Backend;
+    /// assert_eq!(Backend::of("sqlite://pm.db"), Some(Backend::Sqlite));
+    /// assert_eq!(Backend::of("postgresql://pm@db/pm"), Some(Backend::Postgres));
+    /// assert_eq!(Backend::of("mysql://db"), None);
+    /// ```
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Connections a store opens when the configuration does not say
+/// (`database_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
 /// The database's URL (`sqlite://path`, `postgres://user:password@host:port/db`): it may
 /// hold a password, so `Debug` and `Display` show [`DatabaseUrl::redacted`] only.
 ///

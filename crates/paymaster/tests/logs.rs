@@ -676,7 +676,12 @@ async fn node_and_database_failures_log_no_secret() {
         "the node does not answer; sent transactions wait to be followed",
         "transaction final",
         "database error",
-        "no such table",
+        // SQLite's words, or PostgreSQL's (`relation "…" does not exist`).
+        if e.pm.database.starts_with("sqlite:") {
+            "no such table"
+        } else {
+            "does not exist"
+        },
         "following transactions failed; retrying",
     ]);
 }

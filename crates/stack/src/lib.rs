@@ -122,7 +122,10 @@ impl std::fmt::Debug for Options {
             .field("estimator", &self.estimator)
             .field(
                 "database",
-                &self.database.as_deref().map(chipi_paymaster::DatabaseUrl::from),
+                &self
+                    .database
+                    .as_deref()
+                    .map(chipi_paymaster::DatabaseUrl::from),
             )
             .field("configured", &self.configure.is_some())
             .finish_non_exhaustive()

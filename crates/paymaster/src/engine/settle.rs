@@ -39,7 +39,10 @@ pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
     let ttl = i64::try_from(engine.config.relaying.instance_ttl_seconds).unwrap_or(i64::MAX);
     let orphaned = engine
         .store
-        .abandon_dead_claims(now().saturating_sub(ttl), "its instance died before it was sent")
+        .abandon_dead_claims(
+            now().saturating_sub(ttl),
+            "its instance died before it was sent",
+        )
         .await?;
     if abandoned + orphaned > 0 {
         tracing::warn!(
