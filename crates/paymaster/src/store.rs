@@ -1289,7 +1289,9 @@ impl Store {
     }
 
     /// Takes every charge for transaction `id`, or none: `Some(i)` names the first charge,
-    /// in [`lock_order`], that does not fit under its cap. Each counter moves in one statement
+    /// in lock order (subject, knob, window; the order settling takes them in, so two
+    /// PostgreSQL transactions never wait on each other in a cycle), that does not fit
+    /// under its cap. Each counter moves in one statement
     /// (`used + n <= cap`), so concurrent requests never pass a cap together.
     pub async fn reserve(
         &self,
