@@ -5,7 +5,7 @@
 use crate::auth::hash_secret;
 use crate::config::Config;
 
-pub use crate::store::{temp_database, temp_sqlite, TEST_POSTGRES_ENV};
+pub use crate::store::{temp_database, temp_postgres, temp_sqlite, TEST_POSTGRES_ENV};
 
 /// The local app's public key (`x-api-key`).
 pub const API_KEY: &str = "pk_dev_0123456789abcdef0123456789abcdef";

@@ -1576,14 +1576,18 @@ pub fn temp_sqlite() -> String {
 /// [`TEST_POSTGRES_ENV`] names when it is set, a new SQLite file ([`temp_sqlite`])
 /// otherwise.
 pub async fn temp_database() -> Result<String, sqlx::Error> {
-    use sqlx::{Connection, Executor};
-    let server = match std::env::var(TEST_POSTGRES_ENV) {
-        Ok(server) if !server.is_empty() => server,
-        _ => return Ok(temp_sqlite()),
-    };
-    let mut url = url::Url::parse(&server).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    match std::env::var(TEST_POSTGRES_ENV) {
+        Ok(server) if !server.is_empty() => temp_postgres(&server).await,
+        _ => Ok(temp_sqlite()),
+    }
+}
+
+/// A new, empty database of a fresh name on the PostgreSQL server `server` names (its
+/// user may create databases); its URL.
+pub async fn temp_postgres(server: &str) -> Result<String, sqlx::Error> {
+    let mut url = url::Url::parse(server).map_err(|e| sqlx::Error::Configuration(e.into()))?;
     let name = format!("chipi_{:032x}", rand::random::<u128>());
-    let mut connection = sqlx::PgConnection::connect(&server).await?;
+    let mut connection = sqlx::PgConnection::connect(server).await?;
     connection
         .execute(format!("CREATE DATABASE {name}").as_str())
         .await?;

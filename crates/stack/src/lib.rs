@@ -23,8 +23,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use chipi_paymaster::dev::{
-    temp_database, temp_sqlite, API_KEY, JWT_SECRET, OTHER_API_KEY, OTHER_SECRET_KEY, SECRET_KEY,
-    TEST_POSTGRES_ENV,
+    temp_database, temp_postgres, temp_sqlite, API_KEY, JWT_SECRET, OTHER_API_KEY,
+    OTHER_SECRET_KEY, SECRET_KEY, TEST_POSTGRES_ENV,
 };
 /// The predeployed account fee estimates run from by default (no test or demo sends
 /// from it).

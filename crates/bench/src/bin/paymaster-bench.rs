@@ -11,7 +11,8 @@
 //! [`FloorMode`]).
 //!
 //! Everything runs in this process: the embedded devnet (its own runtime), the real
-//! service on 127.0.0.1 with a SQLite file (`LocalPaymaster`, relayers = predeployed
+//! service on 127.0.0.1 with a SQLite file, or a fresh database on the PostgreSQL server
+//! `--postgres` names (`LocalPaymaster`, relayers = predeployed
 //! accounts 3 and 4, follower every 250 ms as in production), and the clients.
 //!
 //! - **service**: each of `c` wallets runs its transactions back to back:
@@ -88,18 +89,24 @@ struct Args {
     n: usize,
     /// How the floor hands transactions to relayers.
     floor: FloorMode,
+    /// A PostgreSQL server (a URL whose user may create databases): the service runs on a
+    /// fresh database there instead of a SQLite file.
+    postgres: Option<String>,
 }
 
 fn args() -> Result<Args> {
-    let usage = "usage: paymaster-bench [--txs N | --quick] [--floor queue|fifo|service]";
+    let usage = "usage: paymaster-bench [--txs N | --quick] [--floor queue|fifo|service] \
+                 [--postgres postgres://user@host:port/db]";
     let mut args = Args {
         n: 300,
         floor: FloorMode::Queue,
+        postgres: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
         match word.as_str() {
             "--quick" => args.n = 12,
+            "--postgres" => args.postgres = Some(words.next().ok_or(usage)?),
             "--floor" => {
                 args.floor = words
                     .next()
@@ -728,7 +735,16 @@ impl Level {
 }
 
 async fn run() -> Result<bool> {
-    let Args { n, floor: mode } = args()?;
+    let Args {
+        n,
+        floor: mode,
+        postgres,
+    } = args()?;
+    // A fresh database: a SQLite file, or one on the PostgreSQL server asked for.
+    let database = match &postgres {
+        Some(server) => chipi_contract_tests::paymaster::temp_postgres(server).await?,
+        None => chipi_contract_tests::paymaster::temp_sqlite(),
+    };
     let segment_size = n / (2 * ROUNDS);
     let load_before = load_average();
     if cfg!(debug_assertions) {
@@ -741,6 +757,7 @@ async fn run() -> Result<bool> {
         &devnet,
         Options {
             relayers: RELAYERS.to_vec(),
+            database: Some(database.clone()),
             ..Options::default()
         }
         .configure(|config| {
@@ -885,7 +902,7 @@ async fn run() -> Result<bool> {
         .count();
     pm.stop().await;
 
-    let database = database_cost(200).await?;
+    let database = database_cost(200, &database).await?;
     print_tables(
         &levels,
         n,
@@ -936,8 +953,8 @@ fn print_tables(
     println!();
     println!(
         "{} ({} threads, load average {load_before} before, {load_after} after); {}; \
-         embedded devnet, {} relayers, {n} measured transactions per side and level in \
-         {} segments (+{WARM_UP} warm-up each); floor: {}; run took {:.0} s.",
+         embedded devnet, the service on {}, {} relayers, {n} measured transactions per side \
+         and level in {} segments (+{WARM_UP} warm-up each); floor: {}; run took {:.0} s.",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if cfg!(debug_assertions) {
@@ -945,6 +962,7 @@ fn print_tables(
         } else {
             "release build"
         },
+        database.backend,
         RELAYERS.len(),
         2 * ROUNDS,
         mode.describe(),
@@ -1096,9 +1114,10 @@ fn print_tables(
     }
     println!();
     println!(
-        "The service's SQLite statements for one transaction, alone on a fresh database file \
+        "The service's {} statements for one transaction, alone on a fresh database \
          ({} rounds, one at a time, p50): prepare's insert {}, execute's 2 reads + claim + \
          2 updates {}, the follower's final update {}.",
+        database.backend,
         database.rounds,
         ms(database.prepare),
         ms(database.execute),
@@ -1108,6 +1127,8 @@ fn print_tables(
 
 /// What the service's database work for one transaction costs with nothing else running.
 struct DatabaseCost {
+    /// `SQLite` or `PostgreSQL`.
+    backend: &'static str,
     rounds: usize,
     prepare: Duration,
     execute: Duration,
@@ -1116,8 +1137,16 @@ struct DatabaseCost {
 
 /// The statements `prepare`, `execute` and the follower run for one transaction, in the
 /// same order, through the service's own `Store` on a fresh temporary file.
-async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
-    let url = chipi_contract_tests::paymaster::temp_sqlite();
+async fn database_cost(rounds: usize, service: &str) -> Result<DatabaseCost> {
+    // The same backend as the service's, on a database of its own.
+    let (backend, url) = match service.strip_prefix("sqlite:") {
+        Some(_) => ("SQLite", chipi_contract_tests::paymaster::temp_sqlite()),
+        // Any database of the server will do to create another.
+        None => (
+            "PostgreSQL",
+            chipi_contract_tests::paymaster::temp_postgres(service).await?,
+        ),
+    };
     let store = Store::open(&url).await?;
     let (mut prepare, mut execute, mut follow) = (Vec::new(), Vec::new(), Vec::new());
     let call = strk_transfer(recipient(0), 1);
@@ -1190,6 +1219,7 @@ async fn database_cost(rounds: usize) -> Result<DatabaseCost> {
         v.get(v.len() / 2).copied().unwrap_or_default()
     };
     Ok(DatabaseCost {
+        backend,
         rounds,
         prepare: p50(prepare),
         execute: p50(execute),

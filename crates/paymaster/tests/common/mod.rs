@@ -58,12 +58,22 @@ impl Env {
         api_key: &str,
         bearer: Option<&str>,
     ) -> Answer {
+        self.post_at(&self.pm.url, path, body, api_key, bearer)
+            .await
+    }
+
+    /// [`Env::post_as`] to the service at `base` (another instance on the same database).
+    pub async fn post_at(
+        &self,
+        base: &str,
+        path: &str,
+        body: &Value,
+        api_key: &str,
+        bearer: Option<&str>,
+    ) -> Answer {
         let mut request = self
             .http
-            .post(format!(
-                "{}{path}?__chipi_api_version=2025-01-01",
-                self.pm.url
-            ))
+            .post(format!("{base}{path}?__chipi_api_version=2025-01-01"))
             .header("x-api-key", api_key)
             .json(body);
         if let Some(bearer) = bearer {
