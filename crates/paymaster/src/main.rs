@@ -151,19 +151,11 @@ fn main() -> ExitCode {
             }
         },
         Command::Migrate => {
-            let config = match Config::load(&cli.config) {
-                Ok(config) => config,
-                Err(error) => {
-                    eprintln!("{error}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(config) = load(&cli.config) else {
+                return ExitCode::FAILURE;
             };
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("cannot start the runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(Store::migrate_only(config.database_url.expose())) {
                 Ok(()) => {
@@ -177,12 +169,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve => {
-            let config = match Config::load(&cli.config) {
-                Ok(config) => config,
-                Err(error) => {
-                    eprintln!("{error}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(config) = load(&cli.config) else {
+                return ExitCode::FAILURE;
             };
             if let Some(key) = config.dev_keys_used().filter(|_| !cli.dev) {
                 eprintln!(
@@ -191,12 +179,8 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("cannot start the runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -207,6 +191,20 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The configuration at `path`, or `None` once the error is printed.
+fn load(path: &std::path::Path) -> Option<Config> {
+    Config::load(path)
+        .map_err(|error| eprintln!("{error}"))
+        .ok()
+}
+
+/// A Tokio runtime, or `None` once the error is printed.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .map_err(|error| eprintln!("cannot start the runtime: {error}"))
+        .ok()
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {

@@ -50,6 +50,30 @@ async fn two(options: impl Fn() -> Options) -> (common::Env, LocalPaymaster) {
     (e, b)
 }
 
+/// `count` execute bodies, prepared and signed: transfers of 1, 2, … to `to`.
+async fn signed_transfers(e: &common::Env, to: &str, count: u64) -> Vec<serde_json::Value> {
+    let mut bodies = Vec::new();
+    for i in 0..count {
+        let prepared = e.prepare(json!([e.transfer(to, i + 1)])).await;
+        assert_eq!(prepared.status, 200, "{:?}", prepared.body);
+        bodies.push(e.execute_body(&prepared.body["typedData"]));
+    }
+    bodies
+}
+
+/// Executes every body at once, every other one at instance `b`; the answers in order.
+async fn at_both(
+    e: &common::Env,
+    b: &LocalPaymaster,
+    bodies: &[serde_json::Value],
+) -> Vec<common::Answer> {
+    futures::future::join_all(bodies.iter().enumerate().map(|(i, body)| {
+        let base = if i % 2 == 0 { &e.pm.url } else { &b.url };
+        e.post_at(base, EXECUTE, body, API_KEY, Some(&e.token))
+    }))
+    .await
+}
+
 /// Waits (bounded) until relayers 3 and 4 together have sent `count` more transactions
 /// than `before`; their nonces then.
 async fn sent_in_total(e: &common::Env, before: (Felt, Felt), count: u64) -> u64 {
@@ -77,11 +101,7 @@ async fn one_request_sent_to_two_instances_at_once_is_sent_once() {
     assert_eq!(prepared.status, 200, "{:?}", prepared.body);
     let body = e.execute_body(&prepared.body["typedData"]);
     // Eight copies at once, every other one at the second instance.
-    let answers = futures::future::join_all((0..8).map(|i| {
-        let base = if i % 2 == 0 { &e.pm.url } else { &b.url };
-        e.post_at(base, EXECUTE, &body, API_KEY, Some(&e.token))
-    }))
-    .await;
+    let answers = at_both(&e, &b, &vec![body; 8]).await;
     let hashes: std::collections::HashSet<_> = answers
         .iter()
         .map(|a| {
@@ -104,18 +124,8 @@ async fn one_request_sent_to_two_instances_at_once_is_sent_once() {
 async fn a_count_limit_holds_across_two_instances() {
     let (e, b) = two(|| five_per_user(Options::default())).await;
     let before = (e.relayer_nonce(3).await, e.relayer_nonce(4).await);
-    let mut bodies = Vec::new();
-    for i in 0..12 {
-        let prepared = e.prepare(json!([e.transfer("0x7a", i + 1)])).await;
-        assert_eq!(prepared.status, 200, "{:?}", prepared.body);
-        bodies.push(e.execute_body(&prepared.body["typedData"]));
-    }
     // All at once, half at each instance.
-    let answers = futures::future::join_all(bodies.iter().enumerate().map(|(i, body)| {
-        let base = if i % 2 == 0 { &e.pm.url } else { &b.url };
-        e.post_at(base, EXECUTE, body, API_KEY, Some(&e.token))
-    }))
-    .await;
+    let answers = at_both(&e, &b, &signed_transfers(&e, "0x7a", 12).await).await;
     let passed: Vec<_> = answers.iter().filter(|a| a.status == 200).collect();
     assert_eq!(passed.len(), 5, "{answers:?}");
     for refused in answers.iter().filter(|a| a.status != 200) {
@@ -208,17 +218,7 @@ async fn a_fee_budget_holds_across_two_instances() {
         .await
         .unwrap();
     let before = (e.relayer_nonce(3).await, e.relayer_nonce(4).await);
-    let mut bodies = Vec::new();
-    for i in 0..12 {
-        let prepared = e.prepare(json!([e.transfer("0x7c", i + 1)])).await;
-        assert_eq!(prepared.status, 200, "{:?}", prepared.body);
-        bodies.push(e.execute_body(&prepared.body["typedData"]));
-    }
-    let answers = futures::future::join_all(bodies.iter().enumerate().map(|(i, body)| {
-        let base = if i % 2 == 0 { &e.pm.url } else { &b.url };
-        e.post_at(base, EXECUTE, body, API_KEY, Some(&e.token))
-    }))
-    .await;
+    let answers = at_both(&e, &b, &signed_transfers(&e, "0x7c", 12).await).await;
     let mut paid = 0u128;
     let mut passed = 0u64;
     for answer in &answers {
