@@ -284,6 +284,14 @@ pub struct RelayingConfig {
     /// An instance that has not written its heartbeat (every third of this) for this long
     /// is dead: the rows it claimed and never sent are given up by the others at once.
     pub instance_ttl_seconds: u64,
+    /// A relayer's lease in the database lasts this long unless renewed (every third of
+    /// it while held): an instance that stops (killed, stalled) loses its relayers to the
+    /// others after at most this.
+    pub lease_seconds: u64,
+    /// The longest a transaction's send to the node may take. A send starts only while
+    /// the relayer's lease holds for at least this more, so it ends before the lease can
+    /// pass to another instance. At most half of `lease_seconds`.
+    pub send_timeout_seconds: u64,
 }
 
 impl Default for RelayingConfig {
@@ -297,6 +305,8 @@ impl Default for RelayingConfig {
             max_waiting: 256,
             abandon_claims_after_seconds: 120,
             instance_ttl_seconds: 15,
+            lease_seconds: 30,
+            send_timeout_seconds: 10,
         }
     }
 }
@@ -617,6 +627,16 @@ impl Config {
         }
         if !(3..=3600).contains(&self.relaying.instance_ttl_seconds) {
             return Err(wrong("relaying.instance_ttl_seconds", "between 3 and 3600"));
+        }
+        if !(3..=3600).contains(&self.relaying.lease_seconds) {
+            return Err(wrong("relaying.lease_seconds", "between 3 and 3600"));
+        }
+        let send = self.relaying.send_timeout_seconds;
+        if send == 0 || send.saturating_mul(2) > self.relaying.lease_seconds {
+            return Err(wrong(
+                "relaying.send_timeout_seconds",
+                "at least 1 and at most half of relaying.lease_seconds",
+            ));
         }
         if self.relaying.abandon_claims_after_seconds <= self.http.request_timeout_seconds {
             return Err(wrong(

@@ -92,6 +92,7 @@ pub async fn serve(
     };
     let result = http::listen::serve(listener, app(state.clone()), header_timeout, shutdown).await;
     state.drain().await;
+    state.engine().relayers().close().await;
     stop.cancel();
     let _ = follower.await;
     let _ = heartbeat.await;

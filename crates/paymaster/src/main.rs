@@ -68,6 +68,8 @@ Configuration keys (TOML; defaults in brackets; docs/paymaster.md has an example
   relaying.max_waiting              requests waiting for a relayer at once; more: 503 [256]
   relaying.abandon_claims_after_seconds  a claimed row untouched this long is given up [120]
   relaying.instance_ttl_seconds     an instance silent this long is dead; its claims go [15]
+  relaying.lease_seconds            a relayer lease unrenewed this long passes on [30]
+  relaying.send_timeout_seconds     the longest one send to the node may take [10]
   [[relayers]] address, private_key the accounts that pay (required)
   [estimator] address, private_key  an account of the relayers' class that never sends:
                                     fee estimates run from it and hold no relayer

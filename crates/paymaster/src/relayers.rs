@@ -1,9 +1,11 @@
 //! The accounts that pay. A request leases one relayer exclusively; the relayer's nonce
-//! lives inside the lease, so two requests never race for it. A relayer that keeps
-//! failing is parked for a while.
+//! lives inside the lease, so two requests never race for it. Across instances sharing
+//! a database, a relayer is used only under its lease row there, whose fencing token the
+//! record of every send checks. A relayer that keeps failing is parked for a while.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use chipi_core::{Felt, SecretKey};
@@ -13,9 +15,10 @@ use starknet_rust_core::types::{BlockId, BlockTag};
 use starknet_rust_providers::jsonrpc::{HttpTransport, JsonRpcClient};
 use starknet_rust_providers::{Provider, ProviderError};
 use starknet_rust_signers::{Signer, SignerInteractivityContext, VerifyingKey};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 use crate::config::{RelayerConfig, RelayingConfig};
+use crate::store::{self, Store};
 
 /// The node client every part of the service shares.
 pub type Node = Arc<JsonRpcClient<HttpTransport>>;
@@ -76,21 +79,74 @@ struct SlotState {
     parked_until: Option<Instant>,
 }
 
-/// Every relayer, which are idle, and who waits for one (first come, first served).
+/// A relayer's lease as this instance sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Here {
+    /// Not held here: free in the database, held by another instance, or parked.
+    Away,
+    /// Held here under `token`, valid until `until` unless renewed.
+    Held { token: i64, until: Instant },
+    /// Back from its request, to be given back to the database by the manager.
+    Releasing { token: i64 },
+}
+
+/// Every relayer, the leases this instance holds, which are idle, and who waits for one
+/// (first come, first served). A request sends with a relayer only under its lease in
+/// the database (API.md section 11): a background manager takes leases while requests
+/// wait, renews them, and gives them back when idle or when another instance's request
+/// has waited longer than any here.
 pub struct Relayers {
     slots: Vec<Slot>,
     pool: Mutex<Pool>,
     policy: RelayingConfig,
+    store: Store,
+    /// Wakes the manager (a request waits, a lease came back).
+    wake: Arc<Notify>,
+    closed: AtomicBool,
 }
 
-#[derive(Default)]
 struct Pool {
-    /// Idle relayers, least recently used first. Never non-empty while someone waits.
+    /// Relayers held here and free, least recently used first. Never non-empty while
+    /// someone waits.
     idle: VecDeque<usize>,
     /// Requests waiting, oldest first; a freed relayer goes straight to the oldest.
-    waiters: VecDeque<oneshot::Sender<Lease>>,
-    /// Relayers resting after repeated failures.
-    parked: usize,
+    waiters: VecDeque<Waiter>,
+    /// Each relayer's lease.
+    here: Vec<Here>,
+    /// Each relayer: leased to a request now.
+    in_use: Vec<bool>,
+    /// Each relayer: when it went idle.
+    idle_since: Vec<Instant>,
+    /// Each relayer: resting until then (its failures here, or another instance's).
+    parked_until: Vec<Option<Instant>>,
+    /// When the oldest request waiting at another instance arrived (unix ms), as the
+    /// manager last read it.
+    elsewhere: Option<i64>,
+}
+
+struct Waiter {
+    sender: oneshot::Sender<Lease>,
+    /// When it arrived, unix milliseconds (compared across instances).
+    since_ms: i64,
+}
+
+impl Pool {
+    /// Forgets requests that gave up; the oldest remaining one's arrival.
+    fn oldest_waiting(&mut self) -> Option<i64> {
+        self.waiters.retain(|waiter| !waiter.sender.is_closed());
+        self.waiters.front().map(|waiter| waiter.since_ms)
+    }
+
+    /// Whether a request at another instance waits longer than any here: first come,
+    /// first served across instances, so a relayer coming back goes to the database for
+    /// it instead of to a request here.
+    fn yielding(&mut self) -> bool {
+        match (self.elsewhere, self.oldest_waiting()) {
+            (Some(there), Some(here)) => there < here,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for Relayers {
@@ -112,13 +168,23 @@ pub enum NoRelayer {
     QueueFull,
 }
 
+/// How often the manager looks while requests wait for a lease held elsewhere.
+const TICK_BUSY: Duration = Duration::from_millis(20);
+/// How often it looks otherwise (renewals, idle leases).
+const TICK_IDLE: Duration = Duration::from_millis(250);
+/// A lease idle this long goes back to the database: a crash then strands fewer.
+const IDLE_RELEASE: Duration = Duration::from_secs(5);
+
 impl Relayers {
-    /// The relayers of the configuration, sending through `node` on `chain_id`.
+    /// The relayers of the configuration, sending through `node` on `chain_id`, their
+    /// leases in `store`. The lease manager runs in the current Tokio runtime until the
+    /// relayers are dropped or [closed](Relayers::close).
     pub fn new(
         configs: &[RelayerConfig],
         policy: RelayingConfig,
         node: Node,
         chain_id: Felt,
+        store: Store,
     ) -> Arc<Self> {
         let slots = configs
             .iter()
@@ -128,14 +194,27 @@ impl Relayers {
                 state: Mutex::new(SlotState::default()),
             })
             .collect::<Vec<_>>();
-        Arc::new(Self {
+        let count = slots.len();
+        let relayers = Arc::new(Self {
             pool: Mutex::new(Pool {
-                idle: (0..slots.len()).collect(),
-                ..Pool::default()
+                idle: VecDeque::new(),
+                waiters: VecDeque::new(),
+                here: vec![Here::Away; count],
+                in_use: vec![false; count],
+                idle_since: vec![Instant::now(); count],
+                parked_until: vec![None; count],
+                elsewhere: None,
             }),
             slots,
             policy,
-        })
+            store,
+            wake: Arc::new(Notify::new()),
+            closed: AtomicBool::new(false),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(manage(Arc::downgrade(&relayers), relayers.wake.clone()));
+        }
+        relayers
     }
 
     /// The relayers' addresses.
@@ -143,17 +222,35 @@ impl Relayers {
         self.slots.iter().map(|s| s.address).collect()
     }
 
-    /// How many relayers are idle now (neither leased nor parked).
+    /// The relayers whose lease this instance holds now (`/health`).
+    pub fn held(&self) -> Vec<Felt> {
+        let pool = self.pool();
+        (0..self.slots.len())
+            .filter(|&i| matches!(pool.here[i], Here::Held { .. }))
+            .map(|i| self.slots[i].address)
+            .collect()
+    }
+
+    /// How many relayers no request here uses and none is parked.
     pub fn idle(&self) -> usize {
-        self.pool().idle.len()
+        let pool = self.pool();
+        let now = Instant::now();
+        (0..self.slots.len())
+            .filter(|&i| !pool.in_use[i] && pool.parked_until[i].is_none_or(|until| until <= now))
+            .count()
     }
 
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
         self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Relayer `index` as a lease, with the state it left.
-    fn take(self: &Arc<Self>, index: usize) -> Lease {
+    fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.policy.lease_seconds)
+    }
+
+    /// Relayer `index`, held under `token`, as a lease with the state it left.
+    fn take(self: &Arc<Self>, pool: &mut Pool, index: usize, token: i64) -> Lease {
+        pool.in_use[index] = true;
         let state = std::mem::take(
             &mut *self.slots[index]
                 .state
@@ -163,69 +260,374 @@ impl Relayers {
         Lease {
             relayers: self.clone(),
             index,
+            token,
             state,
             armed: true,
         }
     }
 
-    /// An idle relayer, or the next one freed (in the order requests arrived). Fails at
-    /// once when every relayer is parked: waiting would not help.
+    /// An idle relayer, or the next one freed or leased (in the order requests arrived).
+    /// Fails at once when every relayer is parked: waiting would not help.
     pub async fn lease(self: &Arc<Self>) -> Result<Lease, NoRelayer> {
         let receiver = {
             let mut pool = self.pool();
-            if let Some(index) = pool.idle.pop_front() {
-                return Ok(self.take(index));
+            while let Some(index) = pool.idle.pop_front() {
+                if let Here::Held { token, .. } = pool.here[index] {
+                    return Ok(self.take(&mut pool, index, token));
+                }
             }
-            if pool.parked == self.slots.len() {
+            let now = Instant::now();
+            if self.closed.load(Ordering::Relaxed)
+                || pool
+                    .parked_until
+                    .iter()
+                    .all(|until| until.is_some_and(|until| until > now))
+            {
                 return Err(NoRelayer::AllParked);
             }
             // Requests that gave up still hold a place until a relayer passes them by.
-            pool.waiters.retain(|waiter| !waiter.is_closed());
+            pool.oldest_waiting();
             if pool.waiters.len() >= self.policy.max_waiting {
                 return Err(NoRelayer::QueueFull);
             }
             let (sender, receiver) = oneshot::channel();
-            pool.waiters.push_back(sender);
+            pool.waiters.push_back(Waiter {
+                sender,
+                since_ms: store::now_ms(),
+            });
             receiver
         };
+        self.wake.notify_one();
         // A lease sent to a request that is gone is dropped, which frees it again.
         receiver.await.map_err(|_| NoRelayer::AllParked)
     }
 
-    fn release(self: &Arc<Self>, index: usize, state: SlotState) {
+    fn release(self: &Arc<Self>, index: usize, token: i64, state: SlotState) {
         let parked = state.parked_until.filter(|until| *until > Instant::now());
         *self.slots[index]
             .state
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = state;
-        match (parked, tokio::runtime::Handle::try_current()) {
-            (Some(until), Ok(runtime)) => {
-                self.pool().parked += 1;
-                let relayers = self.clone();
-                runtime.spawn(async move {
-                    tokio::time::sleep_until(until.into()).await;
-                    relayers.pool().parked -= 1;
-                    relayers.hand(index);
-                });
+        let mut pool = self.pool();
+        pool.in_use[index] = false;
+        if !matches!(pool.here[index], Here::Held { token: held, .. } if held == token) {
+            // Lost while in use (it expired and another instance took it): not ours to give.
+            return;
+        }
+        if parked.is_some() {
+            pool.parked_until[index] = parked;
+        }
+        if parked.is_some() || pool.yielding() || self.closed.load(Ordering::Relaxed) {
+            pool.here[index] = Here::Releasing { token };
+            drop(pool);
+            self.wake.notify_one();
+            return;
+        }
+        self.hand(&mut pool, index, token);
+    }
+
+    /// Gives relayer `index` (held under `token`) to the oldest waiting request, or makes
+    /// it idle.
+    fn hand(self: &Arc<Self>, pool: &mut Pool, index: usize, token: i64) {
+        while let Some(waiter) = pool.waiters.pop_front() {
+            if waiter.sender.is_closed() {
+                continue;
             }
-            _ => self.hand(index),
+            match waiter.sender.send(self.take(pool, index, token)) {
+                Ok(()) => return,
+                Err(mut lease) => {
+                    lease.disarm();
+                    pool.in_use[index] = false;
+                }
+            }
+        }
+        pool.idle_since[index] = Instant::now();
+        pool.idle.push_back(index);
+    }
+
+    /// Gives every lease held here back (at shutdown, after the requests finished): the
+    /// other instances take them at once instead of after their expiry.
+    pub async fn close(self: &Arc<Self>) {
+        self.closed.store(true, Ordering::Relaxed);
+        {
+            let mut pool = self.pool();
+            while let Some(index) = pool.idle.pop_front() {
+                if let Here::Held { token, .. } = pool.here[index] {
+                    pool.here[index] = Here::Releasing { token };
+                }
+            }
+        }
+        self.give_back().await;
+        self.wake.notify_one();
+    }
+
+    /// One round of the lease manager; whether requests wait or leases are to be given
+    /// back (look again soon).
+    async fn manage(self: &Arc<Self>, manager: &mut Manager) -> bool {
+        if !manager.added {
+            if let Err(error) = self.store.add_relayers(&self.addresses()).await {
+                tracing::warn!(%error, "cannot record the relayers' leases");
+                return true;
+            }
+            manager.added = true;
+        }
+        self.renew().await;
+        let alive_since =
+            store::now() - i64::try_from(self.policy.instance_ttl_seconds).unwrap_or(i64::MAX);
+        let (oldest_here, holds) = {
+            let mut pool = self.pool();
+            let holds = pool.here.iter().any(|h| *h != Here::Away);
+            (pool.oldest_waiting(), holds)
+        };
+        if oldest_here != manager.published {
+            match self.store.set_waiting(oldest_here).await {
+                Ok(()) => manager.published = oldest_here,
+                Err(error) => tracing::warn!(%error, "cannot publish this instance's waiting"),
+            }
+        }
+        let elsewhere = if holds || oldest_here.is_some() {
+            match self.store.oldest_waiting_elsewhere(alive_since).await {
+                Ok(elsewhere) => elsewhere,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the other instances' waiting");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let yielding = {
+            let mut pool = self.pool();
+            pool.elsewhere = elsewhere;
+            let yielding = pool.yielding();
+            let now = Instant::now();
+            let mut kept = VecDeque::new();
+            while let Some(index) = pool.idle.pop_front() {
+                match pool.here[index] {
+                    Here::Held { token, .. }
+                        if yielding
+                            || now.duration_since(pool.idle_since[index]) >= IDLE_RELEASE =>
+                    {
+                        pool.here[index] = Here::Releasing { token };
+                    }
+                    Here::Held { .. } => kept.push_back(index),
+                    _ => {}
+                }
+            }
+            pool.idle = kept;
+            yielding
+        };
+        self.give_back().await;
+        if let (false, Some(since)) = (yielding, oldest_here) {
+            self.take_leases(since, alive_since).await;
+        }
+        let pool = self.pool();
+        !pool.waiters.is_empty()
+            || pool
+                .here
+                .iter()
+                .any(|h| matches!(h, Here::Releasing { .. }))
+    }
+
+    /// Renews the leases held here when the soonest expiry is within two thirds of the
+    /// lease time; a lease the database no longer gives this instance is lost.
+    async fn renew(self: &Arc<Self>) {
+        let ttl = self.lease_ttl();
+        let due = {
+            let pool = self.pool();
+            let soon = Instant::now() + ttl * 2 / 3;
+            pool.here.iter().any(|h| match h {
+                Here::Held { until, .. } => *until < soon,
+                _ => false,
+            })
+        };
+        if !due {
+            return;
+        }
+        let started = Instant::now();
+        let held = match self.store.renew_leases(millis(ttl)).await {
+            Ok(held) => held,
+            Err(error) => {
+                tracing::warn!(%error, "cannot renew the relayer leases");
+                return;
+            }
+        };
+        let mut pool = self.pool();
+        for index in 0..self.slots.len() {
+            let Here::Held { token, .. } = pool.here[index] else {
+                continue;
+            };
+            if held.contains(&(self.slots[index].address, token)) {
+                pool.here[index] = Here::Held {
+                    token,
+                    until: started + ttl,
+                };
+            } else {
+                tracing::warn!(relayer = %format!("{:#x}", self.slots[index].address), "relayer lease lost");
+                pool.here[index] = Here::Away;
+                pool.idle.retain(|&i| i != index);
+            }
         }
     }
 
-    /// Gives relayer `index` to the oldest waiting request, or makes it idle.
-    fn hand(self: &Arc<Self>, index: usize) {
-        let mut pool = self.pool();
-        while let Some(waiter) = pool.waiters.pop_front() {
-            if waiter.is_closed() {
-                continue;
-            }
-            match waiter.send(self.take(index)) {
-                Ok(()) => return,
-                Err(mut lease) => lease.disarm(),
+    /// Gives back to the database every lease marked for it, with its nonce and rest.
+    async fn give_back(self: &Arc<Self>) {
+        let releasing: Vec<(usize, i64)> = {
+            let pool = self.pool();
+            (0..self.slots.len())
+                .filter_map(|i| match pool.here[i] {
+                    Here::Releasing { token } => Some((i, token)),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (index, token) in releasing {
+            let (nonce, parked_until_ms) = {
+                let state = self.slots[index]
+                    .state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                let rest = state
+                    .parked_until
+                    .filter(|until| *until > now)
+                    .map(|until| store::now_ms() + millis(until - now))
+                    .unwrap_or(0);
+                (state.nonce, rest)
+            };
+            let address = self.slots[index].address;
+            match self
+                .store
+                .release_lease(address, token, nonce, parked_until_ms)
+                .await
+            {
+                Ok(_) => {
+                    *self.slots[index]
+                        .state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = SlotState::default();
+                    let mut pool = self.pool();
+                    if pool.here[index] == (Here::Releasing { token }) {
+                        pool.here[index] = Here::Away;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot give a relayer lease back"),
             }
         }
-        pool.idle.push_back(index);
     }
+
+    /// Takes the free leases for the requests waiting here, the oldest of which arrived
+    /// at `since` (unix ms), and hands them over.
+    async fn take_leases(self: &Arc<Self>, since: i64, alive_since: i64) {
+        let away: Vec<usize> = {
+            let pool = self.pool();
+            (0..self.slots.len())
+                .filter(|&i| pool.here[i] == Here::Away)
+                .collect()
+        };
+        if away.is_empty() {
+            return;
+        }
+        let rows = match self.store.leases().await {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the relayer leases");
+                return;
+            }
+        };
+        let now_ms = store::now_ms();
+        let now = Instant::now();
+        let mut free = Vec::new();
+        {
+            let mut pool = self.pool();
+            for &index in &away {
+                let Some(row) = rows.iter().find(|r| r.relayer == self.slots[index].address) else {
+                    continue;
+                };
+                let rest = row.parked_until_ms - now_ms;
+                pool.parked_until[index] = (rest > 0)
+                    .then(|| now + Duration::from_millis(u64::try_from(rest).unwrap_or(0)));
+                if rest <= 0 && (row.holder.is_none() || row.expires_at_ms <= now_ms) {
+                    free.push(index);
+                }
+            }
+            if pool
+                .parked_until
+                .iter()
+                .all(|until| until.is_some_and(|until| until > now))
+            {
+                // Every relayer rests (parked here or elsewhere): waiting would not help.
+                pool.waiters.clear();
+                return;
+            }
+        }
+        // Every free relayer, not only one per waiting request: requests here then take
+        // turns over all of them (least recently used first), spreading the fees, and
+        // any instance that comes to wait longer gets them back at once.
+        let ttl = self.lease_ttl();
+        for index in free {
+            let started = Instant::now();
+            let taken = match self
+                .store
+                .take_lease(self.slots[index].address, millis(ttl), since, alive_since)
+                .await
+            {
+                Ok(Some(taken)) => taken,
+                // Taken by another instance meanwhile, or an older request waits elsewhere.
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take a relayer lease");
+                    return;
+                }
+            };
+            *self.slots[index]
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = SlotState {
+                nonce: taken.nonce,
+                ..SlotState::default()
+            };
+            let mut pool = self.pool();
+            pool.here[index] = Here::Held {
+                token: taken.token,
+                until: started + ttl,
+            };
+            pool.parked_until[index] = None;
+            self.hand(&mut pool, index, taken.token);
+        }
+    }
+}
+
+/// What the manager remembers between rounds.
+#[derive(Default)]
+struct Manager {
+    /// The relayers' rows exist.
+    added: bool,
+    /// The waiting time last published.
+    published: Option<i64>,
+}
+
+/// Runs the lease manager of `relayers` until they are dropped or closed.
+async fn manage(relayers: Weak<Relayers>, wake: Arc<Notify>) {
+    let mut manager = Manager::default();
+    loop {
+        let busy = {
+            let Some(relayers) = relayers.upgrade() else {
+                return;
+            };
+            if relayers.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            relayers.manage(&mut manager).await
+        };
+        let tick = if busy { TICK_BUSY } else { TICK_IDLE };
+        let _ = tokio::time::timeout(tick, wake.notified()).await;
+    }
+}
+
+/// `duration` in whole milliseconds, as the database keeps times.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The account of `config`, sending through `node` on `chain_id`.
@@ -291,10 +693,13 @@ impl Estimator {
     }
 }
 
-/// One relayer, exclusively, until dropped; its nonce travels with it.
+/// One relayer, exclusively, until dropped, under its lease in the database; its nonce
+/// travels with it.
 pub struct Lease {
     relayers: Arc<Relayers>,
     index: usize,
+    /// The lease's fencing token: recording a transaction checks it.
+    token: i64,
     state: SlotState,
     /// Whether dropping it frees the relayer (not for a lease that was never delivered).
     armed: bool,
@@ -318,6 +723,29 @@ impl Lease {
     /// The relayer's account.
     pub fn account(&self) -> Arc<RelayerAccount> {
         self.relayers.slots[self.index].account.clone()
+    }
+
+    /// The lease's fencing token ([`Store::submitting`] checks it).
+    pub fn token(&self) -> i64 {
+        self.token
+    }
+
+    /// Whether the lease is still held here and stays valid for `time` more: a send must
+    /// finish while the lease holds, or another instance could take it meanwhile.
+    pub fn holds_for(&self, time: Duration) -> bool {
+        let pool = self.relayers.pool();
+        matches!(pool.here[self.index], Here::Held { token, until }
+            if token == self.token && until > Instant::now() + time)
+    }
+
+    /// The lease is gone (the database said so): the relayer is not handed on from here.
+    pub fn lost(&mut self) {
+        let mut pool = self.relayers.pool();
+        if matches!(pool.here[self.index], Here::Held { token, .. } if token == self.token) {
+            tracing::warn!(relayer = %format!("{:#x}", self.address()), "relayer lease lost");
+            pool.here[self.index] = Here::Away;
+        }
+        self.state = SlotState::default();
     }
 
     /// The nonce the next transaction uses: cached, or read from the node.
@@ -348,7 +776,8 @@ impl Lease {
         self.state.failures = 0;
     }
 
-    /// The relayer failed; after enough failures in a row it is parked.
+    /// The relayer failed; after enough failures in a row it is parked (for every
+    /// instance: its lease goes back with the rest).
     pub fn failed(&mut self) {
         self.state.nonce = None;
         self.state.failures += 1;
@@ -366,7 +795,7 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if self.armed {
             let state = std::mem::take(&mut self.state);
-            self.relayers.release(self.index, state);
+            self.relayers.release(self.index, self.token, state);
         }
     }
 }
@@ -375,24 +804,38 @@ impl Drop for Lease {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::store::{Claim, Submitting, TxStatus};
 
-    fn relayers(count: usize, park_after_failures: u32) -> Arc<Relayers> {
-        let configs: Vec<RelayerConfig> = (1..=count)
+    fn configs(count: usize) -> Vec<RelayerConfig> {
+        (1..=count)
             .map(|i| RelayerConfig {
                 address: Felt::from(i),
                 private_key: SecretKey::from_hex(&format!("{:#x}", i + 100)).unwrap(),
             })
-            .collect();
+            .collect()
+    }
+
+    /// `count` relayers of one instance on `store` (SQLite, or PostgreSQL when the tests
+    /// run on it). No request is made: leasing never talks to the node.
+    fn relayers_on(store: Store, count: usize, policy: RelayingConfig) -> Arc<Relayers> {
+        let node = Arc::new(JsonRpcClient::new(HttpTransport::new(
+            url::Url::parse("http://127.0.0.1:1/").unwrap(),
+        )));
+        Relayers::new(&configs(count), policy, node, Felt::ONE, store)
+    }
+
+    async fn store_at(url: &str) -> Store {
+        Store::open(url).await.unwrap()
+    }
+
+    async fn relayers(count: usize, park_after_failures: u32) -> Arc<Relayers> {
         let policy = RelayingConfig {
             park_after_failures,
             park_seconds: 3600,
             ..RelayingConfig::default()
         };
-        // No request is made: leasing never talks to the node.
-        let node = Arc::new(JsonRpcClient::new(HttpTransport::new(
-            url::Url::parse("http://127.0.0.1:1/").unwrap(),
-        )));
-        Relayers::new(&configs, policy, node, Felt::ONE)
+        let store = store_at(&store::temp_database().await.unwrap()).await;
+        relayers_on(store, count, policy)
     }
 
     /// Lets spawned tasks run until `count` requests wait for a relayer. The ordering
@@ -404,7 +847,7 @@ mod tests {
                 .pool()
                 .waiters
                 .iter()
-                .filter(|w| !w.is_closed())
+                .filter(|w| !w.sender.is_closed())
                 .count()
                 != count
             {
@@ -429,7 +872,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lease_is_exclusive_and_waits_for_a_release() {
-        let pool = relayers(1, 3);
+        let pool = relayers(1, 3).await;
         let first = pool.lease().await.unwrap();
         let waiting = tokio::spawn({
             let pool = pool.clone();
@@ -443,7 +886,7 @@ mod tests {
 
     #[tokio::test]
     async fn relayers_go_to_waiting_requests_in_arrival_order_and_none_is_lost() {
-        let pool = relayers(1, 3);
+        let pool = relayers(1, 3).await;
         let held = pool.lease().await.unwrap();
         let (order_tx, mut order_rx) = tokio::sync::mpsc::unbounded_channel();
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);
@@ -492,20 +935,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_waiting_queue_is_bounded() {
-        let pool = {
-            let configs = vec![RelayerConfig {
-                address: Felt::ONE,
-                private_key: SecretKey::from_hex("0x65").unwrap(),
-            }];
-            let policy = RelayingConfig {
-                max_waiting: 2,
-                ..RelayingConfig::default()
-            };
-            let node = Arc::new(JsonRpcClient::new(HttpTransport::new(
-                url::Url::parse("http://127.0.0.1:1/").unwrap(),
-            )));
-            Relayers::new(&configs, policy, node, Felt::ONE)
+        let policy = RelayingConfig {
+            max_waiting: 2,
+            ..RelayingConfig::default()
         };
+        let store = store_at(&store::temp_database().await.unwrap()).await;
+        let pool = relayers_on(store, 1, policy);
         let held = pool.lease().await.unwrap();
         let waiting: Vec<_> = (0..2)
             .map(|_| {
@@ -523,7 +958,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_nonce_travels_with_the_lease_and_advances_on_send() {
-        let pool = relayers(1, 3);
+        let pool = relayers(1, 3).await;
         let mut lease = pool.lease().await.unwrap();
         lease.state.nonce = Some(Felt::from(7u8));
         lease.sent();
@@ -536,35 +971,212 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_relayer_that_keeps_failing_is_parked() {
-        let pool = relayers(2, 2);
-        let mut lease = pool.lease().await.unwrap();
-        assert_eq!(lease.address(), Felt::ONE);
-        lease.failed();
-        drop(lease);
-        // Least recently used first: relayer 2, then relayer 1 again.
-        let lease = pool.lease().await.unwrap();
-        assert_eq!(lease.address(), Felt::TWO);
-        drop(lease);
-        let mut lease = pool.lease().await.unwrap();
-        assert_eq!(lease.address(), Felt::ONE);
-        lease.failed();
-        drop(lease);
-        // Two failures in a row: relayer 1 rests; every lease is relayer 2.
+    async fn a_relayer_that_keeps_failing_is_parked_for_every_instance() {
+        let url = store::temp_database().await.unwrap();
+        let policy = RelayingConfig {
+            park_after_failures: 2,
+            park_seconds: 3600,
+            ..RelayingConfig::default()
+        };
+        let pool = relayers_on(store_at(&url).await, 2, policy.clone());
+        let (mut failing, other) = (pool.lease().await.unwrap(), pool.lease().await.unwrap());
+        let (bad, good) = (failing.address(), other.address());
+        assert_ne!(bad, good);
+        // A success in between resets the count: one failure in a row parks nothing.
+        failing.failed();
+        failing.worked();
+        failing.failed();
+        drop(failing);
+        let mut failing = pool.lease().await.unwrap();
+        assert_eq!(failing.address(), bad, "the only idle relayer");
+        // Two failures in a row: it rests; every lease is the other relayer.
+        failing.failed();
+        drop(failing);
+        drop(other);
         for _ in 0..3 {
-            assert_eq!(pool.lease().await.unwrap().address(), Felt::TWO);
+            assert_eq!(pool.lease().await.unwrap().address(), good);
         }
-        // A success in between resets the count.
-        let mut lease = pool.lease().await.unwrap();
-        lease.failed();
-        lease.worked();
+        // Another instance on the same database never takes the parked one either: it
+        // waits for the good relayer, which this instance gives up for it.
+        let elsewhere = relayers_on(store_at(&url).await, 2, policy);
+        let mut taken = elsewhere.lease().await.unwrap();
+        assert_eq!(taken.address(), good);
+        // The good relayer fails twice there too: both parked, for both instances,
+        // nothing to lease, no waiting forever.
+        taken.failed();
+        taken.failed();
+        drop(taken);
+        assert_eq!(elsewhere.lease().await.err(), Some(NoRelayer::AllParked));
+        let answer = tokio::time::timeout(Duration::from_secs(30), pool.lease()).await;
+        assert_eq!(answer.unwrap().err(), Some(NoRelayer::AllParked));
+    }
+
+    /// Waits (boundedly) until `condition` holds.
+    async fn until(condition: impl Fn() -> bool) {
+        let held = async {
+            while !condition() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), held)
+            .await
+            .expect("the condition never held");
+    }
+
+    /// Waits (boundedly) until no instance but `store`'s says a request waits.
+    async fn until_no_waiting(store: &Store) {
+        let none = async {
+            while store.oldest_waiting_elsewhere(0).await.unwrap().is_some() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), none)
+            .await
+            .expect("a request kept waiting");
+    }
+
+    #[tokio::test]
+    async fn an_instance_with_an_older_request_waiting_is_served_before_newer_ones_elsewhere() {
+        let url = store::temp_database().await.unwrap();
+        let (a, b) = (
+            relayers_on(store_at(&url).await, 1, RelayingConfig::default()),
+            relayers_on(store_at(&url).await, 1, RelayingConfig::default()),
+        );
+        let held = a.lease().await.unwrap();
+        let (order_tx, mut order_rx) = tokio::sync::mpsc::unbounded_channel();
+        let spawn = |relayers: &Arc<Relayers>, name: &'static str| {
+            let (relayers, order) = (relayers.clone(), order_tx.clone());
+            tokio::spawn(async move {
+                let lease = relayers.lease().await.unwrap();
+                order.send(name).unwrap();
+                drop(lease);
+            })
+        };
+        // A's request, then B's, then A's again, each waiting before the next arrives
+        // (milliseconds apart: arrivals are compared across instances in milliseconds).
+        let first = spawn(&a, "a1");
+        until_waiting(&a, 1).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = spawn(&b, "b1");
+        until_waiting(&b, 1).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let third = spawn(&a, "a2");
+        until_waiting(&a, 2).await;
+        until(|| a.pool().elsewhere.is_some()).await;
+        drop(held);
+        for task in [first, second, third] {
+            task.await.unwrap();
+        }
+        let order: Vec<_> = std::iter::from_fn(|| order_rx.try_recv().ok()).collect();
+        assert_eq!(
+            order,
+            ["a1", "b1", "a2"],
+            "B's request waited longer than a2"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_holder_stalled_past_its_lease_cannot_record_a_send() {
+        let url = store::temp_database().await.unwrap();
+        let policy = RelayingConfig {
+            lease_seconds: 1,
+            ..RelayingConfig::default()
+        };
+        let (a, b) = (store_at(&url).await, store_at(&url).await);
+        let stalled = relayers_on(a.clone(), 1, policy.clone());
+        let mut lease = stalled.lease().await.unwrap();
+        lease.state.nonce = Some(Felt::from(5u8));
+        let Claim::Owned(id) = a
+            .claim("app", "u", Felt::ONE, Some(Felt::ONE))
+            .await
+            .unwrap()
+        else {
+            panic!("the row is new");
+        };
+        // Its request is served: it no longer says it waits.
+        until_no_waiting(&b).await;
+        // The whole instance stalls (its manager too, so nothing renews) past the expiry.
+        stalled.closed.store(true, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert!(
+            !lease.holds_for(Duration::ZERO),
+            "the lease outlived its expiry"
+        );
+        // Another instance takes the relayer over: a new token, and the nonce is read
+        // again from the node (the stalled holder's last send is unknown).
+        let other = relayers_on(b.clone(), 1, policy);
+        let taken = other.lease().await.unwrap();
+        assert_eq!(taken.address(), Felt::ONE);
+        assert!(taken.token() > lease.token());
+        assert_eq!(taken.state.nonce, None);
+        // The stalled holder wakes up: the same statement that would record its send
+        // refuses it, so it never sends with the nonce the other instance now owns.
+        assert_eq!(
+            a.submitting(
+                id,
+                Felt::from(9u8),
+                Felt::ONE,
+                Felt::from(5u8),
+                10,
+                lease.token()
+            )
+            .await
+            .unwrap(),
+            Submitting::LeaseLost
+        );
+        assert_eq!(
+            a.transaction(Felt::ONE, Some(Felt::ONE))
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            TxStatus::Claimed
+        );
+        // The new holder records its own.
+        let Claim::Owned(mine) = b
+            .claim("app", "u", Felt::TWO, Some(Felt::ONE))
+            .await
+            .unwrap()
+        else {
+            panic!("the row is new");
+        };
+        assert_eq!(
+            b.submitting(
+                mine,
+                Felt::from(10u8),
+                Felt::ONE,
+                Felt::from(5u8),
+                10,
+                taken.token()
+            )
+            .await
+            .unwrap(),
+            Submitting::Recorded
+        );
+        // Given back, the stale lease is not handed on.
+        lease.lost();
         drop(lease);
+        assert!(stalled.held().is_empty());
+        assert_eq!(other.held(), [Felt::ONE]);
+    }
+
+    #[tokio::test]
+    async fn leases_come_back_with_their_nonce_when_idle_or_closed() {
+        let url = store::temp_database().await.unwrap();
+        let store = store_at(&url).await;
+        let pool = relayers_on(store.clone(), 1, RelayingConfig::default());
         let mut lease = pool.lease().await.unwrap();
-        lease.failed();
+        lease.state.nonce = Some(Felt::from(41u8));
+        lease.sent();
         drop(lease);
-        assert_eq!(pool.lease().await.unwrap().address(), Felt::TWO);
-        // Relayer 2 fails again: both parked, nothing to lease, no waiting forever.
-        pool.lease().await.unwrap().failed();
-        assert!(pool.lease().await.is_err());
+        pool.close().await;
+        let row = store.leases().await.unwrap().remove(0);
+        assert_eq!(row.holder, None);
+        // The next instance starts from the released nonce, not from the node's.
+        let next = relayers_on(store_at(&url).await, 1, RelayingConfig::default());
+        assert_eq!(
+            next.lease().await.unwrap().state.nonce,
+            Some(Felt::from(42u8))
+        );
     }
 }

@@ -72,6 +72,7 @@ impl AppState {
             config.relaying.clone(),
             node.clone(),
             chain_id,
+            store.clone(),
         );
         let metrics = Metrics::new()?;
         Ok(Self(Arc::new(Engine::new(

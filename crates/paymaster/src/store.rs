@@ -26,6 +26,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Unix milliseconds of this service's clock (leases, waiting requests).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Now, ISO 8601 (UTC): the wallet records' timestamps.
 pub fn iso_now() -> String {
     time::OffsetDateTime::now_utc()
@@ -648,6 +656,42 @@ pub enum Claim {
     Taken(Box<TxRecord>),
 }
 
+/// A relayer's lease as the database holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    /// The relayer.
+    pub relayer: Felt,
+    /// The instance holding it, if any (it may have expired).
+    pub holder: Option<String>,
+    /// The fencing token of the latest lease.
+    pub token: i64,
+    /// When the lease expires unless renewed, unix milliseconds.
+    pub expires_at_ms: i64,
+    /// Nobody takes the relayer before this, unix milliseconds (it kept failing).
+    pub parked_until_ms: i64,
+}
+
+/// A lease this instance just took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TakenLease {
+    /// Its fencing token: recording a transaction checks it ([`Store::submitting`]).
+    pub token: i64,
+    /// The nonce its last holder released, if it is known.
+    pub nonce: Option<Felt>,
+}
+
+/// What [`Store::submitting`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitting {
+    /// The hash is on record: send.
+    Recorded,
+    /// The row is no longer claimed (given up as abandoned): send nothing.
+    GivenUp,
+    /// The relayer's lease is no longer this one (it expired and another instance took
+    /// it): send nothing with this nonce.
+    LeaseLost,
+}
+
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -826,6 +870,149 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected())
+    }
+
+    /// Makes sure every relayer of `relayers` has a lease row (free, token 0).
+    pub async fn add_relayers(&self, relayers: &[Felt]) -> Result<(), sqlx::Error> {
+        for relayer in relayers {
+            sqlx::query(
+                "INSERT INTO relayer_leases (relayer, updated_at) VALUES ($1, $2)
+                 ON CONFLICT (relayer) DO NOTHING",
+            )
+            .bind(FeltText(*relayer))
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every relayer lease, by relayer.
+    pub async fn leases(&self) -> Result<Vec<LeaseRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT relayer, holder, token, expires_at_ms, parked_until_ms FROM relayer_leases
+             ORDER BY relayer",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LeaseRow {
+                    relayer: felt(row, "relayer")?,
+                    holder: row.try_get("holder")?,
+                    token: row.try_get("token")?,
+                    expires_at_ms: row.try_get("expires_at_ms")?,
+                    parked_until_ms: row.try_get("parked_until_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes `relayer`'s lease for this instance until `ttl_ms` from now, if it is free (or
+    /// its holder let it expire), not parked, and no live instance (seen at or after
+    /// `alive_since`, unix seconds) has a request waiting since before `waiting_since_ms`
+    /// (the request this lease is for): first come, first served across instances. The
+    /// token grows by one; the nonce is the one its last holder released, none when the
+    /// lease is taken over from an expired holder (its last send is unknown).
+    pub async fn take_lease(
+        &self,
+        relayer: Felt,
+        ttl_ms: i64,
+        waiting_since_ms: i64,
+        alive_since: i64,
+    ) -> Result<Option<TakenLease>, sqlx::Error> {
+        let now_ms = now_ms();
+        let row = sqlx::query(
+            "UPDATE relayer_leases SET holder = $1, token = token + 1, expires_at_ms = $2,
+                 nonce = CASE WHEN holder IS NULL THEN nonce ELSE NULL END, updated_at = $3
+             WHERE relayer = $4 AND (holder IS NULL OR expires_at_ms <= $5) AND parked_until_ms <= $5
+               AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id <> $1 AND i.seen_at >= $6
+                   AND i.waiting_since_ms < $7)
+             RETURNING token, nonce",
+        )
+        .bind(&self.instance)
+        .bind(now_ms.saturating_add(ttl_ms))
+        .bind(now())
+        .bind(FeltText(relayer))
+        .bind(now_ms)
+        .bind(alive_since)
+        .bind(waiting_since_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(TakenLease {
+                token: row.try_get("token")?,
+                nonce: maybe_felt(&row, "nonce")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Extends every lease this instance holds to `ttl_ms` from now: the (relayer, token)
+    /// pairs it still holds. A lease taken by another instance is not among them.
+    pub async fn renew_leases(&self, ttl_ms: i64) -> Result<Vec<(Felt, i64)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "UPDATE relayer_leases SET expires_at_ms = $1 WHERE holder = $2 RETURNING relayer, token",
+        )
+        .bind(now_ms().saturating_add(ttl_ms))
+        .bind(&self.instance)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((felt(row, "relayer")?, row.try_get("token")?)))
+            .collect()
+    }
+
+    /// Gives `relayer`'s lease back, if this instance still holds it with `token`: the next
+    /// holder sends with `nonce` (none: it reads the node), and nobody takes it before
+    /// `parked_until_ms`. Whether it was still held.
+    pub async fn release_lease(
+        &self,
+        relayer: Felt,
+        token: i64,
+        nonce: Option<Felt>,
+        parked_until_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let released = sqlx::query(
+            "UPDATE relayer_leases SET holder = NULL, expires_at_ms = 0, nonce = $1,
+                 parked_until_ms = $2, updated_at = $3
+             WHERE relayer = $4 AND holder = $5 AND token = $6",
+        )
+        .bind(nonce.map(FeltText))
+        .bind(parked_until_ms)
+        .bind(now())
+        .bind(FeltText(relayer))
+        .bind(&self.instance)
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
+        Ok(released.rows_affected() == 1)
+    }
+
+    /// Publishes when this instance's oldest request waiting for a relayer arrived (unix
+    /// milliseconds; `None`: nobody waits).
+    pub async fn set_waiting(&self, since_ms: Option<i64>) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE instances SET waiting_since_ms = $1 WHERE id = $2")
+            .bind(since_ms)
+            .bind(&self.instance)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// When the oldest request waiting for a relayer at another live instance (seen at or
+    /// after `alive_since`, unix seconds) arrived, unix milliseconds.
+    pub async fn oldest_waiting_elsewhere(
+        &self,
+        alive_since: i64,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT MIN(waiting_since_ms) FROM instances WHERE id <> $1 AND seen_at >= $2",
+        )
+        .bind(&self.instance)
+        .bind(alive_since)
+        .fetch_one(&self.pool)
+        .await
     }
 
     /// A row left `CLAIMED` by a crash was never sent (its hash is recorded before any
@@ -1060,7 +1247,9 @@ impl Store {
         }
     }
 
-    /// The hash is known and the transaction is about to be sent.
+    /// The hash is known and the transaction is about to be sent by `relayer` with
+    /// `relayer_nonce` under the lease `lease_token`. Recorded only while the row is still
+    /// claimed and, in the same statement, while this instance holds that lease unexpired.
     pub async fn submitting(
         &self,
         id: i64,
@@ -1068,14 +1257,17 @@ impl Store {
         relayer: Felt,
         relayer_nonce: Felt,
         max_fee: u128,
-    ) -> Result<bool, sqlx::Error> {
+        lease_token: i64,
+    ) -> Result<Submitting, sqlx::Error> {
         let now = now();
         let mut tx = self.pool.begin().await?;
-        // Only a row still claimed: one given up as abandoned (`abandon_claims`) is sent
-        // by nobody.
-        let claimed = sqlx::query(
+        // Only a row still claimed (one given up as abandoned is sent by nobody), and only
+        // under a live lease (a holder that stalled past its expiry has lost the nonce).
+        let recorded = sqlx::query(
             "UPDATE transactions SET status = 'SUBMITTING', hash = $1, relayer = $2, relayer_nonce = $3,
-                 max_fee = $4, updated_at = $5 WHERE id = $6 AND status = 'CLAIMED'",
+                 max_fee = $4, updated_at = $5 WHERE id = $6 AND status = 'CLAIMED'
+               AND EXISTS (SELECT 1 FROM relayer_leases l WHERE l.relayer = $2 AND l.holder = $7
+                   AND l.token = $8 AND l.expires_at_ms > $9)",
         )
         .bind(FeltText(hash))
         .bind(FeltText(relayer))
@@ -1083,13 +1275,24 @@ impl Store {
         .bind(FriText(max_fee))
         .bind(now)
         .bind(id)
+        .bind(&self.instance)
+        .bind(lease_token)
+        .bind(now_ms())
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
-        if !claimed {
+        if !recorded {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM transactions WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(match status.as_deref() {
+                Some("CLAIMED") => Submitting::LeaseLost,
+                _ => Submitting::GivenUp,
+            });
         }
         sqlx::query(
             "INSERT INTO attempts (tx_id, hash, relayer, relayer_nonce, max_fee, outcome, created_at, updated_at)
@@ -1105,7 +1308,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Submitting::Recorded)
     }
 
     /// Every attempt of row `id`, oldest first.
@@ -1607,6 +1810,43 @@ mod tests {
         Store::open(&temp_database().await.unwrap()).await.unwrap()
     }
 
+    /// This store's own relayer (one per instance, so several stores never contend).
+    fn relayer_of(store: &Store) -> Felt {
+        Felt::from_bytes_be_slice(store.instance().as_bytes())
+    }
+
+    /// The lease of [`relayer_of`] `store`, taken if it is free: its token.
+    async fn lease(store: &Store) -> i64 {
+        let relayer = relayer_of(store);
+        store.add_relayers(&[relayer]).await.unwrap();
+        if let Some(taken) = store
+            .take_lease(relayer, 60_000, i64::MAX, 0)
+            .await
+            .unwrap()
+        {
+            return taken.token;
+        }
+        let row = store.leases().await.unwrap();
+        let row = row.iter().find(|l| l.relayer == relayer).unwrap();
+        assert_eq!(row.holder.as_deref(), Some(store.instance()));
+        row.token
+    }
+
+    /// [`Store::submitting`] by `store`'s relayer, under its lease.
+    async fn submit(
+        store: &Store,
+        id: i64,
+        hash: Felt,
+        relayer_nonce: Felt,
+        max_fee: u128,
+    ) -> Submitting {
+        let token = lease(store).await;
+        store
+            .submitting(id, hash, relayer_of(store), relayer_nonce, max_fee, token)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn only_a_dead_instances_claims_are_given_up() {
         let url = temp_database().await.unwrap();
@@ -1662,14 +1902,14 @@ mod tests {
             .unwrap();
         assert_eq!(kept.status, TxStatus::Claimed);
         // The silent instance wakes up: it cannot send what it claimed.
-        assert!(!one
-            .submitting(first, Felt::from(7u8), Felt::ONE, Felt::ZERO, 10)
-            .await
-            .unwrap());
-        assert!(two
-            .submitting(second, Felt::from(8u8), Felt::ONE, Felt::ZERO, 10)
-            .await
-            .unwrap());
+        assert_eq!(
+            submit(&one, first, Felt::from(7u8), Felt::ZERO, 10).await,
+            Submitting::GivenUp
+        );
+        assert_eq!(
+            submit(&two, second, Felt::from(8u8), Felt::ZERO, 10).await,
+            Submitting::Recorded
+        );
         // Its heartbeat brings it back; the request, retried anywhere, owns the row again.
         one.heartbeat().await.unwrap();
         assert_eq!(
@@ -1726,11 +1966,8 @@ mod tests {
             vec![0]
         );
         // The request that claimed it, if it ever wakes up, cannot send it.
-        let sending = store
-            .submitting(id, Felt::from(7u8), Felt::ONE, Felt::ZERO, 10)
-            .await
-            .unwrap();
-        assert!(!sending);
+        let sending = submit(&store, id, Felt::from(7u8), Felt::ZERO, 10).await;
+        assert_eq!(sending, Submitting::GivenUp);
         assert!(store.attempts(id).await.unwrap().is_empty());
         // The same request, retried, owns the row again.
         assert_eq!(
@@ -1752,15 +1989,15 @@ mod tests {
         else {
             panic!("a fresh (wallet, nonce) is owned");
         };
-        assert!(store
-            .submitting(id, Felt::from(7u8), Felt::ONE, Felt::ZERO, 10)
-            .await
-            .unwrap());
+        assert_eq!(
+            submit(&store, id, Felt::from(7u8), Felt::ZERO, 10).await,
+            Submitting::Recorded
+        );
         store.unsubmit(id, "stale relayer nonce").await.unwrap();
-        assert!(store
-            .submitting(id, Felt::from(8u8), Felt::ONE, Felt::ONE, 10)
-            .await
-            .unwrap());
+        assert_eq!(
+            submit(&store, id, Felt::from(8u8), Felt::ONE, 10).await,
+            Submitting::Recorded
+        );
         store.sent(id).await.unwrap();
         let attempts = store.attempts(id).await.unwrap();
         let seen: Vec<_> = attempts
@@ -1781,7 +2018,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(row.hash, Some(Felt::from(8u8)));
-        assert_eq!(row.relayer, Some(Felt::ONE));
+        assert_eq!(row.relayer, Some(relayer_of(&store)));
         assert_eq!(row.relayer_nonce, Some(Felt::ONE));
         assert_eq!(row.max_fee, Some(10));
         assert_eq!(row.status(), TxStatus::Pending);
@@ -1795,10 +2032,10 @@ mod tests {
         let Claim::Owned(id) = store.claim("app", "u", wallet, None).await.unwrap() else {
             panic!("a fresh deployment is owned");
         };
-        assert!(store
-            .submitting(id, Felt::from(0xdeu64), Felt::ONE, Felt::TWO, u128::MAX)
-            .await
-            .unwrap());
+        assert_eq!(
+            submit(&store, id, Felt::from(0xdeu64), Felt::TWO, u128::MAX).await,
+            Submitting::Recorded
+        );
         let text: (String, String, String, String, String, String) = sqlx::query_as(
             "SELECT kind, wallet, nonce, hash, relayer_nonce, max_fee FROM transactions WHERE id = $1",
         )
@@ -1942,10 +2179,10 @@ mod tests {
         let Claim::Owned(id) = store.claim("app", "u", wallet, None).await.unwrap() else {
             panic!("a new deploy row is owned");
         };
-        assert!(store
-            .submitting(id, Felt::from(9u8), Felt::ONE, Felt::ZERO, 10)
-            .await
-            .unwrap());
+        assert_eq!(
+            submit(&store, id, Felt::from(9u8), Felt::ZERO, 10).await,
+            Submitting::Recorded
+        );
         assert!(store
             .finish(
                 id,
@@ -1992,10 +2229,10 @@ mod tests {
         else {
             panic!("owned");
         };
-        store
-            .submitting(id, Felt::from(10u8), Felt::ONE, Felt::ONE, 10)
-            .await
-            .unwrap();
+        assert_eq!(
+            submit(&store, id, Felt::from(10u8), Felt::ONE, 10).await,
+            Submitting::Recorded
+        );
         store
             .finish(
                 id,
@@ -2065,15 +2302,15 @@ mod tests {
         else {
             panic!("owned");
         };
-        assert!(store
-            .submitting(id, h1, Felt::ONE, Felt::ONE, 10)
-            .await
-            .unwrap());
+        assert_eq!(
+            submit(&store, id, h1, Felt::ONE, 10).await,
+            Submitting::Recorded
+        );
         store.unsubmit(id, "stale relayer nonce").await.unwrap();
-        assert!(store
-            .submitting(id, h2, Felt::ONE, Felt::TWO, 10)
-            .await
-            .unwrap());
+        assert_eq!(
+            submit(&store, id, h2, Felt::TWO, 10).await,
+            Submitting::Recorded
+        );
         let stale = store
             .finish(
                 id,

@@ -1,6 +1,6 @@
 //! Two instances of the service on one database (API.md section 11): a fresh database on
-//! PostgreSQL in CI's second pass, one SQLite file otherwise. Each has a relayer of its
-//! own (relayer leases are still per process); idempotency, budgets and records are
+//! PostgreSQL in CI's second pass, one SQLite file otherwise. Both send with the same two
+//! relayers, each under its lease in the database; idempotency, budgets and records are
 //! shared through the database: a request sent to both at once is sent once, a count
 //! limit holds across both, and the transactions one of them sent are followed by the
 //! other after it is killed.
@@ -30,17 +30,17 @@ fn five_per_user(options: Options) -> Options {
     })
 }
 
-/// Instance A (relayer 3) with `options`, then instance B (relayer 4) on A's database.
+/// Instance A with `options`, then instance B on A's database, both with relayers 3 and 4.
 async fn two(options: impl Fn() -> Options) -> (common::Env, LocalPaymaster) {
     let e = common::env_with(Options {
-        relayers: vec![3],
+        relayers: vec![3, 4],
         ..options()
     })
     .await;
     let b = LocalPaymaster::start_with(
         &e.w.devnet,
         Options {
-            relayers: vec![4],
+            relayers: vec![3, 4],
             database: Some(e.pm.database.clone()),
             ..options()
         },
@@ -193,9 +193,9 @@ async fn a_fee_budget_holds_across_two_instances() {
     let cap = bound * 3 / 2;
     let budget = cap + fee * 3;
     let database = e.pm.database.clone();
-    let options = move |relayer: usize| {
+    let options = move || {
         Options {
-            relayers: vec![relayer],
+            relayers: vec![3, 4],
             database: Some(database.clone()),
             ..Options::default()
         }
@@ -210,11 +210,11 @@ async fn a_fee_budget_holds_across_two_instances() {
             }];
         })
     };
-    let a = LocalPaymaster::start_with(&e.w.devnet, options(3))
+    let a = LocalPaymaster::start_with(&e.w.devnet, options())
         .await
         .unwrap();
     std::mem::replace(&mut e.pm, a).stop().await;
-    let b = LocalPaymaster::start_with(&e.w.devnet, options(4))
+    let b = LocalPaymaster::start_with(&e.w.devnet, options())
         .await
         .unwrap();
     let before = (e.relayer_nonce(3).await, e.relayer_nonce(4).await);

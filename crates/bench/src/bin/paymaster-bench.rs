@@ -451,11 +451,14 @@ impl Pool {
         chain_id: Felt,
     ) -> Result<Self> {
         if mode == FloorMode::Service {
+            // The service's relayers lease through a database: a file of their own.
+            let store = Store::open(&chipi_contract_tests::paymaster::temp_sqlite()).await?;
             return Ok(Self::Service(Relayers::new(
                 &relayers.configs,
                 RelayingConfig::default(),
                 node.clone(),
                 chain_id,
+                store,
             )));
         }
         let mut idle = Vec::new();
@@ -805,6 +808,7 @@ async fn run() -> Result<bool> {
         RelayingConfig::default(),
         node.clone(),
         devnet.chain_id(),
+        Store::open(&chipi_contract_tests::paymaster::temp_sqlite()).await?,
     );
     // `Relayers` hands its accounts out through leases only: hold one of each, keep the
     // accounts, let the leases go (that pool is not used again).
@@ -1148,6 +1152,13 @@ async fn database_cost(rounds: usize, service: &str) -> Result<DatabaseCost> {
         ),
     };
     let store = Store::open(&url).await?;
+    // A relayer lease held throughout, as a busy instance holds its relayers.
+    store.add_relayers(&[Felt::ONE]).await?;
+    let token = store
+        .take_lease(Felt::ONE, 3_600_000, i64::MAX, 0)
+        .await?
+        .ok_or("the relayer's lease is taken")?
+        .token;
     let (mut prepare, mut execute, mut follow) = (Vec::new(), Vec::new(), Vec::new());
     let call = strk_transfer(recipient(0), 1);
     for i in 0..rounds {
@@ -1184,7 +1195,7 @@ async fn database_cost(rounds: usize, service: &str) -> Result<DatabaseCost> {
         let t3 = Instant::now();
         let hash = random_key();
         store
-            .submitting(id, hash, Felt::ONE, Felt::from(i as u64), 1_000_000)
+            .submitting(id, hash, Felt::ONE, Felt::from(i as u64), 1_000_000, token)
             .await?;
         store
             .set_status(id, TxStatus::Pending, None, Some(""))

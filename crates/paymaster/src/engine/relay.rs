@@ -2,6 +2,8 @@
 //! simulation; the policy then bounds and decides the fee; a leased relayer signs and
 //! sends, with the hash on record before the transaction leaves.
 
+use std::time::Duration;
+
 use chipi_core::{Call, ErrorCode, Felt};
 use starknet_rust_accounts::Account;
 use starknet_rust_core::types::FeeEstimate;
@@ -11,7 +13,7 @@ use crate::auth::Caller;
 use crate::node::{classify, Failure};
 use crate::policy::{fee_units, Refusal, RefusalKind};
 use crate::relayers::{Estimator, Lease, NoRelayer};
-use crate::store::TxStatus;
+use crate::store::{Submitting, TxStatus};
 
 /// Resource bounds: the estimate plus the margin, on amounts and on prices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,19 +362,58 @@ impl Engine {
                 .map_err(|_| EngineError::Internal)?;
             let hash = prepared.transaction_hash(false);
             // The hash is on record before the transaction leaves: a crash after this point
-            // leaves a row the follower resolves, never a payment nobody knows about.
-            if !self
+            // leaves a row the follower resolves, never a payment nobody knows about. The
+            // same statement checks the relayer's lease: a lease that expired and passed to
+            // another instance records nothing, so nothing is sent with its nonce.
+            match self
                 .store
-                .submitting(id, hash, account.address(), nonce, max_fee)
+                .submitting(id, hash, account.address(), nonce, max_fee, lease.token())
                 .await?
             {
-                // Given up as abandoned while it waited (far past its deadline): the row
-                // says FAILED and its reservations are back, so nothing is sent.
-                return Err(EngineError::Unavailable(
-                    "the request took too long and was given up; retry it".into(),
-                ));
+                Submitting::Recorded => {}
+                Submitting::GivenUp => {
+                    // Given up as abandoned while it waited (far past its deadline): the
+                    // row says FAILED and its reservations are back, so nothing is sent.
+                    return Err(EngineError::Unavailable(
+                        "the request took too long and was given up; retry it".into(),
+                    ));
+                }
+                Submitting::LeaseLost if attempt < retries => {
+                    attempt += 1;
+                    lease.lost();
+                    continue;
+                }
+                Submitting::LeaseLost => {
+                    lease.lost();
+                    self.record(id, TxStatus::Failed, None, "the relayer's lease was lost")
+                        .await;
+                    return Err(EngineError::Busy);
+                }
             }
-            match prepared.send().await {
+            // The send must end while the lease holds (a stall here must not outlive it).
+            let send_timeout = Duration::from_secs(self.config.relaying.send_timeout_seconds);
+            if !lease.holds_for(send_timeout) {
+                lease.lost();
+                self.store
+                    .unsubmit(id, "the relayer's lease ran out")
+                    .await?;
+                if attempt < retries {
+                    attempt += 1;
+                    continue;
+                }
+                self.record(id, TxStatus::Failed, None, "the relayer's lease ran out")
+                    .await;
+                return Err(EngineError::Busy);
+            }
+            let sent = match tokio::time::timeout(send_timeout, prepared.send()).await {
+                Ok(sent) => sent,
+                Err(_) => {
+                    // Its fate is unknown: the row keeps the hash and the follower decides.
+                    lease.resync();
+                    return Err(EngineError::SubmissionUnknown);
+                }
+            };
+            match sent {
                 Ok(_) => {
                     lease.sent();
                     // The relayer is free for the next request while this one is recorded.

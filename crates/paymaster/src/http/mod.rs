@@ -270,6 +270,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "node": if node_ok { "reachable" } else { "unreachable" },
         "chainId": format!("{:#x}", inner.chain_id),
         "instance": inner.store.instance(),
+        "leases": inner.relayers.held().iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>(),
         "database": inner.store.backend().as_str(),
         "relayers": relayers,
     });
