@@ -96,6 +96,9 @@ pub async fn serve(
     stop.cancel();
     let _ = follower.await;
     let _ = heartbeat.await;
+    if let Err(error) = state.store().release_follows().await {
+        tracing::warn!(%error, "cannot hand the followed transactions to the other instances");
+    }
     if let Some(operations) = operations {
         let _ = operations.await;
     }

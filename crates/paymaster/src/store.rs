@@ -200,6 +200,12 @@ impl TxStatus {
         }
     }
 
+    /// The record will not change by itself (a retry of its request may still reopen a
+    /// row where nothing was sent).
+    pub const fn is_final(self) -> bool {
+        !matches!(self, Self::Claimed | Self::Submitting | Self::Pending)
+    }
+
     /// Nothing was sent: the same (wallet, nonce) may be tried again.
     pub const fn retryable(self) -> bool {
         matches!(self, Self::Refused | Self::Failed)
@@ -1666,6 +1672,56 @@ impl Store {
         .await
     }
 
+    /// Claims for this instance's follower, until `ttl_ms` from now, at most `limit` open
+    /// rows (with a hash, not final) that no other instance follows (never claimed, or
+    /// its claim expired: a dead instance's rows are taken over), of `wallet` only if
+    /// given; the rows this instance follows already are renewed. The rows, oldest first.
+    /// Two instances never follow one row at once: the claim is one statement, and the
+    /// row's own condition is checked again on the row it writes.
+    pub async fn claim_follow(
+        &self,
+        wallet: Option<Felt>,
+        limit: i64,
+        ttl_ms: i64,
+    ) -> Result<Vec<TxRecord>, sqlx::Error> {
+        const FREE: &str = "status IN ('SUBMITTING', 'PENDING') AND hash IS NOT NULL
+            AND (followed_by IS NULL OR followed_by = $1 OR follow_until_ms <= $3)";
+        let of_wallet = if wallet.is_some() {
+            "AND wallet = $5"
+        } else {
+            ""
+        };
+        let statement = format!(
+            "UPDATE transactions SET followed_by = $1, follow_until_ms = $2
+             WHERE id IN (SELECT id FROM transactions WHERE {FREE} {of_wallet} ORDER BY id LIMIT $4)
+               AND {FREE}
+             RETURNING *"
+        );
+        let now_ms = now_ms();
+        let mut query = sqlx::query_as::<_, TxRecord>(&statement)
+            .bind(&self.instance)
+            .bind(now_ms.saturating_add(ttl_ms))
+            .bind(now_ms)
+            .bind(limit);
+        if let Some(wallet) = wallet {
+            query = query.bind(FeltText(wallet));
+        }
+        let mut rows = query.fetch_all(&self.pool).await?;
+        rows.sort_by_key(|row| row.id);
+        Ok(rows)
+    }
+
+    /// Lets the other instances follow at once what this one followed (at shutdown).
+    pub async fn release_follows(&self) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE transactions SET followed_by = NULL, follow_until_ms = NULL WHERE followed_by = $1",
+        )
+        .bind(&self.instance)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Every transaction record, oldest first (operators, tests).
     pub async fn transactions(&self) -> Result<Vec<TxRecord>, sqlx::Error> {
         sqlx::query_as("SELECT * FROM transactions ORDER BY id")
@@ -1845,6 +1901,61 @@ mod tests {
             .submitting(id, hash, relayer_of(store), relayer_nonce, max_fee, token)
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn two_instances_never_follow_one_row_at_once() {
+        let url = temp_database().await.unwrap();
+        let (one, two) = (
+            Store::open(&url).await.unwrap(),
+            Store::open(&url).await.unwrap(),
+        );
+        let mut ids = Vec::new();
+        for i in 1..=6u8 {
+            let Claim::Owned(id) = one
+                .claim("app", "u", Felt::from(i), Some(Felt::ONE))
+                .await
+                .unwrap()
+            else {
+                panic!("the row is new");
+            };
+            let sent = submit(&one, id, Felt::from(100 + i), Felt::from(i), 10).await;
+            assert_eq!(sent, Submitting::Recorded);
+            ids.push(id);
+        }
+        let ids_of = |rows: Result<Vec<TxRecord>, sqlx::Error>| -> Vec<i64> {
+            rows.unwrap().iter().map(|row| row.id).collect()
+        };
+        let disjoint = |a: &[i64], b: &[i64]| a.iter().all(|id| !b.contains(id));
+        // Both at once: never the same row twice.
+        let (a, b) = tokio::join!(
+            one.claim_follow(None, 3, 60_000),
+            two.claim_follow(None, 3, 60_000)
+        );
+        let (a, b) = (ids_of(a), ids_of(b));
+        assert!(disjoint(&a, &b), "{a:?} {b:?}");
+        // Each renews its own and takes what is free, never the other's: every open row
+        // is followed by exactly one of them.
+        let a = ids_of(one.claim_follow(None, 6, 60_000).await);
+        let b = ids_of(two.claim_follow(None, 6, 60_000).await);
+        assert!(disjoint(&a, &b), "{a:?} {b:?}");
+        let mut all = [a.clone(), b].concat();
+        all.sort();
+        assert_eq!(all, ids);
+        // The first dies: once its claims expire, the second follows its rows too.
+        sqlx::query("UPDATE transactions SET follow_until_ms = 0 WHERE followed_by = $1")
+            .bind(one.instance())
+            .execute(&two.pool)
+            .await
+            .unwrap();
+        assert_eq!(ids_of(two.claim_follow(None, 6, 60_000).await), ids);
+        assert!(ids_of(one.claim_follow(None, 6, 60_000).await).is_empty());
+        // One wallet's rows only (a request waiting on its wallet's in-flight cap).
+        let wallet = Some(Felt::from(3u8));
+        assert_eq!(ids_of(two.claim_follow(wallet, 6, 60_000).await), [ids[2]]);
+        // Given back at shutdown, they are the first's to take at once.
+        two.release_follows().await.unwrap();
+        assert_eq!(ids_of(one.claim_follow(None, 6, 60_000).await), ids);
     }
 
     #[tokio::test]

@@ -5,80 +5,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use chipi_contract_tests::paymaster::{user_token, LocalPaymaster, Options, API_KEY, USER};
-use chipi_contract_tests::{random_key, STRK};
-use chipi_core::{public_key_of, Felt, OutsideExecution};
+use chipi_contract_tests::paymaster::{user_token, LocalPaymaster, Options, USER};
+use chipi_core::Felt;
 use chipi_paymaster::TxStatus;
-use serde_json::{json, Value};
-
-struct Wallet {
-    key: Felt,
-    address: Felt,
-}
-
-fn transfer(to: u64, amount: u64) -> Value {
-    json!({
-        "contractAddress": format!("{:#x}", chipi_devnet::STRK_ADDRESS),
-        "entrypoint": "transfer",
-        "calldata": [format!("{to:#x}"), amount.to_string(), "0"],
-    })
-}
-
-async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> (u16, Value) {
-    let response = http
-        .post(url)
-        .header("x-api-key", API_KEY)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-/// Prepare and sign as the owner: the execute request's body.
-async fn signed_body(http: &reqwest::Client, base: &str, wallet: &Wallet, call: Value) -> Value {
-    let token = user_token(USER);
-    let address = format!("{:#x}", wallet.address);
-    let (status, prepared) = post(
-        http,
-        &format!("{base}/v1/transactions/prepare-typed-data"),
-        &token,
-        &json!({ "publicKey": address, "calls": [call] }),
-    )
-    .await;
-    assert_eq!(status, 200, "{prepared}");
-    let typed_data = &prepared["typedData"];
-    let (execution, chain) = OutsideExecution::from_typed_data(typed_data).unwrap();
-    let (r, s) =
-        chipi_core::sign_hash(&wallet.key, execution.message_hash(chain, wallet.address)).unwrap();
-    json!({
-        "publicKey": address,
-        "typedData": typed_data,
-        "userSignature": { "r": format!("{r:#x}"), "s": format!("{s:#x}") },
-    })
-}
-
-/// Prepare, sign as the owner, execute: the execute's answer.
-async fn sponsored(
-    http: &reqwest::Client,
-    base: &str,
-    wallet: &Wallet,
-    call: Value,
-) -> (u16, Value) {
-    let body = signed_body(http, base, wallet, call).await;
-    post(
-        http,
-        &format!("{base}/v1/transactions/execute-sponsored-transaction"),
-        &user_token(USER),
-        &body,
-    )
-    .await
-}
+use common::load::{post, signed_body, sponsored, transfer, wallets, Cable, Wallet};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_transactions_from_ten_wallets_over_two_relayers_all_land_once() {
@@ -93,19 +26,7 @@ async fn fifty_transactions_from_ten_wallets_over_two_relayers_all_land_once() {
         .configure(|config| config.http.max_concurrent_per_user = 64),
     )
     .await;
-    let mut wallets = vec![Wallet {
-        key: e.w.owner_key,
-        address: e.w.address,
-    }];
-    for _ in 0..9 {
-        let key = random_key();
-        let address =
-            e.w.devnet
-                .deploy_session_wallet(public_key_of(&key).unwrap(), 10 * STRK)
-                .await
-                .unwrap();
-        wallets.push(Wallet { key, address });
-    }
+    let wallets = wallets(&e, 9).await;
     let nonces_before = e.relayer_nonce(3).await + e.relayer_nonce(4).await;
     let wallets = Arc::new(wallets);
     let mut tasks = Vec::new();
@@ -230,64 +151,6 @@ async fn a_transaction_pending_at_shutdown_is_followed_after_a_restart() {
     // And a replay of the same request is still the same transaction, across the restart.
     let status = e.get(&format!("/v1/transactions/{hash}/status")).await;
     assert_eq!(status.body["status"], "ACCEPTED");
-}
-
-/// A TCP relay to the devnet that can be cut and restored.
-struct Cable {
-    url: String,
-    down: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Cable {
-    async fn to(target: &url::Url) -> Self {
-        let address: SocketAddr = format!(
-            "{}:{}",
-            target.host_str().unwrap(),
-            target.port_or_known_default().unwrap()
-        )
-        .parse()
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut url = target.clone();
-        url.set_port(Some(listener.local_addr().unwrap().port()))
-            .unwrap();
-        let down = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(Mutex::new(Vec::new()));
-        let (flag, list) = (down.clone(), connections.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                if flag.load(Ordering::SeqCst) {
-                    continue; // dropped: connection reset
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(address).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                list.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Self {
-            url: url.to_string(),
-            down,
-            connections,
-        }
-    }
-
-    fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test]

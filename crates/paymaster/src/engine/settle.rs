@@ -25,7 +25,11 @@ enum Seen {
 /// One pass over the open transactions. A row that fails is logged and the pass goes on;
 /// the pass stops early only when the node is away.
 pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
-    follow_rows(engine, engine.store.open_transactions().await?).await?;
+    let rows = engine
+        .store
+        .claim_follow(None, FOLLOW_AT_ONCE, follow_ttl_ms(engine))
+        .await?;
+    follow_rows(engine, rows).await?;
     // A request that died mid-way (a database error between its claim and its send)
     // leaves its row claimed; once far past any deadline, nothing can send it any more.
     let after =
@@ -58,17 +62,32 @@ pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
 /// need not wait for the next pass); whether one of them became final, or none was open
 /// (the follower settled them first): either way, nothing is worth waiting for.
 pub(crate) async fn follow_wallet(engine: &Engine, wallet: Felt) -> Result<bool, sqlx::Error> {
-    let rows: Vec<TxRecord> = engine
+    let rows = engine
         .store
-        .open_transactions()
-        .await?
-        .into_iter()
-        .filter(|r| r.wallet == wallet)
-        .collect();
+        .claim_follow(Some(wallet), FOLLOW_AT_ONCE, follow_ttl_ms(engine))
+        .await?;
     if rows.is_empty() {
-        return Ok(true);
+        // None open, or all followed by another instance (which will settle them).
+        let open = engine.store.open_transactions().await?;
+        return Ok(!open.iter().any(|row| row.wallet == wallet));
     }
     follow_rows(engine, rows).await
+}
+
+/// At most this many rows per follower pass: a second instance follows the rest.
+const FOLLOW_AT_ONCE: i64 = 128;
+
+/// How long a follower's claim on a row lasts (renewed every pass): an instance silent
+/// that long is dead, and another follows its rows.
+fn follow_ttl_ms(engine: &Engine) -> i64 {
+    i64::try_from(
+        engine
+            .config
+            .relaying
+            .instance_ttl_seconds
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX)
 }
 
 /// Follows `rows`; whether one of them became final.

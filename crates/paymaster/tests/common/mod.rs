@@ -2,6 +2,7 @@
 //! client that speaks the API as Chipi's JS SDK does.
 #![allow(dead_code)]
 
+pub mod load;
 pub mod proxy;
 
 use chipi_contract_tests::paymaster::{user_token, LocalPaymaster, Options, API_KEY, USER};

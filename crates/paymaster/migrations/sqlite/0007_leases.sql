@@ -16,3 +16,8 @@ CREATE TABLE relayer_leases (
 -- When this instance's oldest request waiting for a relayer arrived (unix milliseconds),
 -- NULL when none waits: an instance yields its relayers to an older waiter elsewhere.
 ALTER TABLE instances ADD COLUMN waiting_since_ms INTEGER;
+-- The follower's work, claimed per row: the instance following the row and until when
+-- (unix milliseconds). Two instances never follow one row at once; a dead instance's
+-- rows are taken over once its claim expires.
+ALTER TABLE transactions ADD COLUMN followed_by TEXT;
+ALTER TABLE transactions ADD COLUMN follow_until_ms INTEGER;
