@@ -60,8 +60,8 @@ pub use prices::{FixedPrices, PriceSource, TokenPrice};
 pub use relayers::{Lease, NoRelayer, Node, RelayerAccount, RelayerKey, Relayers};
 pub use state::{AppState, StartError};
 pub use store::{
-    felt_text, iso_now, tracking_id, Attempt, Backend, End, IssuedNonce, Outcome, Store, TxKind,
-    TxRecord, TxStatus, Usage, WalletRow, DEFAULT_MAX_CONNECTIONS,
+    felt_text, iso_now, tracking_id, Attempt, Backend, End, IssuedNonce, Outcome, Sending, Store,
+    TxKind, TxRecord, TxStatus, Usage, WalletRow, DEFAULT_MAX_CONNECTIONS,
 };
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the follower running

@@ -2,8 +2,8 @@
 //! as in tests, do not mix their numbers).
 
 use prometheus::{
-    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
-    Registry, TextEncoder,
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The service's metrics.
@@ -33,6 +33,11 @@ pub struct Metrics {
     /// SNIP-29 JSON-RPC calls by method (`other` for unknown ones) and answer (`ok` or
     /// the error code).
     pub rpc_calls: IntCounterVec,
+    /// 1, labelled with this instance's id and its database backend: each instance's page
+    /// says whose numbers these are (several instances share one database).
+    pub instance: IntGaugeVec,
+    /// Relayer leases this instance holds now.
+    pub leases_held: IntGauge,
 }
 
 impl Metrics {
@@ -98,6 +103,19 @@ impl Metrics {
             ),
             &["method", "code"],
         )?;
+        let instance = IntGaugeVec::new(
+            Opts::new(
+                "instance_info",
+                "This instance (its id in the instances table) and its database backend",
+            ),
+            &["instance", "database"],
+        )?;
+        let leases_held = IntGauge::new(
+            "relayer_leases_held",
+            "Relayer leases this instance holds in the database now",
+        )?;
+        registry.register(Box::new(instance.clone()))?;
+        registry.register(Box::new(leases_held.clone()))?;
         registry.register(Box::new(rpc_calls.clone()))?;
         registry.register(Box::new(sponsorship_refusals.clone()))?;
         registry.register(Box::new(sponsored_fees.clone()))?;
@@ -122,6 +140,8 @@ impl Metrics {
             sponsored_fees,
             sponsored_transactions,
             rpc_calls,
+            instance,
+            leases_held,
         })
     }
 

@@ -103,6 +103,10 @@ pub struct Relayers {
     /// Wakes the manager (a request waits, a lease came back).
     wake: Arc<Notify>,
     closed: AtomicBool,
+    /// The database failed the manager (said once, until a round goes through).
+    troubled: AtomicBool,
+    /// The database failed the manager in the current round.
+    failed_round: AtomicBool,
 }
 
 struct Pool {
@@ -210,6 +214,8 @@ impl Relayers {
             store,
             wake: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
+            troubled: AtomicBool::new(false),
+            failed_round: AtomicBool::new(false),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(manage(Arc::downgrade(&relayers), relayers.wake.clone()));
@@ -361,12 +367,33 @@ impl Relayers {
         self.wake.notify_one();
     }
 
+    /// The database failed the manager: said once per outage (it retries every round).
+    fn trouble(&self, what: &str, error: &sqlx::Error) {
+        self.failed_round.store(true, Ordering::Relaxed);
+        if !self.troubled.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%error, "{what}; retrying");
+        } else {
+            tracing::debug!(%error, "{what}");
+        }
+    }
+
     /// One round of the lease manager; whether requests wait or leases are to be given
     /// back (look again soon).
     async fn manage(self: &Arc<Self>, manager: &mut Manager) -> bool {
+        self.failed_round.store(false, Ordering::Relaxed);
+        let busy = self.manage_round(manager).await;
+        if !self.failed_round.load(Ordering::Relaxed)
+            && self.troubled.swap(false, Ordering::Relaxed)
+        {
+            tracing::info!("the relayer leases are managed again");
+        }
+        busy
+    }
+
+    async fn manage_round(self: &Arc<Self>, manager: &mut Manager) -> bool {
         if !manager.added {
             if let Err(error) = self.store.add_relayers(&self.addresses()).await {
-                tracing::warn!(%error, "cannot record the relayers' leases");
+                self.trouble("cannot record the relayers' leases", &error);
                 return true;
             }
             manager.added = true;
@@ -382,14 +409,14 @@ impl Relayers {
         if oldest_here != manager.published {
             match self.store.set_waiting(oldest_here).await {
                 Ok(()) => manager.published = oldest_here,
-                Err(error) => tracing::warn!(%error, "cannot publish this instance's waiting"),
+                Err(error) => self.trouble("cannot publish this instance's waiting", &error),
             }
         }
         let elsewhere = if holds || oldest_here.is_some() {
             match self.store.oldest_waiting_elsewhere(alive_since).await {
                 Ok(elsewhere) => elsewhere,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot read the other instances' waiting");
+                    self.trouble("cannot read the other instances' waiting", &error);
                     None
                 }
             }
@@ -448,7 +475,7 @@ impl Relayers {
         let held = match self.store.renew_leases(millis(ttl)).await {
             Ok(held) => held,
             Err(error) => {
-                tracing::warn!(%error, "cannot renew the relayer leases");
+                self.trouble("cannot renew the relayer leases", &error);
                 return;
             }
         };
@@ -511,7 +538,7 @@ impl Relayers {
                         pool.here[index] = Here::Away;
                     }
                 }
-                Err(error) => tracing::warn!(%error, "cannot give a relayer lease back"),
+                Err(error) => self.trouble("cannot give a relayer lease back", &error),
             }
         }
     }
@@ -531,7 +558,7 @@ impl Relayers {
         let rows = match self.store.leases().await {
             Ok(rows) => rows,
             Err(error) => {
-                tracing::warn!(%error, "cannot read the relayer leases");
+                self.trouble("cannot read the relayer leases", &error);
                 return;
             }
         };
@@ -576,7 +603,7 @@ impl Relayers {
                 // Taken by another instance meanwhile, or an older request waits elsewhere.
                 Ok(None) => continue,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot take a relayer lease");
+                    self.trouble("cannot take a relayer lease", &error);
                     return;
                 }
             };
@@ -804,7 +831,7 @@ impl Drop for Lease {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::{Claim, Submitting, TxStatus};
+    use crate::store::{Claim, Sending, Submitting, TxStatus};
 
     fn configs(count: usize) -> Vec<RelayerConfig> {
         (1..=count)
@@ -1111,17 +1138,15 @@ mod tests {
         assert_eq!(taken.state.nonce, None);
         // The stalled holder wakes up: the same statement that would record its send
         // refuses it, so it never sends with the nonce the other instance now owns.
+        let sending = |hash: u8| Sending {
+            hash: Felt::from(hash),
+            relayer: Felt::ONE,
+            relayer_nonce: Felt::from(5u8),
+            max_fee: 10,
+            request: "{}",
+        };
         assert_eq!(
-            a.submitting(
-                id,
-                Felt::from(9u8),
-                Felt::ONE,
-                Felt::from(5u8),
-                10,
-                lease.token()
-            )
-            .await
-            .unwrap(),
+            a.submitting(id, sending(9), lease.token()).await.unwrap(),
             Submitting::LeaseLost
         );
         assert_eq!(
@@ -1141,16 +1166,9 @@ mod tests {
             panic!("the row is new");
         };
         assert_eq!(
-            b.submitting(
-                mine,
-                Felt::from(10u8),
-                Felt::ONE,
-                Felt::from(5u8),
-                10,
-                taken.token()
-            )
-            .await
-            .unwrap(),
+            b.submitting(mine, sending(10), taken.token())
+                .await
+                .unwrap(),
             Submitting::Recorded
         );
         // Given back, the stale lease is not handed on.

@@ -686,6 +686,21 @@ pub struct TakenLease {
     pub nonce: Option<Felt>,
 }
 
+/// A transaction about to be sent, as [`Store::submitting`] records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending<'a> {
+    /// Its hash.
+    pub hash: Felt,
+    /// The relayer that signed it.
+    pub relayer: Felt,
+    /// The relayer nonce it uses.
+    pub relayer_nonce: Felt,
+    /// Its fee bound (fri).
+    pub max_fee: u128,
+    /// The signed transaction as broadcast (JSON), for the follower to send again.
+    pub request: &'a str,
+}
+
 /// What [`Store::submitting`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Submitting {
@@ -1259,12 +1274,16 @@ impl Store {
     pub async fn submitting(
         &self,
         id: i64,
-        hash: Felt,
-        relayer: Felt,
-        relayer_nonce: Felt,
-        max_fee: u128,
+        sending: Sending<'_>,
         lease_token: i64,
     ) -> Result<Submitting, sqlx::Error> {
+        let Sending {
+            hash,
+            relayer,
+            relayer_nonce,
+            max_fee,
+            request,
+        } = sending;
         let now = now();
         let mut tx = self.pool.begin().await?;
         // Only a row still claimed (one given up as abandoned is sent by nobody), and only
@@ -1301,8 +1320,8 @@ impl Store {
             });
         }
         sqlx::query(
-            "INSERT INTO attempts (tx_id, hash, relayer, relayer_nonce, max_fee, outcome, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'SUBMITTING', $6, $7)",
+            "INSERT INTO attempts (tx_id, hash, relayer, relayer_nonce, max_fee, outcome, created_at, updated_at, request)
+             VALUES ($1, $2, $3, $4, $5, 'SUBMITTING', $6, $7, $8)",
         )
         .bind(id)
         .bind(FeltText(hash))
@@ -1311,10 +1330,35 @@ impl Store {
         .bind(FriText(max_fee))
         .bind(now)
         .bind(now)
+        .bind(request)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(Submitting::Recorded)
+    }
+
+    /// The signed transaction `hash` of row `id` as it was broadcast (JSON), if kept.
+    pub async fn signed_request(&self, id: i64, hash: Felt) -> Result<Option<String>, sqlx::Error> {
+        let request: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT request FROM attempts WHERE tx_id = $1 AND hash = $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id)
+        .bind(FeltText(hash))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(request.flatten())
+    }
+
+    /// Row `id`, still carrying `hash`, was looked after now (its `updated_at`): the
+    /// follower sends a lost transaction again at most once per send timeout.
+    pub async fn touch(&self, id: i64, hash: Felt) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE transactions SET updated_at = $1 WHERE id = $2 AND hash = $3")
+            .bind(now())
+            .bind(id)
+            .bind(FeltText(hash))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Every attempt of row `id`, oldest first.
@@ -1674,39 +1718,31 @@ impl Store {
 
     /// Claims for this instance's follower, until `ttl_ms` from now, at most `limit` open
     /// rows (with a hash, not final) that no other instance follows (never claimed, or
-    /// its claim expired: a dead instance's rows are taken over), of `wallet` only if
-    /// given; the rows this instance follows already are renewed. The rows, oldest first.
+    /// its claim expired: a dead instance's rows are taken over); the rows this instance
+    /// follows already are renewed. The rows, oldest first.
     /// Two instances never follow one row at once: the claim is one statement, and the
     /// row's own condition is checked again on the row it writes.
     pub async fn claim_follow(
         &self,
-        wallet: Option<Felt>,
         limit: i64,
         ttl_ms: i64,
     ) -> Result<Vec<TxRecord>, sqlx::Error> {
         const FREE: &str = "status IN ('SUBMITTING', 'PENDING') AND hash IS NOT NULL
             AND (followed_by IS NULL OR followed_by = $1 OR follow_until_ms <= $3)";
-        let of_wallet = if wallet.is_some() {
-            "AND wallet = $5"
-        } else {
-            ""
-        };
         let statement = format!(
             "UPDATE transactions SET followed_by = $1, follow_until_ms = $2
-             WHERE id IN (SELECT id FROM transactions WHERE {FREE} {of_wallet} ORDER BY id LIMIT $4)
+             WHERE id IN (SELECT id FROM transactions WHERE {FREE} ORDER BY id LIMIT $4)
                AND {FREE}
              RETURNING *"
         );
         let now_ms = now_ms();
-        let mut query = sqlx::query_as::<_, TxRecord>(&statement)
+        let mut rows = sqlx::query_as::<_, TxRecord>(&statement)
             .bind(&self.instance)
             .bind(now_ms.saturating_add(ttl_ms))
             .bind(now_ms)
-            .bind(limit);
-        if let Some(wallet) = wallet {
-            query = query.bind(FeltText(wallet));
-        }
-        let mut rows = query.fetch_all(&self.pool).await?;
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.sort_by_key(|row| row.id);
         Ok(rows)
     }
@@ -1897,10 +1933,14 @@ mod tests {
         max_fee: u128,
     ) -> Submitting {
         let token = lease(store).await;
-        store
-            .submitting(id, hash, relayer_of(store), relayer_nonce, max_fee, token)
-            .await
-            .unwrap()
+        let sending = Sending {
+            hash,
+            relayer: relayer_of(store),
+            relayer_nonce,
+            max_fee,
+            request: "{}",
+        };
+        store.submitting(id, sending, token).await.unwrap()
     }
 
     #[tokio::test]
@@ -1928,16 +1968,13 @@ mod tests {
         };
         let disjoint = |a: &[i64], b: &[i64]| a.iter().all(|id| !b.contains(id));
         // Both at once: never the same row twice.
-        let (a, b) = tokio::join!(
-            one.claim_follow(None, 3, 60_000),
-            two.claim_follow(None, 3, 60_000)
-        );
+        let (a, b) = tokio::join!(one.claim_follow(3, 60_000), two.claim_follow(3, 60_000));
         let (a, b) = (ids_of(a), ids_of(b));
         assert!(disjoint(&a, &b), "{a:?} {b:?}");
         // Each renews its own and takes what is free, never the other's: every open row
         // is followed by exactly one of them.
-        let a = ids_of(one.claim_follow(None, 6, 60_000).await);
-        let b = ids_of(two.claim_follow(None, 6, 60_000).await);
+        let a = ids_of(one.claim_follow(6, 60_000).await);
+        let b = ids_of(two.claim_follow(6, 60_000).await);
         assert!(disjoint(&a, &b), "{a:?} {b:?}");
         let mut all = [a.clone(), b].concat();
         all.sort();
@@ -1948,14 +1985,11 @@ mod tests {
             .execute(&two.pool)
             .await
             .unwrap();
-        assert_eq!(ids_of(two.claim_follow(None, 6, 60_000).await), ids);
-        assert!(ids_of(one.claim_follow(None, 6, 60_000).await).is_empty());
-        // One wallet's rows only (a request waiting on its wallet's in-flight cap).
-        let wallet = Some(Felt::from(3u8));
-        assert_eq!(ids_of(two.claim_follow(wallet, 6, 60_000).await), [ids[2]]);
+        assert_eq!(ids_of(two.claim_follow(6, 60_000).await), ids);
+        assert!(ids_of(one.claim_follow(6, 60_000).await).is_empty());
         // Given back at shutdown, they are the first's to take at once.
         two.release_follows().await.unwrap();
-        assert_eq!(ids_of(one.claim_follow(None, 6, 60_000).await), ids);
+        assert_eq!(ids_of(one.claim_follow(6, 60_000).await), ids);
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
 //! "Never pays twice" where it matters: the service killed (its runtime dropped, as a
 //! killed process) between the claim and the send, and after the send reached the node
 //! but before its answer was recorded; the node's answer to a send lost on the way back.
-//! In each, a retry of the same signed request gets the first transaction or sends the
-//! only one, the chain has exactly one, and its fee is recorded once.
+//! A send that never reached the node, sent again by the follower. In each, a retry of
+//! the same signed request gets the first transaction or sends the only one, the chain
+//! has exactly one, and its fee is recorded once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -26,7 +27,12 @@ async fn service(
             rpc_url,
             ..Options::default()
         }
-        .configure(|config| config.relaying.instance_ttl_seconds = 3),
+        .configure(|config| {
+            config.relaying.instance_ttl_seconds = 3;
+            // A send lost on the way is sent again after 2 s of quiet.
+            config.relaying.send_timeout_seconds = 2;
+            config.relaying.lease_seconds = 4;
+        }),
     )
     .await
     .unwrap()
@@ -158,6 +164,30 @@ async fn a_send_whose_answer_is_lost_is_not_sent_again() {
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.body["transactionHash"], first.as_str());
     exactly_once(&e, nonce_before, &first).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_never_reached_the_node_is_sent_again_by_the_follower() {
+    let (e, proxy, _database, body) = setup().await;
+    let nonce_before = e.relayer_nonce(3).await;
+    proxy.arm("starknet_addInvokeTransaction", Trap::Swallow);
+    let answer = e.execute(&body).await;
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert_eq!(answer.code(), "NETWORK_ERROR");
+    let rows = e.pm.state.store().transactions().await.unwrap();
+    assert_eq!(rows[0].status(), TxStatus::Submitting, "{rows:#?}");
+    let first = chipi_paymaster::felt_text(rows[0].hash.unwrap());
+    proxy.disarm();
+    // Nothing else is sent, so the relayer's nonce would never move past it: the
+    // follower sends the very same signed transaction again, and it lands once.
+    exactly_once(&e, nonce_before, &first).await;
+    let attempts = e.pm.state.store().attempts(rows[0].id).await.unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    assert_eq!(attempts[0].outcome, chipi_paymaster::Outcome::Sent);
+    // The client's retry gets that transaction.
+    let answer = e.execute(&body).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["transactionHash"], first.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

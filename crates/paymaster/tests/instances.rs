@@ -118,6 +118,48 @@ async fn one_request_sent_to_two_instances_at_once_is_sent_once() {
     // One record, seen alike from both instances.
     assert_eq!(e.pm.state.store().transactions().await.unwrap().len(), 1);
     assert_eq!(b.state.store().transactions().await.unwrap(), vec![row]);
+    // Each instance says who it is and which relayer leases it holds: never the same
+    // relayer at both. Its metrics page is labelled with its id.
+    let mut held = Vec::new();
+    let mut ids = Vec::new();
+    for base in [&e.pm.url, &b.url] {
+        let health: serde_json::Value = e
+            .http
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = health["instance"].as_str().unwrap().to_string();
+        let leases = health["leases"].as_array().unwrap().clone();
+        let metrics = e
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let info = format!("instance=\"{id}\"}} 1");
+        assert!(metrics.contains(&info), "{info} not in {metrics}");
+        // (How many it holds may change between the two reads: idle leases go back.)
+        assert!(
+            metrics.contains("chipi_paymaster_relayer_leases_held "),
+            "{metrics}"
+        );
+        ids.push(id);
+        held.extend(leases);
+    }
+    assert_ne!(ids[0], ids[1]);
+    let distinct: std::collections::HashSet<_> = held.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        held.len(),
+        "a relayer held at both: {held:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

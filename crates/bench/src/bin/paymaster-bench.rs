@@ -53,7 +53,7 @@ use chipi_core::{public_key_of, selectors, Call, Felt, OutsideExecution, ANY_CAL
 use chipi_devnet::Devnet;
 use chipi_paymaster::{
     calls_hash, Bounds, End, IssuedNonce, RelayerAccount, RelayerConfig, Relayers, RelayingConfig,
-    Store, TxStatus,
+    Sending, Store, TxStatus,
 };
 
 use starknet_rust::accounts::Account;
@@ -70,6 +70,8 @@ const FEE_MARGIN_PERCENT: u32 = 50;
 const RELAYERS: [usize; 2] = [3, 4];
 /// Concurrency levels (wallets sending at once).
 const LEVELS: [usize; 3] = [1, 10, 20];
+/// The most wallets `--levels` may ask for.
+const MAX_LEVEL: usize = 200;
 /// Service throughput / floor throughput wanted at the highest level.
 const MIN_RATIO_AT_20: f64 = 0.9;
 /// SNIP-29 throughput / Chipi API throughput wanted at every level.
@@ -92,21 +94,47 @@ struct Args {
     /// A PostgreSQL server (a URL whose user may create databases): the service runs on a
     /// fresh database there instead of a SQLite file.
     postgres: Option<String>,
+    /// Concurrency levels.
+    levels: Vec<usize>,
+    /// Service instances on the one database (1 or 2), sharing the relayers.
+    instances: usize,
 }
 
 fn args() -> Result<Args> {
     let usage = "usage: paymaster-bench [--txs N | --quick] [--floor queue|fifo|service] \
-                 [--postgres postgres://user@host:port/db]";
+                 [--postgres postgres://user@host:port/db] [--levels 20,100] [--instances 1|2]";
     let mut args = Args {
         n: 300,
         floor: FloorMode::Queue,
         postgres: None,
+        levels: LEVELS.to_vec(),
+        instances: 1,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
         match word.as_str() {
             "--quick" => args.n = 12,
             "--postgres" => args.postgres = Some(words.next().ok_or(usage)?),
+            "--levels" => {
+                let value = words.next().ok_or(usage)?;
+                args.levels = value
+                    .split(',')
+                    .map(|level| level.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .ok()
+                    .filter(|levels: &Vec<usize>| {
+                        !levels.is_empty() && levels.iter().all(|&l| (1..=MAX_LEVEL).contains(&l))
+                    })
+                    .ok_or_else(|| format!("--levels: wallet counts from 1 to {MAX_LEVEL}, comma-separated: {value}"))?;
+            }
+            "--instances" => {
+                let value = words.next().ok_or(usage)?;
+                args.instances = match value.as_str() {
+                    "1" => 1,
+                    "2" => 2,
+                    _ => return Err(format!("--instances: 1 or 2: {value}").into()),
+                };
+            }
             "--floor" => {
                 args.floor = words
                     .next()
@@ -296,17 +324,18 @@ fn recipient(w: usize) -> Felt {
     Felt::from(0xbe_0000_u64 + w as u64)
 }
 
-/// `n` transactions through the service by `c` wallets, by Chipi's API or SNIP-29's.
+/// `n` transactions through the service by `c` wallets, by Chipi's API or SNIP-29's;
+/// wallet `w` talks to instance `w % clients.len()` (a load balancer's spread).
 async fn service_segment(
-    client: &ServiceClient,
+    clients: &[ServiceClient],
     snip29: bool,
     wallets: &Arc<Vec<Wallet>>,
     c: usize,
     n: usize,
 ) -> Tally {
-    let client = client.clone();
+    let clients = Arc::new(clients.to_vec());
     segment(wallets, c, n, move |wallets, w| {
-        let client = client.clone();
+        let client = clients[w % clients.len()].clone();
         async move {
             let done = if snip29 {
                 client
@@ -742,7 +771,12 @@ async fn run() -> Result<bool> {
         n,
         floor: mode,
         postgres,
+        levels: level_list,
+        instances,
     } = args()?;
+    if instances > 1 && postgres.is_none() {
+        return Err("--instances 2: several instances need --postgres".into());
+    }
     // A fresh database: a SQLite file, or one on the PostgreSQL server asked for.
     let database = match &postgres {
         Some(server) => chipi_contract_tests::paymaster::temp_postgres(server).await?,
@@ -756,8 +790,7 @@ async fn run() -> Result<bool> {
     let started = Instant::now();
     eprintln!("starting the devnet and the service ...");
     let devnet = Devnet::start().await?;
-    let pm = LocalPaymaster::start_with(
-        &devnet,
+    let options = || {
         Options {
             relayers: RELAYERS.to_vec(),
             database: Some(database.clone()),
@@ -768,12 +801,18 @@ async fn run() -> Result<bool> {
             config.relaying.follow_interval_ms = 250;
             config.window.chain_time_cache_ms = 1000;
             // One user token drives every wallet: its requests at once are the concurrency.
-            config.http.max_concurrent_per_user = 64;
-        }),
-    )
-    .await?;
+            config.http.max_concurrent_per_user = 2 * MAX_LEVEL;
+            config.window.max_outstanding = u32::try_from(2 * MAX_LEVEL).unwrap_or(u32::MAX);
+        })
+    };
+    let pm = LocalPaymaster::start_with(&devnet, options()).await?;
+    // Further instances on the same database, with the same relayers (leased through it).
+    let mut others = Vec::new();
+    for _ in 1..instances {
+        others.push(LocalPaymaster::start_with(&devnet, options()).await?);
+    }
 
-    let max_c = LEVELS.iter().copied().max().unwrap_or(1);
+    let max_c = level_list.iter().copied().max().unwrap_or(1);
     eprintln!("deploying {max_c} wallets ...");
     let mut wallets = Vec::with_capacity(max_c);
     for _ in 0..max_c {
@@ -823,11 +862,23 @@ async fn run() -> Result<bool> {
     }
     let floor_relayers = FloorRelayers { configs, accounts };
 
-    let client = ServiceClient {
-        http: reqwest::Client::new(),
-        base: pm.url.clone(),
-        api_key: API_KEY.into(),
-        token: Arc::new(user_token(USER)),
+    let http = reqwest::Client::new();
+    let token = Arc::new(user_token(USER));
+    let client: Vec<ServiceClient> = std::iter::once(&pm)
+        .chain(&others)
+        .map(|instance| ServiceClient {
+            http: http.clone(),
+            base: instance.url.clone(),
+            api_key: API_KEY.into(),
+            token: token.clone(),
+        })
+        .collect();
+    let server_times = || {
+        let mut times = ServerTimes::read(&pm);
+        for other in &others {
+            times.add(&ServerTimes::read(other));
+        }
+        times
     };
 
     // Warm-up: every wallet through the service once (its capability check is cached
@@ -845,7 +896,7 @@ async fn run() -> Result<bool> {
         return Err(format!("warm-up failed: {}", warm.failures.join("; ")).into());
     }
 
-    let mut levels: Vec<Level> = LEVELS
+    let mut levels: Vec<Level> = level_list
         .iter()
         .map(|&c| Level {
             c,
@@ -878,10 +929,10 @@ async fn run() -> Result<bool> {
                 } else {
                     let snip29 = side == Side::Snip29;
                     let warm = service_segment(&client, snip29, &wallets, c, WARM_UP).await;
-                    let before = ServerTimes::read(&pm);
+                    let before = server_times();
                     let mut measured =
                         service_segment(&client, snip29, &wallets, c, segment_size).await;
-                    measured.server = ServerTimes::read(&pm).since(&before);
+                    measured.server = server_times().since(&before);
                     service_sent += warm.hashes.len() + measured.hashes.len();
                     (warm, measured)
                 };
@@ -904,17 +955,20 @@ async fn run() -> Result<bool> {
         .iter()
         .filter(|row| row.status() == TxStatus::Accepted)
         .count();
+    for other in others {
+        other.stop().await;
+    }
     pm.stop().await;
 
     let database = database_cost(200, &database).await?;
     print_tables(
         &levels,
         n,
-        &load_before,
-        &load_after,
+        [&load_before, &load_after],
         total,
         &database,
         mode,
+        instances,
     );
 
     let mut ok = accepted == sent_by_service && rows.len() == sent_by_service;
@@ -947,17 +1001,17 @@ async fn run() -> Result<bool> {
 fn print_tables(
     levels: &[Level],
     n: usize,
-    load_before: &str,
-    load_after: &str,
+    [load_before, load_after]: [&str; 2],
     total: Duration,
     database: &DatabaseCost,
     mode: FloorMode,
+    instances: usize,
 ) {
     println!("### Sponsored transactions per second: service over HTTP vs the direct floor");
     println!();
     println!(
         "{} ({} threads, load average {load_before} before, {load_after} after); {}; \
-         embedded devnet, the service on {}, {} relayers, {n} measured transactions per side \
+         embedded devnet, {instances} service instance(s) on {}, {} relayers, {n} measured transactions per side \
          and level in {} segments (+{WARM_UP} warm-up each); floor: {}; run took {:.0} s.",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -1195,7 +1249,17 @@ async fn database_cost(rounds: usize, service: &str) -> Result<DatabaseCost> {
         let t3 = Instant::now();
         let hash = random_key();
         store
-            .submitting(id, hash, Felt::ONE, Felt::from(i as u64), 1_000_000, token)
+            .submitting(
+                id,
+                Sending {
+                    hash,
+                    relayer: Felt::ONE,
+                    relayer_nonce: Felt::from(i as u64),
+                    max_fee: 1_000_000,
+                    request: "{}",
+                },
+                token,
+            )
             .await?;
         store
             .set_status(id, TxStatus::Pending, None, Some(""))

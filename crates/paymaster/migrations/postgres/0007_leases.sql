@@ -21,3 +21,7 @@ ALTER TABLE instances ADD COLUMN waiting_since_ms BIGINT;
 -- rows are taken over once its claim expires.
 ALTER TABLE transactions ADD COLUMN followed_by TEXT;
 ALTER TABLE transactions ADD COLUMN follow_until_ms BIGINT;
+-- The signed transaction of an attempt, as broadcast (JSON): the follower sends it again,
+-- byte for byte (same hash), when the node does not know it and its relayer nonce is
+-- still unused (its send failed or timed out, or the node forgot it).
+ALTER TABLE attempts ADD COLUMN request TEXT;

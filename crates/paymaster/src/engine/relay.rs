@@ -7,13 +7,14 @@ use std::time::Duration;
 use chipi_core::{Call, ErrorCode, Felt};
 use starknet_rust_accounts::Account;
 use starknet_rust_core::types::FeeEstimate;
+use starknet_rust_providers::Provider;
 
 use super::{Engine, EngineError};
 use crate::auth::Caller;
-use crate::node::{classify, Failure};
+use crate::node::{classify, classify_provider, Failure};
 use crate::policy::{fee_units, Refusal, RefusalKind};
 use crate::relayers::{Estimator, Lease, NoRelayer};
-use crate::store::{Submitting, TxStatus};
+use crate::store::{Sending, Submitting, TxStatus};
 
 /// Resource bounds: the estimate plus the margin, on amounts and on prices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,13 +362,30 @@ impl Engine {
                 .prepared()
                 .map_err(|_| EngineError::Internal)?;
             let hash = prepared.transaction_hash(false);
+            // Signed once: the very bytes sent are on record, for the follower to send
+            // again if they never reach the node (same hash: it lands once at most).
+            let request = prepared
+                .get_invoke_request(false, false)
+                .await
+                .map_err(|_| EngineError::Internal)?;
+            let signed = serde_json::to_string(&request).map_err(|_| EngineError::Internal)?;
             // The hash is on record before the transaction leaves: a crash after this point
             // leaves a row the follower resolves, never a payment nobody knows about. The
             // same statement checks the relayer's lease: a lease that expired and passed to
             // another instance records nothing, so nothing is sent with its nonce.
             match self
                 .store
-                .submitting(id, hash, account.address(), nonce, max_fee, lease.token())
+                .submitting(
+                    id,
+                    Sending {
+                        hash,
+                        relayer: account.address(),
+                        relayer_nonce: nonce,
+                        max_fee,
+                        request: &signed,
+                    },
+                    lease.token(),
+                )
                 .await?
             {
                 Submitting::Recorded => {}
@@ -405,14 +423,17 @@ impl Engine {
                     .await;
                 return Err(EngineError::Busy);
             }
-            let sent = match tokio::time::timeout(send_timeout, prepared.send()).await {
-                Ok(sent) => sent,
-                Err(_) => {
-                    // Its fate is unknown: the row keeps the hash and the follower decides.
-                    lease.resync();
-                    return Err(EngineError::SubmissionUnknown);
-                }
-            };
+            let sent =
+                match tokio::time::timeout(send_timeout, self.node.add_invoke_transaction(request))
+                    .await
+                {
+                    Ok(sent) => sent,
+                    Err(_) => {
+                        // Its fate is unknown: the row keeps the hash and the follower decides.
+                        lease.resync();
+                        return Err(EngineError::SubmissionUnknown);
+                    }
+                };
             match sent {
                 Ok(_) => {
                     lease.sent();
@@ -425,7 +446,7 @@ impl Engine {
                     }
                     return Ok(hash);
                 }
-                Err(error) => match classify(&error, wallet) {
+                Err(error) => match classify_provider(&error, wallet) {
                     Failure::StaleNonce if attempt < retries => {
                         attempt += 1;
                         lease.resync();

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use chipi_core::Felt;
 use starknet_rust_core::types::{
-    BlockId, BlockTag, ExecutionResult, ReceiptBlock, StarknetError, TransactionReceipt,
-    TransactionReceiptWithBlockInfo,
+    BlockId, BlockTag, BroadcastedInvokeTransaction, ExecutionResult, ReceiptBlock, StarknetError,
+    TransactionReceipt, TransactionReceiptWithBlockInfo,
 };
 use starknet_rust_providers::{Provider, ProviderError};
 
@@ -27,7 +27,7 @@ enum Seen {
 pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
     let rows = engine
         .store
-        .claim_follow(None, FOLLOW_AT_ONCE, follow_ttl_ms(engine))
+        .claim_follow(FOLLOW_AT_ONCE, follow_ttl_ms(engine))
         .await?;
     follow_rows(engine, rows).await?;
     // A request that died mid-way (a database error between its claim and its send)
@@ -61,15 +61,21 @@ pub(crate) async fn follow_once(engine: &Engine) -> Result<(), sqlx::Error> {
 /// Follows the open transactions of `wallet` now (a request waiting on its in-flight cap
 /// need not wait for the next pass); whether one of them became final, or none was open
 /// (the follower settled them first): either way, nothing is worth waiting for.
+///
+/// Unlike the follower's passes, this looks at the wallet's rows whoever follows them:
+/// the request waits on them now, and another instance's follower may only pass later.
+/// Two looks at one row are harmless: a receipt is read, and a row is finished by one
+/// guarded statement, once.
 pub(crate) async fn follow_wallet(engine: &Engine, wallet: Felt) -> Result<bool, sqlx::Error> {
-    let rows = engine
+    let rows: Vec<TxRecord> = engine
         .store
-        .claim_follow(Some(wallet), FOLLOW_AT_ONCE, follow_ttl_ms(engine))
-        .await?;
+        .open_transactions()
+        .await?
+        .into_iter()
+        .filter(|r| r.wallet == wallet)
+        .collect();
     if rows.is_empty() {
-        // None open, or all followed by another instance (which will settle them).
-        let open = engine.store.open_transactions().await?;
-        return Ok(!open.iter().any(|row| row.wallet == wallet));
+        return Ok(true);
     }
     follow_rows(engine, rows).await
 }
@@ -171,11 +177,43 @@ async fn follow_row(engine: &Engine, row: &TxRecord) -> Result<Seen, sqlx::Error
                     .await?;
                 return Ok(Seen::Final);
             }
+            // The nonce is unused: the transaction never reached the node (its send
+            // failed or timed out) or the node forgot it. Once its own send is surely
+            // over, the very bytes go again (same hash: it lands once at most); otherwise
+            // it would wait for the relayer's next transaction to be judged.
+            let quiet =
+                i64::try_from(engine.config.relaying.send_timeout_seconds).unwrap_or(i64::MAX);
+            if row.updated_at <= now().saturating_sub(quiet) {
+                send_again(engine, row, hash).await?;
+            }
             Ok(Seen::Open)
         }
         // The node is away: try again next pass.
         Err(_) => Ok(Seen::NodeAway),
     }
+}
+
+/// Sends the recorded signed transaction `hash` of `row` again; at most once per send
+/// timeout (the row's `updated_at` moves).
+async fn send_again(engine: &Engine, row: &TxRecord, hash: Felt) -> Result<(), sqlx::Error> {
+    engine.store.touch(row.id, hash).await?;
+    let Some(signed) = engine.store.signed_request(row.id, hash).await? else {
+        return Ok(());
+    };
+    let Ok(request) = serde_json::from_str::<BroadcastedInvokeTransaction>(&signed) else {
+        tracing::error!(id = row.id, "a recorded transaction cannot be read back");
+        return Ok(());
+    };
+    match engine.node.add_invoke_transaction(request).await {
+        Ok(_) => {
+            tracing::info!(transaction = %felt_text(hash), "a transaction the node did not know was sent again");
+            engine.store.sent(row.id).await?;
+        }
+        Err(error) => {
+            tracing::debug!(transaction = %felt_text(hash), %error, "sending a lost transaction again failed");
+        }
+    }
+    Ok(())
 }
 
 /// The revert counters a reverted transaction of `row` increments.

@@ -282,6 +282,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
     for address in state.0.relayers.addresses() {
         state.0.relayer_balance(address).await;
     }
+    let metrics = &state.0.metrics;
+    metrics
+        .instance
+        .with_label_values(&[state.0.store.instance(), state.0.store.backend().as_str()])
+        .set(1);
+    metrics
+        .leases_held
+        .set(i64::try_from(state.0.relayers.held().len()).unwrap_or(i64::MAX));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.0.metrics.render(),

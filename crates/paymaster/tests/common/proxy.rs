@@ -1,5 +1,5 @@
 //! A proxy in front of the node that traps one JSON-RPC method: holds it, forwards it
-//! and never answers, or loses its answer. The crash and shutdown tests use it to put the
+//! and never answers, loses its answer, or never forwards it. The crash and shutdown tests use it to put the
 //! service exactly where they want it, with no sleeps.
 
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,8 @@ pub enum Trap {
     HoldAfter,
     /// Forwards it, then answers 502 with no body (the answer is lost).
     LoseAnswer,
+    /// Answers 502 with no body without forwarding it (the call never reaches the node).
+    Swallow,
 }
 
 /// A proxy in front of the node that traps one method.
@@ -86,6 +88,10 @@ pub async fn proxy(node: &url::Url) -> Proxy {
             if caught.is_some_and(|(_, how)| how == Trap::HoldBefore) {
                 reached.send_modify(|n| *n += 1);
                 go.notified().await;
+            }
+            if caught.is_some_and(|(_, how)| how == Trap::Swallow) {
+                reached.send_modify(|n| *n += 1);
+                return axum::http::StatusCode::BAD_GATEWAY.into_response();
             }
             let answer = client
                 .post(node)
