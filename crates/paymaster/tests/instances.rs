@@ -102,15 +102,7 @@ async fn one_request_sent_to_two_instances_at_once_is_sent_once() {
     let body = e.execute_body(&prepared.body["typedData"]);
     // Eight copies at once, every other one at the second instance.
     let answers = at_both(&e, &b, &vec![body; 8]).await;
-    let hashes: std::collections::HashSet<_> = answers
-        .iter()
-        .map(|a| {
-            assert_eq!(a.status, 200, "{:?}", a.body);
-            a.body["transactionHash"].as_str().unwrap().to_string()
-        })
-        .collect();
-    assert_eq!(hashes.len(), 1, "{answers:?}");
-    let hash = hashes.into_iter().next().unwrap();
+    let hash = common::the_one_hash(&answers);
     let row = e.settled(&hash).await;
     assert_eq!(row.status(), TxStatus::Accepted);
     assert_eq!(sent_in_total(&e, before, 1).await, 1);
@@ -123,26 +115,10 @@ async fn one_request_sent_to_two_instances_at_once_is_sent_once() {
     let mut held = Vec::new();
     let mut ids = Vec::new();
     for base in [&e.pm.url, &b.url] {
-        let health: serde_json::Value = e
-            .http
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health = e.get_at(base, "/health").await.body;
         let id = health["instance"].as_str().unwrap().to_string();
         let leases = health["leases"].as_array().unwrap().clone();
-        let metrics = e
-            .http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = e.metrics_at(base).await;
         let info = format!("instance=\"{id}\"}} 1");
         assert!(metrics.contains(&info), "{info} not in {metrics}");
         // (How many it holds may change between the two reads: idle leases go back.)

@@ -174,15 +174,7 @@ async fn the_same_execute_twice_or_at_once_sends_one_transaction() {
     let prepared = e.prepare(json!([e.transfer("0x78", 7)])).await;
     let body = e.execute_body(&prepared.body["typedData"]);
     let answers = futures_join(&e, &body, 8).await;
-    let hashes: std::collections::HashSet<_> = answers
-        .iter()
-        .map(|a| {
-            assert_eq!(a.status, 200, "{:?}", a.body);
-            a.body["transactionHash"].as_str().unwrap().to_string()
-        })
-        .collect();
-    assert_eq!(hashes.len(), 1);
-    e.settled(hashes.iter().next().unwrap()).await;
+    e.settled(&common::the_one_hash(&answers)).await;
 
     // Exactly two transactions left the relayer, and the recipient got 5 + 7.
     assert_eq!(e.relayer_nonce(3).await, relayer_nonce + Felt::TWO);

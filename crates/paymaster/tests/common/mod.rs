@@ -91,9 +91,14 @@ impl Env {
     }
 
     pub async fn get(&self, path: &str) -> Answer {
+        self.get_at(&self.pm.url, path).await
+    }
+
+    /// GET `path` at the instance at `base`, as the local app's user.
+    pub async fn get_at(&self, base: &str, path: &str) -> Answer {
         let response = self
             .http
-            .get(format!("{}{path}", self.pm.url))
+            .get(format!("{base}{path}"))
             .header("x-api-key", API_KEY)
             .bearer_auth(&self.token)
             .send()
@@ -158,8 +163,13 @@ impl Env {
 
     /// The `/metrics` page.
     pub async fn metrics(&self) -> String {
+        self.metrics_at(&self.pm.url).await
+    }
+
+    /// The `/metrics` page of the instance at `base`.
+    pub async fn metrics_at(&self, base: &str) -> String {
         self.http
-            .get(format!("{}/metrics", self.pm.url))
+            .get(format!("{base}/metrics"))
             .send()
             .await
             .expect("service answers")
@@ -209,4 +219,18 @@ impl Env {
         // What the record says (a row that ended otherwise, or none) explains a failure.
         panic!("transaction {hash} not followed to its end; its record: {last:#?}");
     }
+}
+
+/// The one transaction hash every answer carries (each a 200): the same request sent
+/// several times at once.
+pub fn the_one_hash(answers: &[Answer]) -> String {
+    let hashes: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 200, "{:?}", a.body);
+            a.body["transactionHash"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(hashes.len(), 1, "{answers:?}");
+    hashes.into_iter().next().unwrap()
 }
